@@ -1,0 +1,48 @@
+"""The ``optimlab`` command.
+
+Each sub-command lives in its own module with a ``register(subparsers)`` function
+that adds its parser and sets ``func``; adding a command means adding its module
+to ``COMMANDS``. User mistakes (``OptimlabError``/``ValueError``) are printed as one
+line on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from optimlab.errors import OptimlabError
+
+# Modules under optimlab.cli, in the order their commands appear in --help.
+COMMANDS = ["list_cmd", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optimlab",
+        description="The optimization and regularization lab for deep learning.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"optimlab.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except OptimlabError as err:
+        print(f"optimlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("optimlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
