@@ -23,7 +23,7 @@ def _listing(kind: str) -> Callable[[], tuple[list[str], list[list[str]]]]:
 def format_table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain fixed-width table (no terminal control codes, so it pipes cleanly)."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
     out = [line, "  ".join("-" * w for w in widths)]
     for row in rows:
         out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

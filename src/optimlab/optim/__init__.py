@@ -1,0 +1,32 @@
+"""Optimizers built from composable transforms, drop-in for ``torch.optim``.
+
+Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
+``AdamW``, ``Adamax``, ``NAdam``) are chains with good defaults; ``Chain`` builds
+a custom one from the transforms exported here. ``create(name, params, **hp)``
+builds one by its registry name.
+"""
+
+from optimlab.optim.adadelta import Adadelta, ScaleByAdadelta
+from optimlab.optim.adagrad import Adagrad, ScaleByAdagrad
+from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
+from optimlab.optim.adamax import Adamax, ScaleByAdamax
+from optimlab.optim.base import Chain, ChainOptimizer
+from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
+from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.momentum import Trace
+from optimlab.optim.nadam import NAdam, ScaleByNAdam
+from optimlab.optim.noise import AddGradientNoise
+from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
+from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
+from optimlab.optim.scale import ScaleByLearningRate
+from optimlab.optim.sgd import SGD
+from optimlab.optim.transform import Transform
+
+__all__ = [
+    "OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "AddGradientNoise",
+    "AddWeightDecay", "Chain", "ChainOptimizer", "ClipByGlobalNorm", "ClipByNorm",
+    "ClipByValue", "DecoupledWeightDecay", "NAdam", "OptimizerRecord", "RMSprop",
+    "ScaleByAdadelta", "ScaleByAdagrad", "ScaleByAdam", "ScaleByAdamax",
+    "ScaleByLearningRate", "ScaleByNAdam", "ScaleByRMS", "Trace", "Transform", "available",
+    "create", "get",
+]  # fmt: skip

@@ -1,0 +1,126 @@
+"""Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization"), AMSGrad
+(Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond") and AdamW
+(Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization").
+
+    m_t = b1 * m_{t-1} + (1 - b1) * g                  (state ``exp_avg``)
+    v_t = b2 * v_{t-1} + (1 - b2) * g^2                (state ``exp_avg_sq``)
+    AMSGrad: v_t <- max(v_max, v_t)                    (state ``max_exp_avg_sq``)
+    u_t = (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t) + eps_root) + eps)
+    w_t = w_{t-1} - lr * u_t
+
+``betas = (b1, b2)``. ``eps`` outside the root is the paper's and torch's
+convention; ``eps_root`` inside it is optax's (useful when differentiating
+through the update). TF/Keras' "epsilon hat" form ``lr_t * m / (sqrt(v) + eps_hat)``
+with ``lr_t = lr * sqrt(1 - b2^t)/(1 - b1^t)`` equals ``eps = eps_hat / sqrt(1 - b2^t)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.errors import OptimlabError, check_range
+from optimlab.optim.base import ChainOptimizer
+from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.scale import ScaleByLearningRate
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
+
+
+def check_betas(hp: Hyper) -> None:
+    betas = hp["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise OptimlabError(f"invalid betas: {betas!r}; expected a pair (beta1, beta2)")
+    check_range("betas[0]", float(betas[0]), 0.0, 1.0, high_open=True)
+    check_range("betas[1]", float(betas[1]), 0.0, 1.0, high_open=True)
+
+
+class ScaleByAdam(Transform):
+    defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "eps_root": 0.0, "amsgrad": False}
+    state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def validate(self, hp: Hyper) -> None:
+        check_betas(hp)
+        check_range("eps", float(hp["eps"]), 0.0)
+        check_range("eps_root", float(hp["eps_root"]), 0.0)
+
+    def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        b1, b2 = hp["betas"]
+        t = step_of(state)
+        m = buffer(state, "exp_avg", p)
+        v = buffer(state, "exp_avg_sq", p)
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        if hp["amsgrad"]:
+            v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        return m_hat / ((v_hat + hp["eps_root"]).sqrt() + hp["eps"])
+
+
+class Adam(ChainOptimizer):
+    """Adam: momentum on the gradient, scaled by a running RMS, both bias-corrected.
+
+    .. code-block:: text
+
+        input: lr, betas = (b1, b2), eps (outside the root), eps_root (inside),
+               weight_decay (coupled L2), amsgrad
+        for t = 1, 2, ...:
+            g <- grad + weight_decay * w
+            m <- b1 m + (1 - b1) g
+            v <- b2 v + (1 - b2) g^2
+            if amsgrad: v_max <- max(v_max, v);  v <- v_max
+            w <- w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        eps_root: float = 0.0,
+        **options: Any,
+    ) -> None:
+        hp = dict(
+            lr=lr, betas=betas, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+            amsgrad=amsgrad,
+        )  # fmt: skip
+        chain = [AddWeightDecay(), ScaleByAdam(), ScaleByLearningRate()]
+        super().__init__(params, chain, hp, **options)
+
+
+class AdamW(ChainOptimizer):
+    """AdamW: Adam with weight decay decoupled from the adaptive step.
+
+    .. code-block:: text
+
+        input: lr, betas, eps, eps_root, weight_decay (decoupled), amsgrad
+        for t = 1, 2, ...:
+            u <- Adam direction of grad (as in ``Adam``, without L2)
+            w <- w - lr * u - lr * weight_decay * w
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        eps_root: float = 0.0,
+        **options: Any,
+    ) -> None:
+        hp = dict(
+            lr=lr, betas=betas, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+            amsgrad=amsgrad,
+        )  # fmt: skip
+        chain = [ScaleByAdam(), ScaleByLearningRate(), DecoupledWeightDecay()]
+        super().__init__(params, chain, hp, **options)

@@ -1,0 +1,39 @@
+"""Weight decay, in its two conventions.
+
+* Coupled L2 (``AddWeightDecay``): ``g <- g + wd * w`` before the rule, as in
+  torch's SGD/Adam ``weight_decay``. It is the gradient of ``wd/2 * ||w||^2``, so a
+  Keras ``L2(l)`` penalty (``l * ||w||^2``, no 1/2) equals ``wd = 2*l``. Adaptive
+  rules rescale it along with the gradient.
+* Decoupled (``DecoupledWeightDecay``, Loshchilov & Hutter 2019, "Decoupled
+  Weight Decay Regularization"): ``u <- u - lr_t * wd * w`` after the learning-rate
+  scaling, untouched by the adaptive rule (torch's AdamW).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from optimlab.errors import check_range
+from optimlab.optim.transform import Hyper, Transform, learning_rate
+
+
+class AddWeightDecay(Transform):
+    defaults = {"weight_decay": 0.0}
+
+    def validate(self, hp: Hyper) -> None:
+        check_range("weight_decay", float(hp["weight_decay"]), 0.0)
+
+    def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        wd = hp["weight_decay"]
+        return u if wd == 0 else u.add(p, alpha=wd)
+
+
+class DecoupledWeightDecay(Transform):
+    defaults = {"weight_decay": 1e-2}
+
+    def validate(self, hp: Hyper) -> None:
+        check_range("weight_decay", float(hp["weight_decay"]), 0.0)
+
+    def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        wd = hp["weight_decay"]
+        return u if wd == 0 else u - learning_rate(hp, state) * wd * p

@@ -1,0 +1,86 @@
+"""NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam").
+
+With the momentum schedule ``mu_t = b1 * (1 - 0.5 * 0.96^(t * psi))``
+(``psi = momentum_decay``, 4e-3 in the paper) and ``P_t = mu_1 * ... * mu_t``:
+
+    m_t = b1 * m_{t-1} + (1 - b1) * g                          (state ``exp_avg``)
+    v_t = b2 * v_{t-1} + (1 - b2) * g^2                        (state ``exp_avg_sq``)
+    u_t = [ (1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_{t+1}) * m_t ]
+          / (sqrt(v_t / (1 - b2^t)) + eps)
+    w_t = w_{t-1} - lr * u_t
+
+This is torch.optim.NAdam's form; ``P_t`` is state ``mu_product``, kept as a 0-d
+tensor in torch's scalar dtype so both round alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.errors import check_range
+from optimlab.optim.adam import check_betas
+from optimlab.optim.base import ChainOptimizer
+from optimlab.optim.decay import AddWeightDecay
+from optimlab.optim.scale import ScaleByLearningRate
+from optimlab.optim.transform import Hyper, Transform, buffer, scalar_dtype, step_of
+
+
+class ScaleByNAdam(Transform):
+    defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "momentum_decay": 4e-3}
+    state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def validate(self, hp: Hyper) -> None:
+        check_betas(hp)
+        check_range("eps", float(hp["eps"]), 0.0)
+        check_range("momentum_decay", float(hp["momentum_decay"]), 0.0)
+
+    def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        b1, b2 = hp["betas"]
+        t, psi = step_of(state), hp["momentum_decay"]
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        if "mu_product" not in state:
+            state["mu_product"] = torch.ones((), dtype=scalar_dtype(), device=p.device)
+        state["mu_product"] *= mu
+        P = state["mu_product"].item()
+        m = buffer(state, "exp_avg", p)
+        v = buffer(state, "exp_avg_sq", p)
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (v / (1 - b2**t)).sqrt() + hp["eps"]
+        return ((1 - mu) / (1 - P) * g + mu_next / (1 - P * mu_next) * m) / denom
+
+
+class NAdam(ChainOptimizer):
+    """NAdam: Adam with Nesterov momentum and Dozat's momentum warm-up schedule.
+
+    .. code-block:: text
+
+        input: lr, betas = (b1, b2), eps, momentum_decay (psi), weight_decay (coupled L2)
+        for t = 1, 2, ...:
+            g <- grad + weight_decay * w
+            mu_t <- b1 (1 - 0.5 * 0.96^(t psi));  P_t <- P_{t-1} mu_t
+            m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+            w <- w - lr [(1-mu_t)/(1-P_t) g + mu_{t+1}/(1-P_t mu_{t+1}) m]
+                        / (sqrt(v/(1-b2^t)) + eps)
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        **options: Any,
+    ) -> None:
+        hp = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay
+        )
+        chain = [AddWeightDecay(), ScaleByNAdam(), ScaleByLearningRate()]
+        super().__init__(params, chain, hp, **options)

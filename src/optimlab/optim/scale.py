@@ -1,0 +1,26 @@
+"""Scaling by the learning rate: the step that turns a direction into a move."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from optimlab.errors import check_range
+from optimlab.optim.transform import Hyper, Transform, learning_rate
+
+
+class ScaleByLearningRate(Transform):
+    """``u <- -lr_t * u``, with ``lr_t`` a constant or a schedule of the step.
+
+    The minus sign lives here, so every transform before it works with the
+    gradient's direction and every transform after it with the parameter move.
+    """
+
+    defaults = {"lr": 1e-3}
+
+    def validate(self, hp: Hyper) -> None:
+        lr = hp["lr"]
+        if not callable(lr) or isinstance(lr, Tensor):
+            check_range("lr", float(lr), 0.0)
+
+    def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        return u * -learning_rate(hp, state)

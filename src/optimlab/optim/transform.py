@@ -1,0 +1,89 @@
+"""The building block of every optimizer: a gradient transformation.
+
+A transform turns the incoming updates of one parameter group into outgoing
+updates, reading its hyperparameters from the group (so that per-group values and
+torch's LR schedulers work) and keeping its buffers in the optimizer's
+per-parameter state. The optimizer then applies ``w <- w + u``: the sign and the
+learning rate are themselves a transform (``ScaleByLearningRate``), which is what
+lets the lectures' velocity-form momentum (``v <- mu*v - lr*g``) and torch's form
+(``b <- mu*b + g``, then ``-lr*b``) be two orderings of the same two transforms.
+
+Contract, kept by every transform here:
+
+* ``update`` never modifies its input tensors in place (the first input is
+  ``p.grad`` itself); it may modify its own state buffers.
+* Hyperparameters are read from the group mapping with ``hp[key]``; a value that
+  changes during training (lr, step count) may be a Python number or a 0-d tensor.
+* State keys follow torch.optim's names (``exp_avg``, ``momentum_buffer``, ...)
+  so states can be compared with, and loaded from, torch's optimizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+Hyper = Mapping[str, Any]
+
+
+class Transform:
+    """Base class: override ``update_one`` (per tensor) or ``update`` (whole group)."""
+
+    #: hyperparameters this transform reads, with their defaults
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: per-parameter state keys this transform owns (checked for clashes in a chain)
+    state_keys: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, hp: Hyper) -> None:
+        """Raise ``OptimlabError`` naming the argument when a hyperparameter is invalid."""
+
+    def update(
+        self, updates: list[Tensor], params: list[Tensor], states: list[dict], hp: Hyper
+    ) -> list[Tensor]:
+        return [self.update_one(u, p, s, hp) for u, p, s in zip(updates, params, states)]
+
+    def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim uses for scalar state (step, mu_product).
+
+    Mirrored so that states match torch's bit for bit, including float32 rounding
+    of NAdam's running momentum product under the default dtype.
+    """
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def step_of(state: dict) -> float:
+    """The step number t of this parameter, counted from 1 at the first update."""
+    step = state["step"]
+    return step.item() if isinstance(step, Tensor) else float(step)
+
+
+def buffer(state: dict, key: str, like: Tensor, fill: float = 0.0) -> Tensor:
+    """The state buffer ``key``, created lazily as ``full_like(like, fill)``."""
+    buf = state.get(key)
+    if buf is None:
+        buf = torch.full_like(like, fill, memory_format=torch.preserve_format)
+        state[key] = buf
+    return buf
+
+
+def learning_rate(hp: Hyper, state: dict) -> float | Tensor:
+    """The group's learning rate at this step: a number, a 0-d tensor, or a schedule.
+
+    A schedule is any callable ``schedule(step) -> lr`` with ``step`` counted from 0
+    at the first update, the convention of torch's LR schedulers (the first update
+    uses the initial value).
+    """
+    lr: float | Tensor | Callable[[int], float] = hp["lr"]
+    if callable(lr) and not isinstance(lr, Tensor):
+        return lr(int(step_of(state)) - 1)
+    return lr
