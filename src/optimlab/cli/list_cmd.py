@@ -12,6 +12,7 @@ from optimlab.errors import unknown_name
 # imported lazily so that listing optimizers does not load datasets.
 LISTINGS: dict[str, str] = {
     "optimizers": "optimlab.optim.registry:table",
+    "schedules": "optimlab.schedules.registry:table",
 }
 
 
