@@ -87,8 +87,10 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:  # groups saved before an option existed
-            for key, value in COMMON_DEFAULTS.items():
+        # A state dict saved by another version or by torch.optim's own class of the
+        # same rule may lack some of our hyperparameters: take them from our defaults.
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
                 group.setdefault(key, value)
 
     @torch.no_grad()

@@ -1,0 +1,32 @@
+"""`optimlab list optimizers` and `optimlab bench optimizers` from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optimlab.optim as oo
+from optimlab.cli import main
+
+
+def test_list_optimizers_prints_every_registry_name(capsys):
+    assert main(["list", "optimizers"]) == 0
+    out = capsys.readouterr().out
+    names = {line.split()[0] for line in out.splitlines()[2:]}
+    assert names == set(oo.available())
+    assert "Kingma & Ba 2015" in out
+
+
+def test_unknown_listing_is_a_one_line_error():
+    proc = subprocess.run([sys.executable, "-m", "optimlab.cli", "list", "optimisers"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown listing 'optimisers'" in proc.stderr and "optimizers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bench_optimizers_prints_ratios(capsys):
+    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    for name in oo.available():
+        assert any(line.startswith(name) and "(x" in line for line in out.splitlines()), name

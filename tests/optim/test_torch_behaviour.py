@@ -1,0 +1,161 @@
+"""What a PyTorch user expects of an optimizer: schedulers, closures, zero_grad,
+add_param_group, grads that stay None, dtypes, schedules as lr, and the options
+every optimlab optimizer shares."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import optimlab.optim as oo
+
+
+def tiny_model(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    return model.to(dtype)
+
+
+def batch(seed=1, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(16, 4, generator=gen, dtype=dtype), torch.randn(16, 2, generator=gen,
+                                                                        dtype=dtype)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", oo.available())
+def test_trains_a_model_with_closure_float32_and_float64(name):
+    for dtype in (torch.float32, torch.float64):
+        model = tiny_model(dtype=dtype)
+        x, y = batch(dtype=dtype)
+        lr = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adadelta": 1.0}.get(name, 0.01)
+        opt = oo.create(name, model.parameters(), lr=lr)
+
+        def closure(opt=opt, model=model, x=x, y=y):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+
+        first = opt.step(closure).item()
+        for _ in range(60):
+            last = opt.step(closure).item()
+        assert last < first
+        assert all(p.dtype == dtype for p in model.parameters())
+        opt.zero_grad()
+        assert all(p.grad is None for p in model.parameters())
+
+
+def test_torch_lr_scheduler_drives_our_optimizer_like_torchs():
+    ours_model, torch_model = tiny_model(), tiny_model()
+    x, y = batch()
+    ours = oo.SGD(ours_model.parameters(), lr=0.1, momentum=0.9)
+    theirs = torch.optim.SGD(torch_model.parameters(), lr=0.1, momentum=0.9)
+    sched_ours = torch.optim.lr_scheduler.StepLR(ours, step_size=5, gamma=0.5)
+    sched_theirs = torch.optim.lr_scheduler.StepLR(theirs, step_size=5, gamma=0.5)
+    for _ in range(20):
+        for model, opt, sched in ((ours_model, ours, sched_ours),
+                                  (torch_model, theirs, sched_theirs)):  # fmt: skip
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+            sched.step()
+    assert sched_ours.get_last_lr() == [0.1 * 0.5**4]
+    for a, b in zip(ours_model.parameters(), torch_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_schedule_as_lr_equals_setting_lr_by_hand():
+    def schedule(step: int) -> float:
+        return 0.1 / (1 + step)
+
+    a = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    scheduled = oo.Adam([a], lr=schedule)
+    by_hand = oo.Adam([b], lr=schedule(0))
+    for step in range(10):
+        by_hand.param_groups[0]["lr"] = schedule(step)
+        for p in (a, b):
+            p.grad = p.detach() * 2 - 1
+        scheduled.step()
+        by_hand.step()
+    assert torch.equal(a, b)
+
+
+def test_add_param_group_and_none_grads():
+    w1 = torch.ones(2, requires_grad=True)
+    w2 = torch.ones(2, requires_grad=True)
+    opt = oo.Adam([w1], lr=0.1)
+    opt.add_param_group({"params": [w2], "lr": 0.2})
+    assert opt.param_groups[1]["betas"] == (0.9, 0.999)  # defaults filled in
+    w1.grad = torch.ones(2)
+    opt.step()  # w2.grad is None: skipped, no state
+    assert torch.equal(w2, torch.ones(2)) and not opt.state[w2]
+    w2.grad = torch.ones(2)
+    opt.step()
+    # Adam's first step moves by lr * sign(g) (up to eps): per-group lr is used
+    torch.testing.assert_close(w2.detach(), torch.full((2,), 0.8))
+
+
+def test_zero_size_parameter():
+    empty = torch.zeros(0, 5, requires_grad=True)
+    empty.grad = torch.zeros(0, 5)
+    for name in oo.available():
+        opt = oo.create(name, [empty], clip_norm=1.0, clip_global_norm=1.0)
+        opt.step()
+        assert empty.shape == (0, 5)
+
+
+def test_skip_nonfinite_leaves_parameters_and_state_unchanged():
+    w = torch.ones(3, requires_grad=True)
+    opt = oo.Adam([w], lr=0.1, skip_nonfinite=True)
+    w.grad = torch.ones(3)
+    opt.step()
+    before_w, before_m = w.detach().clone(), opt.state[w]["exp_avg"].clone()
+    w.grad = torch.tensor([1.0, float("nan"), 1.0])
+    opt.step()
+    w.grad = torch.tensor([float("inf"), 1.0, 1.0])
+    opt.step()
+    assert torch.equal(w, before_w) and torch.equal(opt.state[w]["exp_avg"], before_m)
+    assert opt.skipped_steps == 2 and opt.state[w]["step"].item() == 1
+    restored = oo.Adam([torch.ones(3, requires_grad=True)], lr=0.1, skip_nonfinite=True)
+    restored.load_state_dict(opt.state_dict())
+    assert restored.skipped_steps == 2
+
+
+def test_without_skip_a_nan_gradient_poisons_the_parameters():
+    w = torch.ones(2, requires_grad=True)
+    opt = oo.SGD([w], lr=0.1)
+    w.grad = torch.tensor([float("nan"), 0.0])
+    opt.step()
+    assert torch.isnan(w[0])
+
+
+def test_chain_of_transforms_equals_named_optimizer():
+    a = torch.ones(4, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(4, dtype=torch.float64, requires_grad=True)
+    custom = oo.Chain([a], oo.AddWeightDecay(), oo.Trace(), oo.ScaleByLearningRate(),
+                      lr=0.1, momentum=0.9, weight_decay=0.01)  # fmt: skip
+    named = oo.SGD([b], lr=0.1, momentum=0.9, weight_decay=0.01)
+    for step in range(15):
+        for p in (a, b):
+            p.grad = torch.sin(p.detach() * (step + 1))
+        custom.step()
+        named.step()
+    assert torch.equal(a, b)
+
+
+def test_registry_records():
+    for name in oo.available():
+        record = oo.get(name)
+        assert record.description and record.reference
+        assert record.state_bytes_per_param == 4 * record.state_slots
+    # state_slots counts the parameter-sized buffers the optimizer really keeps
+    for name in oo.available():
+        w = torch.ones(10, requires_grad=True)
+        opt = oo.create(name, [w])
+        w.grad = torch.ones(10)
+        opt.step()
+        buffers = [v for v in opt.state[w].values() if v.shape == w.shape]
+        assert len(buffers) == oo.get(name).state_slots, name
+    assert oo.create("gd", [torch.ones(1, requires_grad=True)]).__class__ is oo.SGD
+    assert oo.create("nesterov", [torch.ones(1, requires_grad=True)]).defaults["nesterov"]
