@@ -1,0 +1,110 @@
+"""Saving the whole training state: the last one (for resuming) and the best one."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError, check_range
+from optimlab.train.callback import Callback
+from optimlab.train.monitor import Improvement, resolve_mode
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by the trainer (tensors and plain values only)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise OptimlabError(f"checkpoint {os.fspath(path)!r} does not exist") from None
+    except Exception as err:  # a truncated or foreign file
+        raise OptimlabError(
+            f"checkpoint {os.fspath(path)!r} cannot be read ({type(err).__name__}: {err}); "
+            "delete it to start the run over"
+        ) from None
+
+
+class ModelCheckpoint(Callback):
+    """Write the full training state (model, optimizer, scheduler, callbacks, counters,
+    random generators, history) to ``dirpath/last.pt`` after every epoch, and to
+    ``dirpath/best.pt`` whenever ``monitor`` improves; writes are atomic.
+
+    ``every_n_steps`` also writes ``last.pt`` every that many optimizer steps inside an
+    epoch, so that a killed run loses at most that many steps. A state whose running loss
+    is not finite is never written, so ``last.pt`` always holds the last good state.
+    """
+
+    order = 100  # after every callback that changes state this epoch
+
+    def __init__(
+        self,
+        dirpath: str | os.PathLike[str],
+        *,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        min_delta: float = 0.0,
+        save_last: bool = True,
+        save_best: bool = True,
+        every_n_steps: int | None = None,
+    ) -> None:
+        super().__init__()
+        if every_n_steps is not None:
+            check_range("every_n_steps", every_n_steps, 1)
+        self.dirpath = Path(dirpath)
+        self.monitor = monitor
+        self.save_last, self.save_best = save_last, save_best
+        self.every_n_steps = every_n_steps
+        self.improved = Improvement(resolve_mode(monitor, mode), min_delta) if save_best else None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._warned = False
+
+    @property
+    def last_path(self) -> Path:
+        return self.dirpath / LAST
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / BEST
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.best, self.best_epoch = None, None
+
+    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
+        if self.save_last and self.every_n_steps and step % self.every_n_steps == 0:
+            self.trainer.save_checkpoint(self.last_path)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self.save_best:
+            current = logs.get(self.monitor)
+            if current is None:
+                if not self._warned:
+                    warnings.warn(
+                        f"ModelCheckpoint: monitor {self.monitor!r} is not in the epoch logs; "
+                        "no best checkpoint is written",
+                        stacklevel=2,
+                    )
+                    self._warned = True
+            elif self.improved(current, self.best):
+                self.best, self.best_epoch = float(current), epoch
+                self.trainer.save_checkpoint(self.best_path)
+        if self.save_last:
+            self.trainer.save_checkpoint(self.last_path)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        # The final state carries the run's status (and any restored best weights), so
+        # rerunning a finished run returns its result instead of training again.
+        if self.save_last and self.trainer.status != "diverged":
+            self.trainer.save_checkpoint(self.last_path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]

@@ -1,0 +1,564 @@
+"""The training engine: epochs of mini-batch steps, evaluation, callbacks, checkpoints.
+
+The hot loop is the plain one (forward, loss, backward, step) plus two in-place adds
+that keep the epoch's running loss and metrics as device tensors; the loss is read
+back to Python (a device sync) only every ``log_every`` steps and at epoch ends.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.errors import OptimlabError, check_range
+from optimlab.train.atomic import atomic_torch_save, atomic_write_text
+from optimlab.train.batching import ORDERS, make_loader
+from optimlab.train.callback import Callback, CallbackList
+from optimlab.train.checkpoint import ModelCheckpoint, load_checkpoint
+from optimlab.train.evaluate import evaluate
+from optimlab.train.loggers import CSVLogger, JSONLLogger, TensorBoardLogger, tensorboard_available
+from optimlab.train.progress import ProgressBar
+from optimlab.train.rng import get_rng_state, seed_everything, set_rng_state
+from optimlab.train.setup import TrainingSetup, as_setup
+from optimlab.train.summary import build_summary, summary_json
+
+STATUSES = ("completed", "early_stopped", "diverged", "time_budget")
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class RunResult:
+    """What a run returns: its status, per-epoch history, sampled step log and summary."""
+
+    status: str
+    history: list[dict[str, Any]]
+    step_log: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+
+class _EpochTotals:
+    """Running sums of the epoch's loss and metrics, weighted by batch size, on the device."""
+
+    def __init__(self, names: Sequence[str], device: torch.device) -> None:
+        self.names = list(names)
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.metrics = [torch.zeros((), dtype=torch.float64, device=device) for _ in names]
+        self.count = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"loss": self.loss, "metrics": self.metrics, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.loss = state["loss"].to(device)
+        self.metrics = [m.to(device) for m in state["metrics"]]
+        self.count = state["count"]
+
+    def means(self) -> dict[str, float]:
+        """Epoch means (one sync); an epoch with no samples gives NaN."""
+        values = torch.stack([self.loss, *self.metrics]).tolist()
+        n = self.count
+        out = {"loss": values[0] / n if n else math.nan}
+        for name, v in zip(self.names, values[1:], strict=True):
+            out[name] = v / n if n else math.nan
+        return out
+
+
+def _grouped(batches: Iterator[Any], size: int) -> Iterator[tuple[Any, ...]]:
+    while group := tuple(itertools.islice(batches, size)):
+        yield group
+
+
+class Trainer:
+    """Trains ``problem``'s model with ``optimizer``; :meth:`run` returns a :class:`RunResult`.
+
+    ``problem`` is a Problem-like object or ``(model, loss_fn, metrics, splits)``
+    (see :mod:`optimlab.train.setup`). The budget is ``epochs``, ``steps`` (optimizer
+    steps) and/or ``seconds``, whichever ends first; with none given the problem's own
+    ``epochs`` apply. ``scheduler`` is anything with torch's LRScheduler protocol,
+    stepped after every optimizer step (``scheduler_interval="epoch"``: after every
+    epoch); a plain ``schedule(step) -> lr`` callable is wrapped in
+    ``optimlab.schedules.ScheduleAdapter``. ``batch_size_schedule(epoch) -> int``
+    overrides ``batch_size`` epoch by epoch. ``grad_accumulation=N`` makes one optimizer
+    step from N micro-batches, weighted so that the update equals that of their union.
+
+    With ``out_dir`` the run writes ``checkpoints/last.pt`` (every epoch; with
+    ``checkpoint_every`` also every that many steps) and ``checkpoints/best.pt``,
+    ``metrics.jsonl``, ``metrics.csv``, ``steps.jsonl``, TensorBoard scalars when
+    tensorboard is installed, and ``summary.json``. ``resume="auto"`` continues from
+    ``last.pt`` when it exists (``True``: it must exist; ``False``: start over), ending
+    bit-identical to an uninterrupted run. ``config`` (any plain dict) is stored in the
+    checkpoint, and resuming with a different one is refused.
+
+    A non-finite training loss ends the run with status "diverged"; it is a result,
+    not an exception, and ``last.pt`` still holds the last good state.
+    """
+
+    def __init__(
+        self,
+        problem: Any,
+        optimizer: torch.optim.Optimizer,
+        *,
+        epochs: int | None = None,
+        steps: int | None = None,
+        seconds: float | None = None,
+        batch_size: int | None = None,
+        scheduler: Any = None,
+        scheduler_interval: str = "step",
+        batch_size_schedule: Callable[[int], int] | None = None,
+        grad_accumulation: int = 1,
+        callbacks: Iterable[Callback] = (),
+        seed: int = 0,
+        out_dir: str | os.PathLike[str] | None = None,
+        resume: bool | str = "auto",
+        checkpoint_every: int | None = None,
+        log_every: int = 50,
+        device: str | torch.device | None = None,
+        order: str = "random",
+        drop_last: bool = False,
+        train_metrics: bool = True,
+        evaluate_test: bool = True,
+        eval_batch_size: int | None = None,
+        monitor: str | None = None,
+        progress: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        setup = as_setup(problem)
+        self.setup: TrainingSetup = setup
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise OptimlabError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        if epochs is None and steps is None and seconds is None:
+            epochs = setup.epochs
+            if epochs is None:
+                raise OptimlabError("no budget: give epochs, steps or seconds")
+        for name, value in (("epochs", epochs), ("steps", steps)):
+            if value is not None:
+                check_range(name, value, 1)
+        if seconds is not None:
+            check_range("seconds", seconds, 0.0, low_open=True)
+        batch_size = batch_size if batch_size is not None else setup.batch_size
+        if batch_size is None:
+            raise OptimlabError("no batch_size: give one (the problem has no default)")
+        check_range("batch_size", batch_size, 1)
+        check_range("grad_accumulation", grad_accumulation, 1)
+        check_range("log_every", log_every, 1)
+        if scheduler_interval not in ("step", "epoch"):
+            raise OptimlabError(
+                f"invalid scheduler_interval {scheduler_interval!r}; valid: step, epoch"
+            )
+        if order not in ORDERS:
+            raise OptimlabError(f"invalid order {order!r}; valid orders: {', '.join(ORDERS)}")
+        if resume not in (True, False, "auto"):
+            raise OptimlabError(f"invalid resume {resume!r}; valid values: True, False, 'auto'")
+
+        self.model = setup.model
+        if device is not None:
+            self.model.to(device)
+            self.device = torch.device(device)
+        else:
+            first = next(iter(self.model.parameters()), None)
+            self.device = first.device if first is not None else torch.device("cpu")
+        self.loss_fn = setup.loss_fn
+        self.metrics = setup.metrics
+        self.train_xy = tuple(t.to(self.device) for t in setup.train)
+        self.val_xy = tuple(t.to(self.device) for t in setup.val) if setup.val else None
+        self.test_xy = tuple(t.to(self.device) for t in setup.test) if setup.test else None
+
+        self.optimizer = optimizer
+        self.scheduler = self._as_scheduler(scheduler)
+        self.scheduler_interval = scheduler_interval
+        self.max_epochs, self.max_steps, self.seconds = epochs, steps, seconds
+        self.batch_size = int(batch_size)
+        self.batch_size_schedule = batch_size_schedule
+        self.grad_accumulation = int(grad_accumulation)
+        self.seed = int(seed)
+        self.log_every = int(log_every)
+        self.order, self.drop_last = order, drop_last
+        self.train_metrics = train_metrics
+        self.evaluate_test = evaluate_test
+        self.eval_batch_size = int(eval_batch_size or max(1024, self.batch_size))
+        self.monitor = monitor or ("val_loss" if self.val_xy is not None else "loss")
+        self.config = config
+        self.resume = resume
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.loader = make_loader(
+            *self.train_xy, self.batch_size, order=order, seed=self.seed, drop_last=drop_last
+        )
+        self.callbacks = CallbackList(
+            self._with_default_callbacks(list(callbacks), checkpoint_every, progress)
+        )
+        self._checkpointer = next(
+            (c for c in self.callbacks if isinstance(c, ModelCheckpoint) and c.save_last), None
+        )
+
+        # Run state: everything below goes into checkpoints.
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer steps taken
+        self.batch_in_epoch = 0  # micro-batches of the current epoch already consumed
+        self.history: list[dict[str, Any]] = []
+        self.step_log: list[dict[str, Any]] = []
+        self.stop_training = False
+        self.status: str | None = None
+        self.restored_epoch: int | None = None
+        self.diverged_at: dict[str, Any] | None = None
+        self.time_exceeded = False
+        self.resumed_from: dict[str, int] | None = None
+        self.last_saved: dict[str, Any] | None = None
+        self._elapsed_before = 0.0
+        self._t_start = time.perf_counter()
+        self._totals = self._new_totals()
+
+    # ----------------------------------------------------------------- set-up helpers
+
+    def _as_scheduler(self, scheduler: Any) -> Any:
+        if scheduler is None or hasattr(scheduler, "step"):
+            return scheduler
+        if callable(scheduler):
+            from optimlab.schedules import ScheduleAdapter  # lazy: only when asked for
+
+            return ScheduleAdapter(self.optimizer, scheduler)
+        raise OptimlabError(
+            "scheduler must have step() (torch's LRScheduler protocol) or be a "
+            f"schedule(step) -> lr callable, got {type(scheduler).__name__}"
+        )
+
+    def _with_default_callbacks(
+        self, callbacks: list[Callback], checkpoint_every: int | None, progress: bool
+    ) -> list[Callback]:
+        if self.out_dir is not None:
+            if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+                callbacks.append(
+                    ModelCheckpoint(
+                        self.out_dir / "checkpoints",
+                        monitor=self.monitor,
+                        every_n_steps=checkpoint_every,
+                    )
+                )
+            callbacks.append(
+                JSONLLogger(self.out_dir / "metrics.jsonl", self.out_dir / "steps.jsonl")
+            )
+            callbacks.append(CSVLogger(self.out_dir / "metrics.csv"))
+            if tensorboard_available():
+                callbacks.append(TensorBoardLogger(self.out_dir / "tensorboard"))
+        elif checkpoint_every is not None:
+            raise OptimlabError("checkpoint_every needs an out_dir to write checkpoints to")
+        if progress:
+            callbacks.append(ProgressBar())
+        return callbacks
+
+    def _new_totals(self) -> _EpochTotals:
+        names = list(self.metrics) if self.train_metrics else []
+        return _EpochTotals(names, self.device)
+
+    def epoch_batch_size(self, epoch: int) -> int:
+        """The batch size of ``epoch`` (from ``batch_size_schedule`` when given)."""
+        if self.batch_size_schedule is None:
+            return self.batch_size
+        bs = int(self.batch_size_schedule(epoch))
+        check_range(f"batch_size_schedule({epoch})", bs, 1)
+        return bs
+
+    def steps_in_epoch(self, epoch: int) -> int:
+        """Optimizer steps in a full ``epoch``."""
+        n, bs = len(self.train_xy[0]), self.epoch_batch_size(epoch)
+        if self.order == "full":
+            batches = 1
+        else:
+            batches = n // bs if self.drop_last else -(-n // bs)
+        return -(-batches // self.grad_accumulation)
+
+    @property
+    def step_in_epoch(self) -> int:
+        return -(-self.batch_in_epoch // self.grad_accumulation)
+
+    @property
+    def elapsed(self) -> float:
+        """Training wall time so far, summed over resumed sessions."""
+        return self._elapsed_before + time.perf_counter() - self._t_start
+
+    # ------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole run state; loading it into an identical trainer continues the run."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "callbacks": self._stateful_callback_states(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "totals": self._totals.state_dict(),
+            "rng": get_rng_state(),
+            "history": self.history,
+            "step_log": self.step_log,
+            "stop_training": self.stop_training,
+            "status": self.status,
+            "restored_epoch": self.restored_epoch,
+            "time_exceeded": self.time_exceeded,
+            "elapsed": self.elapsed,
+            "seed": self.seed,
+            "config": self.config,
+        }
+
+    def _stateful(self) -> list[Callback]:
+        # Loggers and progress bars keep no state, and which of them run may differ
+        # between sessions (tensorboard installed or not), so they are not matched.
+        return [c for c in self.callbacks if type(c).state_dict is not Callback.state_dict]
+
+    def _stateful_callback_states(self) -> list[dict[str, Any]]:
+        return CallbackList(self._stateful()).state_dicts()
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> bool:
+        """Write the run state to ``path`` atomically; refuse (return False) when the
+        running loss is not finite, so a diverged state never replaces a good one."""
+        if self._totals.count and not bool(torch.isfinite(self._totals.loss)):
+            return False
+        atomic_torch_save(self.state_dict(), path)
+        self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
+        return True
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the run state saved by :meth:`state_dict` (callbacks and RNG included)."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise OptimlabError(
+                f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}"
+            )
+        if self.config is not None and state.get("config") is not None:
+            if state["config"] != self.config:
+                diff = sorted(
+                    k
+                    for k in set(self.config) | set(state["config"])
+                    if self.config.get(k) != state["config"].get(k)
+                )
+                raise OptimlabError(
+                    "the output directory holds a run with different settings "
+                    f"({', '.join(diff)}); use another output directory or start over"
+                )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self._totals.load_state_dict(state["totals"], self.device)
+        self.history = list(state["history"])
+        self.step_log = list(state["step_log"])
+        self.stop_training = state["stop_training"]
+        self.status = state["status"]
+        self.restored_epoch = state["restored_epoch"]
+        self.time_exceeded = state["time_exceeded"]
+        self._elapsed_before = state["elapsed"]
+        CallbackList(self._stateful()).load_state_dicts(state["callbacks"])
+        set_rng_state(state["rng"])
+
+    def _resume_path(self) -> Path | None:
+        return self._checkpointer.last_path if self._checkpointer is not None else None
+
+    # -------------------------------------------------------------------------- run
+
+    def run(self) -> RunResult:
+        """Train until the budget is used up, a callback stops the run, or it diverges."""
+        self._t_start = time.perf_counter()
+        path = self._resume_path()
+        state = None
+        if self.resume is not False and path is not None and path.exists():
+            state = load_checkpoint(path, map_location="cpu")
+        elif self.resume is True:
+            where = path if path is not None else "(no out_dir)"
+            raise OptimlabError(f"resume requested but there is no checkpoint at {where}")
+
+        self.callbacks.set_trainer(self)
+        if state is None:
+            seed_everything(self.seed)
+        elif state["status"] is not None:
+            # A finished run: return its result without training again.
+            self.load_state_dict(state)
+            return self._finish()
+        else:
+            # History and counters first, so on_train_begin sees them (loggers rewrite
+            # their files from the history); callback state after their reset.
+            self._restore_counters(state)
+        self.callbacks.on_train_begin({})
+        if state is not None:
+            self.load_state_dict(state)
+            self.resumed_from = {"epoch": self.epoch, "step": self.step}
+        self._deadline = (
+            time.perf_counter() + self.seconds - self._elapsed_before
+            if self.seconds is not None
+            else math.inf
+        )
+
+        while not self._budget_done():
+            self._run_epoch(self.epoch)
+            if self.status == "diverged":
+                break
+        if self.status is None:
+            if self.time_exceeded:
+                self.status = "time_budget"
+            elif self.stop_training:
+                self.status = "early_stopped"
+            else:
+                self.status = "completed"
+        self.callbacks.on_train_end({"status": self.status})
+        return self._finish()
+
+    def _restore_counters(self, state: dict[str, Any]) -> None:
+        self.history = list(state["history"])
+        self.step_log = list(state["step_log"])
+        self.epoch, self.step = state["epoch"], state["step"]
+
+    def _budget_done(self) -> bool:
+        if self.stop_training or self.time_exceeded:
+            return True
+        if self.max_epochs is not None and self.epoch >= self.max_epochs:
+            return True
+        if self.max_steps is not None and self.step >= self.max_steps:
+            return True
+        if time.perf_counter() >= self._deadline:
+            self.time_exceeded = True
+            return True
+        return False
+
+    def _run_epoch(self, epoch: int) -> None:
+        bs = self.epoch_batch_size(epoch)
+        if self.batch_in_epoch == 0:
+            self._totals = self._new_totals()
+        self.callbacks.on_epoch_begin(epoch, {})
+        t0 = time.perf_counter()
+        self.model.train()
+        batches = self.loader.epoch(epoch, batch_size=bs, skip=self.batch_in_epoch)
+        self._train_batches(batches, epoch)
+        if self.status == "diverged":
+            return
+        logs: dict[str, Any] = {"epoch": epoch}
+        logs.update(self._totals.means())
+        if not math.isfinite(logs["loss"]):
+            self._diverge(epoch, logs["loss"])
+            return
+        if self.val_xy is not None:
+            logs.update(self._evaluate(self.val_xy, "val_"))
+        if self.test_xy is not None and self.evaluate_test:
+            logs.update(self._evaluate(self.test_xy, "test_"))
+        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        logs["batch_size"] = bs
+        logs["step"] = self.step
+        logs["time"] = time.perf_counter() - t0
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        self.epoch = epoch + 1
+        self.batch_in_epoch = 0
+        self.history.append(logs)
+        self.callbacks.on_epoch_end(epoch, logs)
+
+    def _evaluate(self, xy: tuple[Tensor, ...], prefix: str) -> dict[str, float]:
+        x, y = xy
+        return evaluate(
+            self.model, self.loss_fn, self.metrics, x, y, self.eval_batch_size, prefix=prefix
+        )
+
+    def _diverge(self, epoch: int, value: float) -> None:
+        self.status = "diverged"
+        self.diverged_at = {"epoch": epoch, "step": self.step, "loss": value}
+
+    def _train_batches(self, batches: Iterator[tuple[Tensor, Tensor]], epoch: int) -> None:
+        # Locals, not attributes, inside the loop: this is the per-step path.
+        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        sched = self.scheduler if self.scheduler_interval == "step" else None
+        totals = self._totals
+        metric_fns = list(self.metrics.values()) if self.train_metrics else []
+        metric_sums = totals.metrics
+        loss_sum = totals.loss
+        log_every, max_steps, deadline = self.log_every, self.max_steps, self._deadline
+        cbs = self.callbacks if self.callbacks.wants_batches else None
+        accum = self.grad_accumulation
+        groups = _grouped(batches, accum) if accum > 1 else ((b,) for b in batches)
+        opt.zero_grad(set_to_none=True)
+        for group in groups:
+            sampled = (self.step + 1) % log_every == 0
+            step_loss: Any = None
+            if len(group) == 1:
+                xb, yb = group[0]
+                n = xb.shape[0]
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                loss.backward()
+                with torch.no_grad():
+                    loss_sum.add_(loss.detach(), alpha=n)
+                    for fn, acc in zip(metric_fns, metric_sums, strict=True):
+                        acc.add_(fn(out, yb), alpha=n)
+                step_loss = loss.detach()
+                total = n
+            else:
+                total = sum(xb.shape[0] for xb, _ in group)
+                for xb, yb in group:
+                    n = xb.shape[0]
+                    out = model(xb)
+                    loss = loss_fn(out, yb)
+                    # Weighting each micro-batch mean by its share of the step's samples
+                    # makes the summed gradient the gradient of the mean over all of them.
+                    (loss * (n / total)).backward()
+                    with torch.no_grad():
+                        loss_sum.add_(loss.detach(), alpha=n)
+                        for fn, acc in zip(metric_fns, metric_sums, strict=True):
+                            acc.add_(fn(out, yb), alpha=n)
+                        if sampled:
+                            w = loss.detach() * (n / total)
+                            step_loss = w if step_loss is None else step_loss + w
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if sched is not None:
+                sched.step()
+            self.step += 1
+            self.batch_in_epoch += len(group)
+            totals.count += total
+            logs: dict[str, Any] = {}
+            if sampled:
+                value = float(step_loss)
+                self.step_log.append(
+                    {
+                        "step": self.step,
+                        "epoch": epoch,
+                        "loss": value,
+                        "lr": float(opt.param_groups[0]["lr"]),
+                    }
+                )
+                if not math.isfinite(value):
+                    self._diverge(epoch, value)
+                    return
+                logs["loss"] = value
+            if cbs is not None:
+                cbs.on_batch_end(self.step, logs)
+            if self.stop_training or (max_steps is not None and self.step >= max_steps):
+                return
+            if time.perf_counter() >= deadline:
+                self.time_exceeded = True
+                return
+
+    # ------------------------------------------------------------------------ results
+
+    def _finish(self) -> RunResult:
+        summary = build_summary(self)
+        if self.out_dir is not None:
+            atomic_write_text(self.out_dir / "summary.json", summary_json(summary))
+        return RunResult(self.status or "completed", self.history, self.step_log, summary)
+
+
+def fit(problem: Any, optimizer: torch.optim.Optimizer, **kwargs: Any) -> RunResult:
+    """Train and return the result; the arguments are those of :class:`Trainer`."""
+    return Trainer(problem, optimizer, **kwargs).run()
