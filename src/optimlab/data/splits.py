@@ -1,0 +1,122 @@
+"""Train/validation/test splits held as tensors, and how they are made.
+
+The validation set is carved out of the training pool by a permutation that depends on
+the seed alone; normalization statistics come from the training split only, so nothing
+about the validation or test examples leaks into training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from optimlab.errors import OptimlabError
+
+# Mixed into the seed so that the split stream never coincides with a loader stream.
+SPLIT_STREAM = 0x5E11
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Inputs ``x`` (first dimension = examples) and targets ``y`` of one split."""
+
+    x: Tensor
+    y: Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise OptimlabError(f"split has {self.x.shape[0]} inputs but {self.y.shape[0]} targets")
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def to(self, device: str | torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """A dataset ready for training: three splits plus what a model needs to know.
+
+    ``x`` is float (NCHW for image sets); ``y`` is int64 class indices for
+    classification and float (N, outputs) for regression. ``mean``/``std`` are the
+    training-split statistics used for normalization (None when not normalized), shaped
+    to broadcast against ``x``.
+    """
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    task: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None = None
+    class_names: tuple[str, ...] = ()
+    mean: Tensor | None = None
+    std: Tensor | None = None
+
+    def to(self, device: str | torch.device) -> Splits:
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Splits(
+            name=self.name,
+            train=self.train.to(device),
+            val=self.val.to(device),
+            test=self.test.to(device),
+            task=self.task,
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+            class_names=self.class_names,
+            mean=move(self.mean),
+            std=move(self.std),
+        )
+
+
+def num_val(val_size: float | int, pool: int) -> int:
+    """How many of ``pool`` examples go to validation: a fraction in [0, 1) or a count."""
+    if isinstance(val_size, bool) or not isinstance(val_size, int | float):
+        raise OptimlabError(f"invalid val_size: {val_size!r}; give a fraction or a count")
+    if isinstance(val_size, float):
+        if not 0.0 <= val_size < 1.0:
+            raise OptimlabError(f"invalid val_size: {val_size!r}; a fraction must be in [0, 1)")
+        return int(round(val_size * pool))
+    if not 0 <= val_size < pool:
+        raise OptimlabError(
+            f"invalid val_size: {val_size}; a count must be in [0, {pool}) "
+            f"(the training pool has {pool} examples)"
+        )
+    return val_size
+
+
+def split_indices(pool: int, val_size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, val) index arrays; a pure function of ``pool``, ``val_size``, ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise OptimlabError(f"invalid seed: {seed!r}; valid seeds are integers >= 0")
+    n_val = num_val(val_size, pool)
+    perm = np.random.default_rng([SPLIT_STREAM, seed]).permutation(pool)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def fit_normalization(x: Tensor, mode: str) -> tuple[Tensor, Tensor] | tuple[None, None]:
+    """Mean and std of training inputs: per channel (``"channel"``, NCHW input), per
+    feature (``"feature"``) or none (``"none"``). Constant features get std 1."""
+    if mode == "none":
+        return None, None
+    if mode == "channel":
+        dims = [0, *range(2, x.ndim)]
+    elif mode == "feature":
+        dims = [0]
+    else:
+        raise OptimlabError(f"unknown normalization {mode!r}; valid: channel, feature, none")
+    count = x.numel() // np.prod([x.shape[d] for d in range(x.ndim) if d not in dims])
+    # Sums accumulate in float64: float32 sums over ~10^8 values lose digits.
+    mean = x.sum(dim=dims, keepdim=True, dtype=torch.float64) / count
+    centered = x - mean.to(x.dtype)
+    var = (centered * centered).sum(dim=dims, keepdim=True, dtype=torch.float64) / count
+    std = var.sqrt()
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return mean.to(x.dtype), std.to(x.dtype)
