@@ -44,8 +44,8 @@ def integer(name: str, value: Any, low: int | None = None, high: int | None = No
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else str(low)
-        hi = "inf" if high is None else str(high)
-        raise OptimlabError(f"invalid {name}: {value!r}; valid range is [{lo}, {hi}]")
+        hi = "inf)" if high is None else f"{high}]"
+        raise OptimlabError(f"invalid {name}: {value!r}; valid range is [{lo}, {hi}")
     return value
 
 
@@ -69,8 +69,8 @@ def increasing_ints(name: str, values: Any, low: int = 0) -> tuple[int, ...]:
     return out
 
 
-def step_value(step: Any) -> float | int:
-    """A schedule's step: a real number >= 0 (the step of the first update is 0)."""
+def step_value(step: Any, name: str = "step") -> float | int:
+    """A schedule's step (or epoch): a real number >= 0 (the first update's step is 0)."""
     if isinstance(step, bool) or not isinstance(step, Real) or not step >= 0:
-        raise OptimlabError(f"invalid step: {step!r}; expected a number >= 0")
+        raise OptimlabError(f"invalid {name}: {step!r}; expected a number >= 0")
     return step if isinstance(step, int) else (int(step) if isinstance(step, Integral) else step)

@@ -30,7 +30,7 @@ class BatchSchedule(Parametrized):
         raise NotImplementedError
 
     def __call__(self, epoch: Any) -> int:
-        e = _checks.step_value(epoch)
+        e = _checks.step_value(epoch, "epoch")
         return int(self._size(math.floor(e)))
 
 

@@ -18,8 +18,10 @@ class LinearWarmup(Linear):
     def __init__(
         self, *, lr: float = 0.1, warmup_steps: int = 5, start_factor: float = 0.0
     ) -> None:
-        super().__init__(lr=lr, start_factor=start_factor, end_factor=1.0, total_iters=warmup_steps)
-        self.warmup_steps = self.total_iters
+        self.warmup_steps = _checks.integer("warmup_steps", warmup_steps, 1)
+        super().__init__(
+            lr=lr, start_factor=start_factor, end_factor=1.0, total_iters=self.warmup_steps
+        )
 
 
 def with_warmup(schedule: StepFn, warmup_steps: int, start_factor: float = 0.0) -> Join:
