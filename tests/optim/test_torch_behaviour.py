@@ -159,3 +159,18 @@ def test_registry_records():
         assert len(buffers) == oo.get(name).state_slots, name
     assert oo.create("gd", [torch.ones(1, requires_grad=True)]).__class__ is oo.SGD
     assert oo.create("nesterov", [torch.ones(1, requires_grad=True)]).defaults["nesterov"]
+
+
+@pytest.mark.parametrize("name", ["adam", "momentum", "nadam", "adagrad"])
+def test_lr_may_be_a_0d_tensor(name):
+    """Values that change during training can live in 0-d tensors (for compiled steps)."""
+    a = torch.ones(5, dtype=torch.float64, requires_grad=True)
+    b = torch.ones(5, dtype=torch.float64, requires_grad=True)
+    as_tensor = oo.create(name, [a], lr=torch.tensor(0.01, dtype=torch.float64))
+    as_float = oo.create(name, [b], lr=0.01)
+    for step in range(10):
+        for p in (a, b):
+            p.grad = torch.cos(p.detach() * (step + 1))
+        as_tensor.step()
+        as_float.step()
+    torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
