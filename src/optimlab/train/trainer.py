@@ -274,11 +274,7 @@ class Trainer:
 
     def steps_in_epoch(self, epoch: int) -> int:
         """Optimizer steps in a full ``epoch``."""
-        n, bs = len(self.train_xy[0]), self.epoch_batch_size(epoch)
-        if self.order == "full":
-            batches = 1
-        else:
-            batches = n // bs if self.drop_last else -(-n // bs)
+        batches = self.loader.num_batches(self.epoch_batch_size(epoch))
         return -(-batches // self.grad_accumulation)
 
     @property
