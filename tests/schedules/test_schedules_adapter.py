@@ -178,3 +178,19 @@ def test_bad_arguments():
     ScheduleAdapter(adam, OneCycle(total_steps=10).momentum(), "momentum")  # betas[0]: fine
     with pytest.raises(OptimlabError, match="schedule"):
         ScheduleAdapter(opt, 0.1)
+
+
+def test_schedule_as_lr_of_optimlab_optimizer_matches_the_adapter():
+    """optimlab's optimizers take a schedule as ``lr``: same updates as an adapter on torch SGD."""
+    optim = pytest.importorskip("optimlab.optim")
+    s = OneCycle(max_lr=0.05, total_steps=40)
+    ours, ref = make_model(), make_model()
+    our_opt = optim.create("sgd", ours.parameters(), lr=s, momentum=0.9)
+    ref_opt = SGD(ref.parameters(), lr=1.0, momentum=0.9)
+    sched = ScheduleAdapter(ref_opt, s)
+    for _ in range(40):
+        train_step(ours, our_opt)
+        train_step(ref, ref_opt)
+        sched.step()
+    for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)

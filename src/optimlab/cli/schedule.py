@@ -130,21 +130,29 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "schedule",
+        usage=(
+            "optimlab schedule NAME [key=value ...] [--and NAME [key=value ...]]... "
+            "[--steps N] [--out FILE] [--log]"
+        ),
         help="plot learning-rate, momentum or other schedules",
         description="Plot one or several schedules over --steps steps.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", nargs="+", metavar="NAME [key=value ...]", help="a schedule")
+    p.add_argument("spec", nargs="+", metavar="SPEC", help="a schedule name, then key=value ...")
     p.add_argument(
         "--and",
         dest="more",
         nargs="+",
         action="append",
-        metavar="NAME [key=value ...]",
+        metavar="SPEC",
         help="another schedule on the same axes (repeatable)",
     )
-    p.add_argument("--steps", type=int, default=100, help="steps to draw (default: 100)")
-    p.add_argument("--out", help="figure file (.png, .pdf or .svg); omit to print a table")
+    p.add_argument(
+        "--steps", type=int, default=100, metavar="N", help="steps to draw (default: 100)"
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="figure file (.png, .pdf or .svg); omit to print a table"
+    )
     p.add_argument("--log", action="store_true", help="logarithmic value axis")
     p.set_defaults(func=run)

@@ -128,9 +128,10 @@ def increase_batch_instead(
     """``(lr_schedule', batch_schedule)``: grow the batch where ``lr_schedule`` decays.
 
     Both are functions of the epoch. Without a cap the new LR stays at ``lr_schedule(0)``
-    while the batch grows by the factors the LR would have been divided by; with
-    ``max_batch`` (default ``dataset_size // 10`` when ``dataset_size`` is given) the batch
-    stops there and the LR decays by the remaining factor (Smith et al. 2018's hybrid).
+    (up to rounding the batch to an integer) while the batch grows by the factors the LR
+    would have been divided by; with ``max_batch`` (default ``dataset_size // 10`` when
+    ``dataset_size`` is given) the batch stops there and the LR decays by the remaining
+    factor (Smith et al. 2018's hybrid).
     In both cases ``lr'(e) / B(e) = lr_schedule(e) / batch_size``.
     """
     batch_size = _checks.integer("batch_size", batch_size, 1)
