@@ -13,6 +13,8 @@ from optimlab.errors import unknown_name
 LISTINGS: dict[str, str] = {
     "optimizers": "optimlab.optim.registry:table",
     "schedules": "optimlab.schedules.registry:table",
+    "problems": "optimlab.problems.problem:table",
+    "datasets": "optimlab.data.datasets:table",
 }
 
 
