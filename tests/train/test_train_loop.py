@@ -14,6 +14,7 @@ from train_toys import accuracy, make_problem, without_time
 
 from optimlab.errors import OptimlabError
 from optimlab.train import Callback, Trainer, fit, load_checkpoint
+from optimlab.train import trainer as trainer_module
 from optimlab.train.batching import make_loader
 
 
@@ -46,7 +47,10 @@ def hand_loop(problem, opt_factory, epochs, batch_size, seed, order="random"):
     return model, records, step_losses
 
 
-def test_matches_hand_written_loop():
+@pytest.mark.parametrize("chunk", [32, 4])
+def test_matches_hand_written_loop(monkeypatch, chunk):
+    # chunk: batches buffered before the train metrics are computed (9 per epoch here)
+    monkeypatch.setattr(trainer_module, "CHUNK_BATCHES", chunk)
     problem = make_problem(dtype=torch.float64)
     ref_model, ref_records, ref_steps = hand_loop(
         problem, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), 3, 16, seed=5

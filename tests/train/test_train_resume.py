@@ -16,6 +16,7 @@ from train_toys import make_problem, without_time
 
 from optimlab.errors import OptimlabError
 from optimlab.train import Callback, EarlyStopping, ReduceLROnPlateau, fit
+from optimlab.train import trainer as trainer_module
 
 HERE = Path(__file__).parent
 
@@ -110,6 +111,16 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, reference, crash):
     assert resumed[0].summary["restored_epoch"] == reference[0].summary["restored_epoch"]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert without_time([json.loads(line) for line in lines]) == without_time(reference[0].history)
+
+
+def test_resume_with_metric_chunks_folded_mid_epoch(tmp_path, monkeypatch):
+    # Train metrics are folded every 5 batches here, so the checkpoints at steps 10 and
+    # 15 of each 12-step epoch hold partly folded sums and a pending buffer.
+    monkeypatch.setattr(trainer_module, "CHUNK_BATCHES", 5)
+    reference = run(tmp_path / "ref")
+    with pytest.raises(Crash):
+        run(tmp_path / "run", extra=[CrashAt(step=23)])
+    assert_same_run(run(tmp_path / "run"), reference)
 
 
 def test_rerunning_a_finished_run_returns_its_result(tmp_path, reference):

@@ -11,7 +11,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,25 +49,92 @@ class RunResult:
         return self.history[-1] if self.history else {}
 
 
-class _EpochTotals:
-    """Running sums of the epoch's loss and metrics, weighted by batch size, on the device."""
+# Train metrics are computed on chunks of this many batches (and at most this many
+# buffered output elements) rather than batch by batch: one metric call per chunk
+# instead of one per step. Chunk ends depend only on the batch index in the epoch and
+# the buffered sizes, never on when a checkpoint is written, so resumed runs sum in the
+# same order and stay bit-identical.
+CHUNK_BATCHES = 32
+CHUNK_ELEMENTS = 1 << 22
 
-    def __init__(self, names: Sequence[str], device: torch.device) -> None:
-        self.names = list(names)
+
+class _EpochTotals:
+    """The epoch's running loss and metric sums (weighted by samples) as device tensors,
+    plus the batches not yet folded in."""
+
+    def __init__(self, metrics: dict[str, Callable[..., Any]], device: torch.device) -> None:
+        self.fns = list(metrics.values())
+        self.names = list(metrics)
+        self.device = device
         self.loss = torch.zeros((), dtype=torch.float64, device=device)
-        self.metrics = [torch.zeros((), dtype=torch.float64, device=device) for _ in names]
+        self.metrics = [torch.zeros((), dtype=torch.float64, device=device) for _ in metrics]
         self.count = 0
+        self.losses: list[Tensor] = []
+        self.sizes: list[int] = []
+        self.outputs: list[Tensor] = []
+        self.targets: list[Tensor] = []
+        self.elements = 0
+
+    def add(self, loss: Tensor, output: Tensor, target: Tensor, n: int) -> None:
+        """Buffer one batch (cheap: no kernel launches); fold when a chunk is full."""
+        self.losses.append(loss.detach())
+        self.sizes.append(n)
+        self.count += n
+        if self.fns:
+            out = output.detach()
+            self.outputs.append(out)
+            self.targets.append(target)
+            self.elements += out.numel()
+        if len(self.losses) >= CHUNK_BATCHES or self.elements >= CHUNK_ELEMENTS:
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the buffered batches to the sums."""
+        if not self.losses:
+            return
+        with torch.no_grad():
+            sizes = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
+            self.loss += torch.stack(self.losses).to(torch.float64) @ sizes
+            if self.fns:
+                out, target = torch.cat(self.outputs), torch.cat(self.targets)
+                n = out.shape[0]
+                for i, fn in enumerate(self.fns):
+                    self.metrics[i] += fn(out, target) * n
+        self.losses, self.sizes, self.outputs, self.targets = [], [], [], []
+        self.elements = 0
+
+    def finite(self) -> bool:
+        """Whether the loss so far is finite (one sync)."""
+        total = self.loss + (torch.stack(self.losses).sum() if self.losses else 0.0)
+        return bool(torch.isfinite(total))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"loss": self.loss, "metrics": self.metrics, "count": self.count}
+        return {
+            "loss": self.loss,
+            "metrics": self.metrics,
+            "count": self.count,
+            "pending": {
+                "losses": self.losses,
+                "sizes": self.sizes,
+                "outputs": self.outputs,
+                "targets": self.targets,
+            },
+        }
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.loss = state["loss"].to(device)
         self.metrics = [m.to(device) for m in state["metrics"]]
         self.count = state["count"]
+        pending = state["pending"]
+        self.losses = [t.to(device) for t in pending["losses"]]
+        self.sizes = list(pending["sizes"])
+        self.outputs = [t.to(device) for t in pending["outputs"]]
+        self.targets = [t.to(device) for t in pending["targets"]]
+        self.elements = sum(t.numel() for t in self.outputs)
 
     def means(self) -> dict[str, float]:
         """Epoch means (one sync); an epoch with no samples gives NaN."""
+        self.fold()
         values = torch.stack([self.loss, *self.metrics]).tolist()
         n = self.count
         out = {"loss": values[0] / n if n else math.nan}
@@ -261,8 +328,7 @@ class Trainer:
         return callbacks
 
     def _new_totals(self) -> _EpochTotals:
-        names = list(self.metrics) if self.train_metrics else []
-        return _EpochTotals(names, self.device)
+        return _EpochTotals(self.metrics if self.train_metrics else {}, self.device)
 
     def epoch_batch_size(self, epoch: int) -> int:
         """The batch size of ``epoch`` (from ``batch_size_schedule`` when given)."""
@@ -323,7 +389,7 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike[str]) -> bool:
         """Write the run state to ``path`` atomically; refuse (return False) when the
         running loss is not finite, so a diverged state never replaces a good one."""
-        if self._totals.count and not bool(torch.isfinite(self._totals.loss)):
+        if self._totals.count and not self._totals.finite():
             return False
         atomic_torch_save(self.state_dict(), path)
         self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
@@ -476,10 +542,7 @@ class Trainer:
         # Locals, not attributes, inside the loop: this is the per-step path.
         model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
         sched = self.scheduler if self.scheduler_interval == "step" else None
-        totals = self._totals
-        metric_fns = list(self.metrics.values()) if self.train_metrics else []
-        metric_sums = totals.metrics
-        loss_sum = totals.loss
+        add = self._totals.add
         log_every, max_steps, deadline = self.log_every, self.max_steps, self._deadline
         cbs = self.callbacks if self.callbacks.wants_batches else None
         accum = self.grad_accumulation
@@ -494,12 +557,8 @@ class Trainer:
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 loss.backward()
-                with torch.no_grad():
-                    loss_sum.add_(loss.detach(), alpha=n)
-                    for fn, acc in zip(metric_fns, metric_sums, strict=True):
-                        acc.add_(fn(out, yb), alpha=n)
-                step_loss = loss.detach()
-                total = n
+                add(loss, out, yb, n)
+                step_loss = loss
             else:
                 total = sum(xb.shape[0] for xb, _ in group)
                 for xb, yb in group:
@@ -509,23 +568,19 @@ class Trainer:
                     # Weighting each micro-batch mean by its share of the step's samples
                     # makes the summed gradient the gradient of the mean over all of them.
                     (loss * (n / total)).backward()
-                    with torch.no_grad():
-                        loss_sum.add_(loss.detach(), alpha=n)
-                        for fn, acc in zip(metric_fns, metric_sums, strict=True):
-                            acc.add_(fn(out, yb), alpha=n)
-                        if sampled:
-                            w = loss.detach() * (n / total)
-                            step_loss = w if step_loss is None else step_loss + w
+                    add(loss, out, yb, n)
+                    if sampled:
+                        w = loss.detach() * (n / total)
+                        step_loss = w if step_loss is None else step_loss + w
             opt.step()
             opt.zero_grad(set_to_none=True)
             if sched is not None:
                 sched.step()
             self.step += 1
             self.batch_in_epoch += len(group)
-            totals.count += total
             logs: dict[str, Any] = {}
             if sampled:
-                value = float(step_loss)
+                value = float(step_loss.detach())
                 self.step_log.append(
                     {
                         "step": self.step,
