@@ -58,7 +58,7 @@ def test_recompressed_copy_passes_on_content_md5(isolated, files, monkeypatch):
     np.testing.assert_array_equal(splits.train.y.numpy(), arrays["train-labels-idx1-ubyte.gz"])
 
 
-def test_split_is_a_pure_function_of_seed():
+def test_split_is_a_pure_function_of_seed_and_stratified():
     a_train, a_val = split_indices(100, 0.2, seed=3)
     b_train, b_val = split_indices(100, 0.2, seed=3)
     c_train, c_val = split_indices(100, 0.2, seed=4)
@@ -66,6 +66,12 @@ def test_split_is_a_pure_function_of_seed():
     assert not np.array_equal(a_val, c_val)
     assert len(a_val) == 20
     assert sorted(np.concatenate([a_train, a_val]).tolist()) == list(range(100))
+    labels = np.repeat([0, 1, 2], [70, 20, 10])
+    for n_val in (1, 7, 33):
+        train, val = split_indices(100, n_val, seed=1, labels=labels)
+        assert len(val) == n_val and sorted([*train, *val]) == list(range(100))
+        share = np.bincount(labels[val], minlength=3) - n_val * np.array([0.7, 0.2, 0.1])
+        assert np.abs(share).max() <= 1  # every class keeps its share, to one example
     s1, s2 = load("digits", seed=5), load("digits", seed=5)
     assert torch.equal(s1.val.x, s2.val.x) and torch.equal(s1.train.y, s2.train.y)
     assert not torch.equal(load("digits", seed=6).val.y, s1.val.y)
@@ -74,7 +80,8 @@ def test_split_is_a_pure_function_of_seed():
 def test_normalization_statistics_come_from_train_only(isolated, files):
     folder = isolated / "d"
     arrays = files["write_mnist_like"](folder, n_train=30, n_test=5)
-    train_idx, _ = split_indices(30, 10, seed=2)
+    labels = arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)
+    train_idx, val_idx = split_indices(30, 10, seed=2, labels=labels)
     pool = arrays["train-images-idx3-ubyte.gz"].astype(np.float64) / 255
     mean, std = pool[train_idx].mean(), pool[train_idx].std()
     splits = load("mnist", data_dir=folder, val_size=10, seed=2, verify=False)
@@ -84,7 +91,6 @@ def test_normalization_statistics_come_from_train_only(isolated, files):
     np.testing.assert_allclose(splits.test.x[:, 0].numpy(), expected_test, atol=1e-5)
     # Changing the validation and test images leaves the statistics unchanged.
     images = arrays["train-images-idx3-ubyte.gz"].copy()
-    _, val_idx = split_indices(30, 10, seed=2)
     images[val_idx] = 255
     files["write_idx"](folder / "train-images-idx3-ubyte.gz", images)
     files["write_idx"](folder / "t10k-images-idx3-ubyte.gz", np.zeros((5, 28, 28), np.uint8))

@@ -92,13 +92,27 @@ def num_val(val_size: float | int, pool: int) -> int:
     return val_size
 
 
-def split_indices(pool: int, val_size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, val) index arrays; a pure function of ``pool``, ``val_size``, ``seed``."""
+def split_indices(
+    pool: int, val_size: float | int, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, val) index arrays; a pure function of the arguments.
+
+    With ``labels`` (classification) the split is stratified: the examples are shuffled,
+    grouped by class, and every (pool / n_val)-th one goes to validation, so each class
+    keeps its share in both splits up to one example.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise OptimlabError(f"invalid seed: {seed!r}; valid seeds are integers >= 0")
     n_val = num_val(val_size, pool)
     perm = np.random.default_rng([SPLIT_STREAM, seed]).permutation(pool)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    if labels is None:
+        val, train = perm[:n_val], perm[n_val:]
+    else:
+        grouped = perm[np.argsort(labels[perm], kind="stable")]  # random order within class
+        ticks = (np.arange(1, pool + 1) * n_val) // pool
+        chosen = np.diff(ticks, prepend=0) > 0  # exactly n_val evenly spaced positions
+        val, train = grouped[chosen], grouped[~chosen]
+    return np.sort(train), np.sort(val)
 
 
 def fit_normalization(x: Tensor, mode: str) -> tuple[Tensor, Tensor] | tuple[None, None]:
