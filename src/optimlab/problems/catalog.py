@@ -14,7 +14,7 @@ from torch import nn
 
 from optimlab.data.datasets import load
 from optimlab.data.splits import Split, Splits, split_indices
-from optimlab.errors import OptimlabError
+from optimlab.errors import OptimlabError, check_range
 from optimlab.nn import models
 from optimlab.problems import functions2d, quadratic
 from optimlab.problems.losses import LOSSES, get_loss, objective
@@ -237,9 +237,11 @@ def _classifier(
 
 
 def _logreg(dataset: str, name: str, batch_size: int, epochs: int) -> Callable[..., Problem]:
-    def build(ctx: BuildContext, *, loss: str = "cross_entropy") -> Problem:
+    def build(
+        ctx: BuildContext, *, loss: str = "cross_entropy", val_size: float | int | None = None
+    ) -> Problem:
         _check_loss(loss, ["multiclass"])
-        splits = _splits(ctx, dataset, None, normalize=True)
+        splits = _splits(ctx, dataset, val_size, normalize=True)
         n_in = int(np.prod(splits.input_shape))
         model = models.logistic_regression(n_in, splits.num_classes or 2)
         return _classifier(
@@ -269,8 +271,9 @@ def _digits_mlp(
     activation: str = "relu",
     dropout: float = 0.0,
     batch_norm: bool = False,
+    val_size: float | int | None = None,
 ) -> Problem:
-    splits = _splits(ctx, "digits", None, normalize=True)
+    splits = _splits(ctx, "digits", val_size, normalize=True)
     model = models.mlp(64, list(hidden), 10, activation, dropout, batch_norm)
     return _classifier(
         ctx, "digits_mlp", splits, model, "cross_entropy", 32, 20, {"sgd": 0.05, "adam": 1e-3},
@@ -285,9 +288,9 @@ _record(
 
 
 def _deepobs_mlp(dataset: str, name: str) -> Callable[..., Problem]:
-    def build(ctx: BuildContext) -> Problem:
+    def build(ctx: BuildContext, *, val_size: float | int | None = None) -> Problem:
         # DeepOBS feeds [0, 1] pixels; its initialization assumes that scale.
-        splits = _splits(ctx, dataset, None, normalize=False)
+        splits = _splits(ctx, dataset, val_size, normalize=False)
         return _classifier(
             ctx, name, splits, models.fmnist_mlp(), "cross_entropy", 128, 100,
             {"sgd": 0.05, "adam": 1e-3}, f"DeepOBS MLP 784-1000-500-100-10 on {dataset}",
@@ -303,8 +306,8 @@ for _name, _dataset in (("fmnist_mlp", "fashion_mnist"), ("mnist_mlp", "mnist"))
     )  # fmt: skip
 
 
-def _fmnist_2c2d(ctx: BuildContext) -> Problem:
-    splits = _splits(ctx, "fashion_mnist", None, normalize=False)
+def _fmnist_2c2d(ctx: BuildContext, *, val_size: float | int | None = None) -> Problem:
+    splits = _splits(ctx, "fashion_mnist", val_size, normalize=False)
     return _classifier(
         ctx, "fmnist_2c2d", splits, models.fmnist_2c2d(), "cross_entropy", 128, 100,
         {"sgd": 0.02, "adam": 1e-4}, "DeepOBS 2c2d convnet on Fashion-MNIST",
@@ -317,10 +320,13 @@ _record(
 )  # fmt: skip
 
 
-def _cifar10_3c3d(ctx: BuildContext, *, l2: float = 0.002) -> Problem:
+def _cifar10_3c3d(
+    ctx: BuildContext, *, l2: float = 0.002, val_size: float | int | None = None
+) -> Problem:
+    check_range("l2", l2, 0.0)
     # DeepOBS standardizes each image and augments; here the whole set is standardized
     # per channel and augmentation is left to optimlab's augmentation module.
-    splits = _splits(ctx, "cifar10", None, normalize=True)
+    splits = _splits(ctx, "cifar10", val_size, normalize=True)
     model = models.cifar10_3c3d()
     return _classifier(
         ctx, "cifar10_3c3d", splits, model, "cross_entropy", 128, 100,
@@ -394,9 +400,11 @@ _record(
 # --- Wilson et al. 2017 --------------------------------------------------------------
 
 
-def _wilson(ctx: BuildContext, *, loss: str = "logistic") -> Problem:
+def _wilson(
+    ctx: BuildContext, *, loss: str = "logistic", val_size: float | int | None = None
+) -> Problem:
     _check_loss(loss, ["binary"])
-    splits = _splits(ctx, "wilson_separable", None, normalize=False)
+    splits = _splits(ctx, "wilson_separable", val_size, normalize=False)
     model = nn.Linear(splits.input_shape[0], 1, bias=False)
     nn.init.zeros_(model.weight)  # the paper's argument starts every method at w = 0
     return _classifier(
