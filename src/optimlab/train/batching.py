@@ -15,7 +15,7 @@ from torch import Tensor
 
 from optimlab.data.loader import ORDERS, BatchLoader
 
-__all__ = ["ORDERS", "Loader", "make_loader"]
+__all__ = ["ORDERS", "Loader", "NoData", "make_loader"]
 
 
 class Loader(Protocol):
@@ -26,6 +26,19 @@ class Loader(Protocol):
     ) -> Iterator[tuple[Tensor, Tensor]]: ...
 
     def num_batches(self, batch_size: int | None = None) -> int: ...
+
+
+class NoData:
+    """The loader of a problem without data: one batch ``(None, None)`` per epoch."""
+
+    def epoch(
+        self, epoch: int, batch_size: int | None = None, *, skip: int = 0
+    ) -> Iterator[tuple[None, None]]:
+        if skip == 0:
+            yield None, None
+
+    def num_batches(self, batch_size: int | None = None) -> int:
+        return 1
 
 
 def make_loader(

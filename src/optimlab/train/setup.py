@@ -4,7 +4,9 @@ The trainer accepts anything with ``model``, ``loss_fn``, ``metrics`` and ``spli
 attributes (``optimlab.problems.Problem`` is one), or a tuple
 ``(model, loss_fn, metrics, splits)``. ``splits`` has ``train``/``val``/``test``
 (attributes or mapping keys), each an object with ``x`` and ``y`` or an ``(x, y)``
-pair; ``val`` and ``test`` may be missing or None.
+pair; ``val`` and ``test`` may be missing or None. ``splits=None`` means a problem
+without data (a 2-D function: the model's output for input None is the objective);
+each epoch is then one full step on ``loss_fn(model(None), None)``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class TrainingSetup:
     model: nn.Module
     loss_fn: Callable[[Tensor, Tensor], Tensor]
     metrics: dict[str, Metric]
-    train: XY
+    train: XY | None  # None: no data (see the module docstring)
     val: XY | None = None
     test: XY | None = None
     batch_size: int | None = None
@@ -80,10 +82,8 @@ def as_setup(problem: Any) -> TrainingSetup:
     if not callable(loss_fn):
         raise OptimlabError("problem loss_fn must be callable as loss_fn(output, target)")
     if splits is None:
-        raise OptimlabError(
-            f"problem {name or '(unnamed)'} has no data splits (a 2-D function problem?); "
-            "the trainer needs train data"
-        )
+        return TrainingSetup(model, loss_fn, dict(metrics or {}), None, None, None,
+                             batch_size, epochs, name)  # fmt: skip
     train = _xy(_get(splits, "train"), "train")
     if train is None:
         raise OptimlabError("problem splits have no 'train' split")

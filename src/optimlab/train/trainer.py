@@ -21,7 +21,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
 from optimlab.train.atomic import atomic_torch_save, atomic_write_text
-from optimlab.train.batching import ORDERS, make_loader
+from optimlab.train.batching import ORDERS, NoData, make_loader
 from optimlab.train.callback import Callback, CallbackList
 from optimlab.train.checkpoint import ModelCheckpoint, load_checkpoint
 from optimlab.train.evaluate import evaluate
@@ -241,7 +241,7 @@ class Trainer:
             self.device = first.device if first is not None else torch.device("cpu")
         self.loss_fn = setup.loss_fn
         self.metrics = setup.metrics
-        self.train_xy = tuple(t.to(self.device) for t in setup.train)
+        self.train_xy = tuple(t.to(self.device) for t in setup.train) if setup.train else None
         self.val_xy = tuple(t.to(self.device) for t in setup.val) if setup.val else None
         self.test_xy = tuple(t.to(self.device) for t in setup.test) if setup.test else None
 
@@ -262,9 +262,13 @@ class Trainer:
         self.config = config
         self.resume = resume
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.loader = make_loader(
-            *self.train_xy, self.batch_size, order=order, seed=self.seed, drop_last=drop_last
-        )
+        if self.train_xy is None:
+            self.loader: Any = NoData()
+            self.train_metrics = False  # metrics need targets
+        else:
+            self.loader = make_loader(
+                *self.train_xy, self.batch_size, order=order, seed=self.seed, drop_last=drop_last
+            )
         self.callbacks = CallbackList(
             self._with_default_callbacks(list(callbacks), checkpoint_every, progress)
         )
@@ -410,7 +414,8 @@ class Trainer:
                 )
                 raise OptimlabError(
                     "the output directory holds a run with different settings "
-                    f"({', '.join(diff)}); use another output directory or start over"
+                    f"({', '.join(diff)}); use another output directory, or start over "
+                    "(resume=False; --restart at the command line)"
                 )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -553,7 +558,7 @@ class Trainer:
             step_loss: Any = None
             if len(group) == 1:
                 xb, yb = group[0]
-                n = xb.shape[0]
+                n = xb.shape[0] if xb is not None else 1
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 loss.backward()
