@@ -1,0 +1,266 @@
+"""Running a study: plan the trials, let workers claim them, resume after a crash.
+
+Phase "tune" runs every setting the protocol asks for (seed 0); once all tuning
+runs of a (problem, optimizer) have finished, the best setting by the final value of
+the selection metric goes to phase "final" and runs with seeds 0..K-1 (seed 0 is the
+tuning run itself: same configuration, same run directory, nothing recomputed).
+Protocol "fixed" has no tuning phase.
+
+Workers are processes (``workers > 1``) or this process; each caps torch's threads
+so that together they do not oversubscribe the machine's cores.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from optimlab.errors import OptimlabError
+from optimlab.lab.space import sample_configs
+from optimlab.lab.spec import OptimizerSpec, StudySpec
+from optimlab.lab.store import Store, study_name
+from optimlab.lab.trial import run_key, run_trial, selection_metric
+
+Printer = Callable[[str], None]
+
+
+def default_storage(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'study.db').resolve()}"
+
+
+def metric_for(spec: StudySpec, problem: str) -> tuple[str, str]:
+    from optimlab.problems import PROBLEMS
+
+    return selection_metric(PROBLEMS.get(problem).task, spec.metric, spec.mode)
+
+
+def _direction(mode: str) -> str:
+    return "maximize" if mode == "max" else "minimize"
+
+
+def base_config(spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any],
+                seed: int) -> dict[str, Any]:  # fmt: skip
+    return {
+        "problem": problem, "optimizer": opt.name, "label": opt.label,
+        "params": params, "schedule": opt.schedule, "seed": seed,
+        "budget": spec.budget, "batch_size": spec.batch_size,
+    }  # fmt: skip
+
+
+def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[str, Any]]:
+    """The hyperparameter settings the protocol tries for one optimizer."""
+    if spec.protocol == "fixed":
+        return []
+    if spec.protocol == "deepobs":
+        return [{**opt.params, "lr": lr} for lr in spec.lr_values()]
+    sampled = sample_configs(opt.search, spec.trials, seed=spec.sampler_seed + index,
+                             quasi=spec.protocol == "quasi_random")  # fmt: skip
+    return [{**opt.params, **s} for s in sampled]
+
+
+def plan(store: Store, spec: StudySpec) -> int:
+    """Enqueue the first phase's trials (once per storage); returns how many."""
+    if store.meta("planned"):
+        return 0
+    count = 0
+    for problem in spec.problems:
+        _, mode = metric_for(spec, problem)
+        for index, opt in enumerate(spec.optimizers):
+            if spec.protocol == "fixed":
+                count += _enqueue_finals(store, spec, problem, opt, dict(opt.params))
+                continue
+            for params in tune_settings(spec, index, opt):
+                config = base_config(spec, problem, opt, params, seed=0)
+                store.enqueue(study_name("tune", problem, opt.label), config, run_key(config),
+                              _direction(mode))  # fmt: skip
+                count += 1
+    store.set_meta("planned", True)
+    return count
+
+
+def _enqueue_finals(store, spec, problem, opt, params) -> int:
+    _, mode = metric_for(spec, problem)
+    for seed in range(spec.seeds):
+        config = base_config(spec, problem, opt, params, seed)
+        store.enqueue(study_name("final", problem, opt.label), config, run_key(config),
+                      _direction(mode))  # fmt: skip
+    return spec.seeds
+
+
+def select_best(records: list[dict[str, Any]], metric: str, mode: str) -> dict | None:
+    """The tuning run with the best final metric; diverged and failed runs never win."""
+    sign = 1.0 if mode == "max" else -1.0
+    best, best_value = None, -math.inf
+    for r in records:
+        value = r["final"].get(metric)
+        if r["status"] in ("diverged", "failed") or value is None or not math.isfinite(value):
+            continue
+        if sign * value > best_value:
+            best, best_value = r, sign * value
+    return best
+
+
+def enqueue_ready_finals(store: Store, spec: StudySpec, say: Printer) -> bool:
+    """Start the final phase of every (problem, optimizer) whose tuning is done."""
+    from optuna.trial import TrialState
+
+    started = False
+    if spec.protocol == "fixed":
+        return False
+    for problem in spec.problems:
+        metric, mode = metric_for(spec, problem)
+        for opt in spec.optimizers:
+            final = study_name("final", problem, opt.label)
+            if store.trials(final):
+                continue
+            tune = study_name("tune", problem, opt.label)
+            pending = store.trials(tune, (TrialState.WAITING, TrialState.RUNNING))
+            if pending or not store.trials(tune):
+                continue
+            runs = [r for r in store.records() if r["phase"] == "tune"
+                    and r["problem"] == problem and r["optimizer"] == opt.label]  # fmt: skip
+            best = select_best(runs, metric, mode)
+            if best is None:
+                say(f"{problem} / {opt.label}: every tuning run failed or diverged; no final runs")
+                store.set_meta(f"no_final:{problem}:{opt.label}", True)
+                store.study(final, _direction(mode))  # empty: marks the phase as decided
+                continue
+            say(
+                f"{problem} / {opt.label}: selected {_fmt(best['params'])} "
+                f"({metric} {best['final'][metric]:.4g}); running {spec.seeds} seeds"
+            )
+            _enqueue_finals(store, spec, problem, opt, best["params"])
+            started = True
+    return started
+
+
+def _fmt(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(params.items()))  # fmt: skip
+
+
+def _all_names(spec: StudySpec) -> list[str]:
+    return [study_name(phase, p, o.label) for phase in ("tune", "final")
+            for p in spec.problems for o in spec.optimizers]  # fmt: skip
+
+
+def work(url: str, spec: StudySpec, out_dir: Path, threads: int, quiet: bool = False) -> None:
+    """A worker's loop: claim, train, record; until nothing is left to do."""
+    import torch
+
+    torch.set_num_threads(threads)
+    say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
+    store = Store(url)
+    names = _all_names(spec)
+    while True:
+        claimed = store.claim(names)
+        if claimed is not None:
+            _run_claimed(store, spec, out_dir, *claimed, say)
+            continue
+        if enqueue_ready_finals(store, spec, say):
+            continue
+        counts = store.counts()
+        if counts["waiting"] == 0 and counts["running"] == 0:
+            return
+        time.sleep(0.5)
+
+
+def _run_claimed(store, spec, out_dir, name, trial, say) -> None:
+    phase = name.split(":", 1)[0]
+    config, key = trial.user_attrs["config"], trial.user_attrs["run_key"]
+    metric, _ = metric_for(spec, config["problem"])
+
+    def on_epoch(epoch: int, logs: dict[str, Any]) -> bool:
+        store.heartbeat(trial)
+        if phase == "tune" and spec.pruning and logs.get(metric) is not None:
+            trial.report(float(logs[metric]), epoch)
+            return trial.should_prune()
+        return False
+
+    record = run_trial(config, out_dir / "runs" / key, on_epoch=on_epoch)
+    value = record["final"].get(metric)
+    store.finish(trial, record, value)
+    shown = f"{metric} {value:.4g}" if value is not None else record.get("error") or ""
+    say(
+        f"{phase:5s} {config['problem']} {config['label']} {_fmt(config['params'])} "
+        f"seed={config['seed']}: {record['status']} {shown} ({record['wall_time']:.1f} s)"
+    )
+
+
+def run_study(
+    spec: StudySpec,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    report: bool = True,
+    quiet: bool = False,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``spec`` in ``out_dir``; returns where the results are.
+
+    ``threads`` caps torch's threads per worker (default: the cores shared out).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if workers < 1:
+        raise OptimlabError(f"invalid workers: {workers}; valid: a whole number >= 1")
+    url = storage or default_storage(out_dir)
+    say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
+    store = Store(url)
+    saved = store.meta("spec")
+    if saved is not None and saved != _jsonable(spec.to_dict()):
+        raise OptimlabError(
+            f"the storage {url!r} holds a study made from a different study file; "
+            "use another --out (or --storage) for a changed study"
+        )
+    store.set_meta("spec", spec.to_dict())
+    store.set_meta("workers", workers)
+    recovered = store.recover_stale(_all_names(spec))
+    if recovered:
+        say(f"resuming: {recovered} interrupted run(s) continue from their checkpoints")
+    planned = plan(store, spec)
+    if planned:
+        say(f"study {spec.name!r}: {planned} runs planned, {workers} worker(s), storage {url}")
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if workers == 1:
+        work(url, spec, out_dir, threads, quiet)
+    else:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet))
+                 for _ in range(workers)]  # fmt: skip
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    result: dict[str, Any] = {"storage": url, "counts": store.counts()}
+    if report:
+        result["report"] = write_study_report(store, spec, out_dir / "report")
+    return result
+
+
+def _jsonable(value: Any) -> Any:
+    """As the storage gives it back (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def write_study_report(store: Store, spec: StudySpec, report_dir: Path) -> dict[str, Path]:
+    from datetime import UTC, datetime
+
+    from optimlab.lab.report import write_report
+
+    metric, mode = metric_for(spec, spec.problems[0])
+    study = {
+        "name": spec.name, "metric": metric, "mode": mode, "protocol": spec.protocol,
+        "seeds": spec.seeds, "epochs": spec.budget.get("epochs"), "targets": spec.targets,
+        "schedules": {o.label: o.schedule for o in spec.optimizers if o.schedule},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    return write_report(list(store.records()), study, report_dir)

@@ -1,0 +1,285 @@
+"""Study files: what to compare, how to tune it, and on what budget.
+
+A study is a TOML file::
+
+    name = "lectures-on-digits"
+    problems = ["digits_mlp"]
+    optimizers = ["sgd", "momentum", "adam"]       # or [[optimizers]] tables, below
+    seeds = 3                                      # reruns of the selected setting
+    metric = "val_accuracy"                        # selection metric (default by task)
+
+    [budget]
+    epochs = 10                                    # or steps = ..., seconds = ...
+
+    [protocol]
+    kind = "deepobs"                               # deepobs | random | quasi_random | fixed
+    lr_grid = [1e-5, 1e2, 36]                      # deepobs: low, high, number (log-spaced)
+    trials = 20                                    # random / quasi_random
+    pruning = false                                # stop hopeless trials (median rule)
+
+    [[optimizers]]
+    name = "momentum"
+    label = "momentum-0.99"                        # optional, must be unique
+    params = { momentum = 0.99 }                   # fixed hyperparameters
+    search = { lr = { log_uniform = [1e-4, 1.0] } }
+    schedule = { name = "cosine" }                 # lr follows this shape from the tuned lr
+
+Protocols: **deepobs** tunes the learning rate alone on a log grid (DeepOBS: 36 values
+in [1e-5, 1e2]), picks the best by the final value of the selection metric and reruns
+it with ``seeds`` seeds; **random** / **quasi_random** draw ``trials`` settings from
+each optimizer's ``search`` space (Crowded Valley, AlgoPerf); **fixed** runs the given
+settings with ``seeds`` seeds, no tuning.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optimlab.errors import OptimlabError
+from optimlab.lab.space import log_grid, parse_dimension
+
+PROTOCOLS = ("deepobs", "random", "quasi_random", "fixed")
+TOP_KEYS = {"name", "problems", "optimizers", "seeds", "metric", "mode", "budget", "protocol",
+            "targets", "batch_size", "sampler_seed"}  # fmt: skip
+DEEPOBS_GRID = (1e-5, 1e2, 36)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One contender: a registry optimizer with fixed params, a search space, a schedule."""
+
+    name: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    schedule: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    problems: list[str]
+    optimizers: list[OptimizerSpec]
+    protocol: str = "deepobs"
+    seeds: int = 3
+    metric: str | None = None  # None: val_accuracy for classification, else val_loss
+    mode: str | None = None  # None: from the metric (accuracy: max, loss: min)
+    budget: dict[str, float] = field(default_factory=lambda: {"epochs": 10})
+    batch_size: int | None = None
+    trials: int = 20
+    lr_grid: tuple[float, float, int] = DEEPOBS_GRID
+    pruning: bool = False
+    sampler_seed: int = 0
+    targets: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description (stored with the study and used by the report)."""
+        return {
+            "name": self.name, "problems": self.problems, "protocol": self.protocol,
+            "seeds": self.seeds, "metric": self.metric, "mode": self.mode,
+            "budget": self.budget, "batch_size": self.batch_size, "trials": self.trials,
+            "lr_grid": list(self.lr_grid), "pruning": self.pruning,
+            "sampler_seed": self.sampler_seed, "targets": self.targets,
+            "optimizers": [
+                {"name": o.name, "label": o.label, "params": o.params,
+                 "search": {k: {kind: arg} for k, (kind, arg) in o.search.items()},
+                 "schedule": o.schedule}
+                for o in self.optimizers
+            ],
+        }  # fmt: skip
+
+    def lr_values(self) -> list[float]:
+        return log_grid(*self.lr_grid)
+
+
+class _Where:
+    """Finds the line of a key in the study text, for error messages."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.lines = text.splitlines()
+        self.source = source
+
+    def error(self, key: str, message: str) -> OptimlabError:
+        line = None
+        for part in (key.split(".")[-1], key.split(".")[0]):  # the leaf, else the top key
+            name = re.escape(part.split("[")[0])
+            pattern = re.compile(rf"^\s*(\[+\s*)?{name}\s*(=|\])")
+            line = next((i + 1 for i, t in enumerate(self.lines) if pattern.search(t)), None)
+            if line:
+                break
+        where = f"{self.source}, line {line}" if line else self.source
+        return OptimlabError(f"{where}: {key}: {message}")
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate a study file; errors name the key and its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OptimlabError(f"study file {str(path)!r} does not exist") from None
+    except OSError as err:
+        raise OptimlabError(f"cannot read study file {str(path)!r}: {err.strerror}") from None
+    return parse_study(text, source=str(path), default_name=path.stem)
+
+
+def parse_study(text: str, *, source: str = "<study>", default_name: str = "study") -> StudySpec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise OptimlabError(f"{source}: not valid TOML: {err}") from None
+    return _validate(data, _Where(text, source), default_name)
+
+
+def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySpec:
+    from optimlab.optim.registry import OPTIMIZERS
+    from optimlab.problems import PROBLEMS
+
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise where.error(key, f"unknown key; valid keys: {', '.join(sorted(TOP_KEYS))}")
+
+    problems = _typed(data, "problems", list, where, required=True)
+    if not problems:
+        raise where.error("problems", "needs at least one problem")
+    for p in problems:
+        if not isinstance(p, str) or p not in PROBLEMS:
+            raise where.error("problems", f"unknown problem {p!r}; valid problems: "
+                              f"{', '.join(PROBLEMS.names(aliases=False))}")  # fmt: skip
+
+    protocol_table = _typed(data, "protocol", dict, where, default={})
+    kind = protocol_table.get("kind", "deepobs")
+    if kind not in PROTOCOLS:
+        raise where.error(
+            "protocol.kind", f"unknown protocol {kind!r}; valid: {', '.join(PROTOCOLS)}"
+        )
+    extra = set(protocol_table) - {"kind", "lr_grid", "trials", "pruning"}
+    if extra:
+        raise where.error(f"protocol.{sorted(extra)[0]}", "unknown key; valid keys: kind, "
+                          "lr_grid, trials, pruning")  # fmt: skip
+    lr_grid = protocol_table.get("lr_grid", list(DEEPOBS_GRID))
+    if not (isinstance(lr_grid, list) and len(lr_grid) == 3 and 0 < lr_grid[0] < lr_grid[1]
+            and isinstance(lr_grid[2], int) and lr_grid[2] >= 1):  # fmt: skip
+        raise where.error("protocol.lr_grid", f"needs [low, high, number] with 0 < low < high "
+                          f"and number >= 1; got {lr_grid!r}")  # fmt: skip
+    trials = protocol_table.get("trials", 20)
+    _check_int(trials, "protocol.trials", 1, where)
+    pruning = protocol_table.get("pruning", False)
+    if not isinstance(pruning, bool):
+        raise where.error("protocol.pruning", f"must be true or false; got {pruning!r}")
+
+    optimizers = _optimizers(data, where, OPTIMIZERS, kind)
+
+    seeds = data.get("seeds", 3)
+    _check_int(seeds, "seeds", 1, where)
+    budget = _typed(data, "budget", dict, where, default={"epochs": 10})
+    if not budget or set(budget) - {"epochs", "steps", "seconds"}:
+        raise where.error("budget", "give epochs, steps and/or seconds (each > 0)")
+    for key, value in budget.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise where.error(f"budget.{key}", f"must be a number > 0; got {value!r}")
+        if key != "seconds":
+            _check_int(value, f"budget.{key}", 1, where)
+    batch_size = data.get("batch_size")
+    if batch_size is not None:
+        _check_int(batch_size, "batch_size", 1, where)
+    metric = data.get("metric")
+    if metric is not None and not isinstance(metric, str):
+        raise where.error("metric", f"must be a string such as 'val_accuracy'; got {metric!r}")
+    mode = data.get("mode")
+    if mode not in (None, "min", "max"):
+        raise where.error("mode", f"must be 'min' or 'max'; got {mode!r}")
+    targets = _typed(data, "targets", dict, where, default={})
+    for p, value in targets.items():
+        if p not in problems or not isinstance(value, (int, float)):
+            raise where.error(f"targets.{p}", "needs a problem of the study and a number")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise where.error("name", "must be a non-empty string")
+    sampler_seed = data.get("sampler_seed", 0)
+    _check_int(sampler_seed, "sampler_seed", 0, where)
+    return StudySpec(
+        name=name, problems=list(problems), optimizers=optimizers, protocol=kind,
+        seeds=seeds, metric=metric, mode=mode, budget=dict(budget), batch_size=batch_size,
+        trials=trials, lr_grid=(float(lr_grid[0]), float(lr_grid[1]), lr_grid[2]),
+        pruning=pruning, sampler_seed=sampler_seed, targets=dict(targets),
+    )  # fmt: skip
+
+
+def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
+    from optimlab.schedules import SCHEDULES
+
+    entries = _typed(data, "optimizers", list, where, required=True)
+    if not entries:
+        raise where.error("optimizers", "needs at least one optimizer")
+    specs, labels = [], set()
+    for i, entry in enumerate(entries):
+        key = f"optimizers[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise where.error(key, "must be an optimizer name or a table with a name")
+        extra = set(entry) - {"name", "label", "params", "search", "schedule"}
+        if extra:
+            raise where.error(f"{key}.{sorted(extra)[0]}", "unknown key; valid keys: name, "
+                              "label, params, search, schedule")  # fmt: skip
+        name = entry["name"]
+        if name not in registry:
+            raise where.error(f"{key}.name", f"unknown optimizer {name!r}; valid optimizers: "
+                              f"{', '.join(registry.names(aliases=False))}")  # fmt: skip
+        valid_hp = registry.get(name).hyperparameters()
+        params = entry.get("params", {})
+        search_table = entry.get("search", {})
+        if not isinstance(params, dict) or not isinstance(search_table, dict):
+            raise where.error(key, "params and search must be tables")
+        for hp in [*params, *search_table]:
+            if hp not in valid_hp:
+                raise where.error(f"{key}.{hp}", f"unknown hyperparameter of {name!r}; valid: "
+                                  f"{', '.join(sorted(valid_hp))}")  # fmt: skip
+        try:
+            search = {hp: parse_dimension(hp, s) for hp, s in search_table.items()}
+        except OptimlabError as err:
+            raise where.error(f"{key}.search", str(err)) from None
+        if protocol in ("random", "quasi_random") and not search:
+            search = {"lr": ("log_uniform", [1e-5, 1.0])}
+        schedule = entry.get("schedule")
+        if schedule is not None:
+            if not isinstance(schedule, dict) or schedule.get("name") not in SCHEDULES:
+                got = schedule.get("name") if isinstance(schedule, dict) else schedule
+                raise where.error(
+                    f"{key}.schedule",
+                    f"unknown schedule {got!r}; valid "
+                    f"schedules: {', '.join(SCHEDULES.names(aliases=False))}",
+                )
+            if not isinstance(schedule.get("params", {}), dict):
+                raise where.error(f"{key}.schedule.params", "must be a table")
+        label = entry.get("label", name)
+        if label in labels:
+            raise where.error(f"{key}.label", f"label {label!r} is used twice; give each "
+                              "optimizer entry a unique label")  # fmt: skip
+        labels.add(label)
+        specs.append(OptimizerSpec(name=registry.get(name).name, label=label, params=params,
+                                   search=search, schedule=schedule))  # fmt: skip
+    return specs
+
+
+def _typed(data, key, kind, where, *, required=False, default=None):
+    if key not in data:
+        if required:
+            raise where.error(key, "is required")
+        return default
+    value = data[key]
+    if not isinstance(value, kind):
+        raise where.error(key, f"must be a {'list' if kind is list else 'table'}; "
+                          f"got {type(value).__name__}")  # fmt: skip
+    return value
+
+
+def _check_int(value: Any, key: str, low: int, where: _Where) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise where.error(key, f"must be a whole number >= {low}; got {value!r}")

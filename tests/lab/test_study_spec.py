@@ -1,0 +1,105 @@
+"""Study files: valid ones parse, bad ones name the key, its line and the valid values."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimlab.errors import OptimlabError
+from optimlab.lab import load_study, parse_study
+from optimlab.lab.space import log_grid, sample_configs
+
+GOOD = """
+name = "t"
+problems = ["digits_mlp"]
+seeds = 2
+
+[budget]
+epochs = 2
+
+[protocol]
+kind = "random"
+trials = 4
+
+[[optimizers]]
+name = "momentum"
+params = { momentum = 0.8 }
+search = { lr = { log_uniform = [1e-3, 1.0] }, dampening = { uniform = [0.0, 0.5] } }
+
+[[optimizers]]
+name = "adam"
+label = "adam-cosine"
+schedule = { name = "cosine" }
+"""
+
+
+def test_parses_a_good_study():
+    spec = parse_study(GOOD)
+    assert spec.protocol == "random" and spec.trials == 4 and spec.seeds == 2
+    assert [o.label for o in spec.optimizers] == ["momentum", "adam-cosine"]
+    assert spec.optimizers[0].search["lr"] == ("log_uniform", [1e-3, 1.0])
+    assert spec.optimizers[1].search == {"lr": ("log_uniform", [1e-5, 1.0])}  # default space
+
+
+def test_deepobs_grid_is_36_log_values():
+    spec = parse_study('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n')
+    grid = spec.lr_values()
+    assert len(grid) == 36 and grid[0] == 1e-5 and grid[-1] == 1e2
+    ratios = [b / a for a, b in zip(grid, grid[1:])]
+    assert max(ratios) / min(ratios) < 1 + 1e-4  # evenly spaced in log
+    assert log_grid(1e-3, 1.0, 4) == [1e-3, 1e-2, 1e-1, 1.0]
+
+
+def test_sampling_is_a_pure_function_of_the_seed():
+    space = {"lr": ("log_uniform", [1e-4, 1.0]), "momentum": ("uniform", [0.0, 0.99])}
+    a = sample_configs(space, 5, seed=3)
+    assert a == sample_configs(space, 5, seed=3)
+    assert a != sample_configs(space, 5, seed=4)
+    assert all(1e-4 <= c["lr"] <= 1.0 and 0 <= c["momentum"] <= 0.99 for c in a)
+    q = sample_configs(space, 8, seed=0, quasi=True)
+    assert len({c["lr"] for c in q}) == 8
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd", "adamm"]\n',
+         r"line 2: optimizers\[1\]\.name: unknown optimizer 'adamm'; valid optimizers: .*adam"),
+        ('problems = ["digits"]\noptimizers = ["sgd"]\n',
+         r"line 1: problems: unknown problem 'digits'; valid problems: .*digits_mlp"),
+        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nschedule = {name = "cosin"}\n',
+         r"line 4: optimizers\[0\]\.schedule: unknown schedule 'cosin'; valid schedules: .*cosine"),
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\nseeds = "three"\n',
+         r"line 3: seeds: must be a whole number >= 1; got 'three'"),
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[budget]\nepochs = -2\n',
+         r"line 4: budget\.epochs: must be a number > 0"),
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[protocol]\nkind = "bayes"\n',
+         r"line 4: protocol\.kind: unknown protocol 'bayes'; valid: deepobs"),
+        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\nparams = {beta1 = 0.9}\n',
+         r"optimizers\[0\]\.beta1: unknown hyperparameter of 'adam'; valid: .*betas"),
+        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
+         'search = {lr = {log_uniform = [0, 1]}}\n', r"needs 0 < low < high"),
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd", "sgd"]\n', r"label 'sgd' is used twice"),
+        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\nepochs = 3\n',
+         r"line 3: epochs: unknown key; valid keys: .*budget"),
+        ('problems = ["digits_mlp"\n', r"not valid TOML"),
+        ('optimizers = ["sgd"]\n', r"problems: is required"),
+    ],
+)  # fmt: skip
+def test_bad_study_errors(text, match):
+    with pytest.raises(OptimlabError, match=match):
+        parse_study(text, source="study.toml")
+
+
+def test_missing_study_file(tmp_path):
+    with pytest.raises(OptimlabError, match="does not exist"):
+        load_study(tmp_path / "nope.toml")
+
+
+def test_example_studies_parse():
+    from pathlib import Path
+
+    examples = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.toml"))
+    assert len(examples) >= 3
+    for path in examples:
+        spec = load_study(path)
+        assert spec.problems and spec.optimizers
