@@ -26,8 +26,10 @@ from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
 
-# Hidden widths: "large" is DeepOBS' fmnist_mlp, "small" a model where loop overhead shows.
-MODELS: dict[str, tuple[int, ...]] = {"large": (1000, 500, 100), "small": (64,)}
+# Hidden widths: "large" is DeepOBS' fmnist_mlp (compute-bound: any loop is within a few
+# percent), "small" and "linear" (logistic regression) are where the loop's own overhead
+# and the data feeding show.
+MODELS: dict[str, tuple[int, ...]] = {"large": (1000, 500, 100), "small": (64,), "linear": ()}
 IN_FEATURES, CLASSES = 784, 10
 
 
@@ -161,14 +163,14 @@ def format_result(r: dict[str, Any]) -> str:
 def run_engine_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Entry point of ``optimlab bench engine``; prints one block per model size.
 
-    Reads ``model`` (large, small or both), ``repeats``, and where present ``samples``,
+    Reads ``model`` (large, small, linear, or both/all), ``repeats``, and where present ``samples``,
     ``batch_size`` and ``device`` from ``args``.
     """
     which = getattr(args, "model", "both") or "both"
-    models = list(MODELS) if which == "both" else [which]
+    models = list(MODELS) if which in ("both", "all") else [which]
     for m in models:
         if m not in MODELS:
-            raise OptimlabError(f"unknown model {m!r}; valid models: {', '.join(MODELS)}, both")
+            raise OptimlabError(f"unknown model {m!r}; valid models: {', '.join(MODELS)}, all")
     repeats = int(getattr(args, "repeats", 7) or 7)
     if repeats < 1:
         raise OptimlabError(f"invalid repeats: {repeats}; valid range is [1, inf]")

@@ -11,8 +11,10 @@ implement ``state_dict``/``load_state_dict`` so that it goes into checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from optimlab.errors import OptimlabError
 
 
 class Callback:
@@ -62,7 +64,7 @@ class CallbackList:
         self.callbacks = sorted(callbacks, key=lambda c: c.order)  # stable for equal order
         self._batch = [c for c in self.callbacks if _overrides(c, "on_batch_end")]
 
-    def __iter__(self):  # noqa: ANN204 - plain iterator
+    def __iter__(self) -> Iterator[Callback]:
         return iter(self.callbacks)
 
     def __len__(self) -> int:
@@ -101,8 +103,6 @@ class CallbackList:
 
     def load_state_dicts(self, states: list[dict[str, Any]]) -> None:
         """Give each callback its saved state, matched by position and class name."""
-        from optimlab.errors import OptimlabError
-
         names = [type(c).__name__ for c in self.callbacks]
         saved = [s["type"] for s in states]
         if names != saved:

@@ -291,6 +291,7 @@ class Trainer:
         self.last_saved: dict[str, Any] | None = None
         self._elapsed_before = 0.0
         self._t_start = time.perf_counter()
+        self._deadline = math.inf
         self._totals = self._new_totals()
 
     # ----------------------------------------------------------------- set-up helpers
@@ -399,24 +400,26 @@ class Trainer:
         self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
         return True
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the run state saved by :meth:`state_dict` (callbacks and RNG included)."""
+    def check_compatible(self, state: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another format or written with another ``config``."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise OptimlabError(
                 f"checkpoint format {state.get('format')!r} is not {CHECKPOINT_FORMAT}"
             )
-        if self.config is not None and state.get("config") is not None:
-            if state["config"] != self.config:
-                diff = sorted(
-                    k
-                    for k in set(self.config) | set(state["config"])
-                    if self.config.get(k) != state["config"].get(k)
-                )
-                raise OptimlabError(
-                    "the output directory holds a run with different settings "
-                    f"({', '.join(diff)}); use another output directory, or start over "
-                    "(resume=False; --restart at the command line)"
-                )
+        saved = state.get("config")
+        if self.config is not None and saved is not None and saved != self.config:
+            diff = sorted(
+                k for k in set(self.config) | set(saved) if self.config.get(k) != saved.get(k)
+            )
+            raise OptimlabError(
+                "the output directory holds a run with different settings "
+                f"({', '.join(diff)}); use another output directory, or start over "
+                "(resume=False; --restart at the command line)"
+            )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the run state saved by :meth:`state_dict` (callbacks and RNG included)."""
+        self.check_compatible(state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -446,6 +449,7 @@ class Trainer:
         state = None
         if self.resume is not False and path is not None and path.exists():
             state = load_checkpoint(path, map_location="cpu")
+            self.check_compatible(state)  # before any callback touches the directory
         elif self.resume is True:
             where = path if path is not None else "(no out_dir)"
             raise OptimlabError(f"resume requested but there is no checkpoint at {where}")

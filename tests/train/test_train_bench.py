@@ -1,0 +1,29 @@
+"""The engine benchmark is wired to ``optimlab bench engine`` and reports what it measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimlab.cli import main
+from optimlab.train.bench import bench_engine
+
+
+def test_bench_engine_cli_prints_the_three_contenders(capsys):
+    assert main(["bench", "engine", "--model", "linear", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP 784-10 (linear)" in out
+    for label in ("hand-written loop", "trainer", "DataLoader loop"):
+        assert label in out
+
+
+def test_bench_engine_ratios_are_the_medians_ratios():
+    r = bench_engine("linear", samples=512, repeats=3)
+    s = r["seconds_per_epoch"]
+    assert set(s) == {"hand", "trainer", "dataloader"} and min(s.values()) > 0
+    assert r["trainer_over_hand"] == pytest.approx(s["trainer"] / s["hand"])
+    assert r["dataloader_over_trainer"] == pytest.approx(s["dataloader"] / s["trainer"])
+
+
+def test_bench_engine_rejects_unknown_model(capsys):
+    assert main(["bench", "engine", "--model", "huge", "--repeats", "1"]) == 2
+    assert "valid models: large, small, linear" in capsys.readouterr().err
