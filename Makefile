@@ -31,8 +31,16 @@ format: setup
 	$(PY) -m ruff format src tests benchmarks
 	$(PY) -m ruff check --fix src tests benchmarks
 
+# The main job on the embedded digits problem; DATA=fmnist uses Fashion-MNIST's fmnist_mlp.
+DATA ?= digits
+DEMO_PROBLEM := $(if $(filter fmnist,$(DATA)),fmnist_mlp,digits_mlp)
+DEMO_EPOCHS := $(if $(filter fmnist,$(DATA)),3,10)
+LECTURE_OPTIMIZERS := sgd,momentum,nesterov,adagrad,rmsprop,adadelta,adam,nadam
+
 demo: setup
-	$(PY) -m optimlab.demo
+	$(PY) -m optimlab.cli compare --problem $(DEMO_PROBLEM) --optimizers $(LECTURE_OPTIMIZERS) \
+		--tune lr --lr-grid 1e-3,1,4 --seeds 3 --epochs $(DEMO_EPOCHS) --workers 2 \
+		--name demo-$(DEMO_PROBLEM) --out runs/demo-$(DEMO_PROBLEM)
 
 bench: setup
 	$(PY) -m optimlab.cli bench optimizers
