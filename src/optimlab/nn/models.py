@@ -17,28 +17,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
+from optimlab.nn import activations as _activations
+from optimlab.nn import init as _init
+from optimlab.nn import resnet as _resnet
+from optimlab.nn.norm import with_norm
+from optimlab.nn.vgg import vgg_small
 from optimlab.registry import Registry
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "elu": nn.ELU,
-    "selu": nn.SELU,
-    "gelu": nn.GELU,
-    "leaky_relu": nn.LeakyReLU,
-    "softplus": nn.Softplus,
-    "identity": nn.Identity,
-    "linear": nn.Identity,
-}
+# Activations live in one registry (``optimlab.nn.activations``); this name is kept for
+# code that imported it from here.
+ACTIVATIONS = _activations.ACTIVATIONS
 
 
 def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name (``ACTIVATIONS`` lists them)."""
-    key = name.strip().lower() if isinstance(name, str) else name
-    if key not in ACTIVATIONS:
-        raise unknown_name("activation", name, ACTIVATIONS)
-    return ACTIVATIONS[key]()
+    """A fresh activation module by name (``optimlab.nn.activations`` lists them)."""
+    return _activations.make(name)
 
 
 class TFSameMaxPool2d(nn.Module):
@@ -83,24 +76,86 @@ def mlp(
     activation: str = "relu",
     dropout: float = 0.0,
     batch_norm: bool = False,
+    norm: str | None = None,
+    init: str | None = None,
 ) -> nn.Sequential:
-    """Flatten, then per hidden width: Linear -> [BatchNorm1d] -> activation -> [Dropout],
-    then a Linear output layer (no activation: losses take raw scores)."""
+    """Flatten, then per hidden width: Linear -> [norm] -> activation -> [Dropout],
+    then a Linear output layer (no activation: losses take raw scores).
+
+    ``norm`` names a normalization (``optimlab.nn.norm.NORMS``; ``batch_norm=True`` is
+    ``norm="batch"``); ``init`` an initializer (``optimlab.nn.init``) applied to every
+    Linear layer, biases 0.
+    """
     _positive_int("in_features", in_features)
     _positive_int("out_features", out_features)
     check_range("dropout", dropout, 0.0, 1.0, high_open=True)
+    if batch_norm and norm not in (None, "batch"):
+        raise OptimlabError(f"batch_norm=True conflicts with norm={norm!r}; give one of them")
+    norm = "batch" if batch_norm else norm
     layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
     for h in hidden:
-        layers.append(nn.Linear(width, _positive_int("hidden width", h)))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(h))
+        layers += with_norm(nn.Linear(width, _positive_int("hidden width", h)), norm, h)
         layers.append(make_activation(activation))
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         width = h
     layers.append(nn.Linear(width, out_features))
-    return nn.Sequential(*layers)
+    model = nn.Sequential(*layers)
+    if init is not None:
+        _init.apply(model, init)
+    return model
+
+
+class Residual(nn.Module):
+    """``x + f(x)``: an identity skip connection around ``f`` (He et al. 2016)."""
+
+    def __init__(self, f: nn.Module) -> None:
+        super().__init__()
+        self.f = f
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.f(x)
+
+
+def deep_mlp(
+    in_features: int = 64,
+    out_features: int = 10,
+    depth: int = 20,
+    width: int = 64,
+    activation: str = "relu",
+    norm: str | None = None,
+    dropout: float = 0.0,
+    init: str | None = None,
+    residual: bool = False,
+) -> nn.Sequential:
+    """An MLP of ``depth`` Linear layers, ``depth - 1`` hidden ones of equal ``width``.
+
+    Each hidden layer is Linear -> [norm] -> activation -> [Dropout]. With ``residual``
+    the hidden layers after the first are wrapped as ``x + layer(x)``. Built for the
+    vanishing-gradient experiments: deep, narrow, any activation, norm and init.
+    """
+    _positive_int("depth", depth)
+    _positive_int("width", width)
+    check_range("dropout", dropout, 0.0, 1.0, high_open=True)
+    if depth < 2:
+        raise OptimlabError(f"invalid depth: {depth}; valid depths are integers >= 2")
+
+    def hidden_layer(fan_in: int) -> nn.Sequential:
+        parts = with_norm(nn.Linear(fan_in, width), norm, width) + [make_activation(activation)]
+        if dropout > 0:
+            parts.append(nn.Dropout(dropout))
+        return nn.Sequential(*parts)
+
+    layers: list[nn.Module] = [nn.Flatten(), hidden_layer(in_features)]
+    for _ in range(depth - 2):
+        block = hidden_layer(width)
+        layers.append(Residual(block) if residual else block)
+    layers.append(nn.Linear(width, out_features))
+    model = nn.Sequential(*layers)
+    if init is not None:
+        _init.apply(model, init)
+    return model
 
 
 def logistic_regression(in_features: int, num_classes: int) -> nn.Sequential:
@@ -359,6 +414,43 @@ MODELS.add(
         reference="DeepOBS (Schneider et al. 2019)",
     )
 )
+MODELS.add(
+    ModelRecord(
+        "deep_mlp",
+        deep_mlp,
+        "depth x width MLP, any activation/norm/init, optional residual",
+        None,
+    )
+)
+MODELS.add(
+    ModelRecord(
+        "vgg_small",
+        vgg_small,
+        "VGG-style 2x conv3(32), 2x conv3(64), 2x conv3(128), each pooled, 256-10",
+        (3, 32, 32),
+        reference="Simonyan & Zisserman 2015",
+        aliases=("vgg",),
+    )
+)
+for _depth, _params in ((20, "0.27M"), (32, "0.46M"), (56, "0.85M")):
+    MODELS.add(
+        ModelRecord(
+            f"resnet{_depth}",
+            getattr(_resnet, f"resnet{_depth}"),
+            f"CIFAR ResNet-{_depth}, option A shortcuts, {_params} parameters",
+            (3, 32, 32),
+            reference="He et al. 2016",
+        )
+    )
+    MODELS.add(
+        ModelRecord(
+            f"plain{_depth}",
+            getattr(_resnet, f"plain{_depth}"),
+            f"ResNet-{_depth} without shortcuts",
+            (3, 32, 32),
+            reference="He et al. 2016",
+        )
+    )
 MODELS.add(ModelRecord("polynomial", polynomial, "sum_k w_k x^k + b, k = 1..degree", (1,)))
 MODELS.add(ModelRecord("deep_linear", deep_linear, "z = w4 w3 w2 w1 x (lecture toy)", None))
 
