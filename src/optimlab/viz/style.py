@@ -1,0 +1,69 @@
+"""The shared look of optimlab's viz figures, and atomic PNG/GIF writing.
+
+Colours come from the lab report's palette (:func:`optimlab.lab.report.figures.colours`),
+so an optimizer has the same colour in every figure optimlab draws.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from optimlab.errors import OptimlabError
+from optimlab.lab.report.figures import DPI, PALETTE, colours
+from optimlab.train.atomic import atomic_write_bytes
+
+__all__ = ["DPI", "PALETTE", "colour_map", "figure", "save_figure", "SUFFIXES"]
+
+SUFFIXES = (".png", ".svg", ".pdf")
+CONTOUR_CMAP = "viridis"
+SURFACE_CMAP = "viridis"
+
+
+def colour_map(names: Iterable[str]) -> dict[str, str]:
+    """A colour per optimizer name; the same name gets the same colour everywhere."""
+    return colours(names)
+
+
+def figure(width: float = 6.4, height: float = 4.8) -> Figure:
+    """A pyplot-free figure (Agg, no global state) with the constrained layout."""
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def check_suffix(path: str | os.PathLike[str], allowed: Iterable[str]) -> Path:
+    """``path`` as a Path, or OptimlabError naming ``--out`` and the allowed suffixes."""
+    out = Path(path)
+    allowed = tuple(allowed)
+    if out.suffix.lower() not in allowed:
+        raise OptimlabError(
+            f"invalid --out {os.fspath(path)!r}; valid suffixes: {', '.join(allowed)}"
+        )
+    return out
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Render ``fig`` to ``path`` (format from the suffix) atomically; return the path."""
+    out = check_suffix(path, SUFFIXES)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=out.suffix[1:].lower(), dpi=DPI, metadata=_metadata(out))
+    return atomic_write_bytes(out, buffer.getvalue())
+
+
+def _metadata(out: Path) -> dict[str, None]:
+    # No software/date stamps, so the same data gives the same bytes.
+    if out.suffix.lower() == ".png":
+        return {"Software": None}
+    return {"Creator": None} if out.suffix.lower() == ".pdf" else {"Date": None, "Creator": None}
+
+
+def temp_path_beside(target: Path) -> Path:
+    """A fresh temporary file name in ``target``'s folder (for writers that want a path)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
