@@ -169,6 +169,11 @@ class Trainer:
     bit-identical to an uninterrupted run. ``config`` (any plain dict) is stored in the
     checkpoint, and resuming with a different one is refused.
 
+    ``batch_transform(x, y, step) -> (x, y)`` is applied to every training batch
+    (augmentation, mixup); ``step`` is the optimizer steps taken before the batch (the
+    micro-batches of one accumulated step share it), so a transform seeded by it
+    repeats exactly on resume. Evaluation batches are not transformed.
+
     A non-finite training loss ends the run with status "diverged"; it is a result,
     not an exception, and ``last.pt`` still holds the last good state.
     """
@@ -201,6 +206,7 @@ class Trainer:
         monitor: str | None = None,
         progress: bool = False,
         config: dict[str, Any] | None = None,
+        batch_transform: Callable[[Tensor, Tensor, int], tuple[Tensor, Tensor]] | None = None,
     ) -> None:
         setup = as_setup(problem)
         self.setup: TrainingSetup = setup
@@ -260,6 +266,7 @@ class Trainer:
         self.eval_batch_size = int(eval_batch_size or max(1024, self.batch_size))
         self.monitor = monitor or ("val_loss" if self.val_xy is not None else "loss")
         self.config = config
+        self.batch_transform = batch_transform
         self.resume = resume
         self.out_dir = Path(out_dir) if out_dir is not None else None
         if self.train_xy is None:
@@ -514,6 +521,10 @@ class Trainer:
         t0 = time.perf_counter()
         self.model.train()
         batches = self.loader.epoch(epoch, batch_size=bs, skip=self.batch_in_epoch)
+        if self.batch_transform is not None:
+            # Lazy, so each batch sees the step count at the time it is drawn.
+            tf = self.batch_transform
+            batches = (tf(xb, yb, self.step) for xb, yb in batches)
         self._train_batches(batches, epoch)
         if self.status == "diverged":
             return
