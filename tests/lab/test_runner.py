@@ -106,16 +106,25 @@ name = "adam"
 
 
 def test_a_changed_study_in_the_same_directory_is_refused(tmp_path):
-    run_study(parse_study(STUDY.replace("seeds = 2", "seeds = 1").replace("3]", "1]")),
-              tmp_path, report=False, quiet=True)  # fmt: skip
+    run_study(
+        parse_study(STUDY.replace("seeds = 2", "seeds = 1").replace("3]", "1]")),
+        tmp_path,
+        report=False,
+        quiet=True,
+    )
     with pytest.raises(OptimlabError, match="different study file"):
         run_study(parse_study(STUDY), tmp_path, report=False, quiet=True)
 
 
 def test_unreachable_storage_is_a_clear_error(tmp_path):
     with pytest.raises(OptimlabError, match="cannot open storage"):
-        run_study(parse_study(STUDY), tmp_path, storage="postgresql://u@127.0.0.1:1/none",
-                  report=False, quiet=True)  # fmt: skip
+        run_study(
+            parse_study(STUDY),
+            tmp_path,
+            storage="postgresql://u@127.0.0.1:1/none",
+            report=False,
+            quiet=True,
+        )
 
 
 KILL_STUDY = STUDY.replace("epochs = 2", "epochs = 8")

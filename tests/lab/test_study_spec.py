@@ -62,29 +62,49 @@ def test_sampling_is_a_pure_function_of_the_seed():
 @pytest.mark.parametrize(
     "text, match",
     [
-        ('problems = ["digits_mlp"]\noptimizers = ["sgd", "adamm"]\n',
-         r"line 2: optimizers\[1\]\.name: unknown optimizer 'adamm'; valid optimizers: .*adam"),
-        ('problems = ["digits"]\noptimizers = ["sgd"]\n',
-         r"line 1: problems: unknown problem 'digits'; valid problems: .*digits_mlp"),
-        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nschedule = {name = "cosin"}\n',
-         r"line 4: optimizers\[0\]\.schedule: unknown schedule 'cosin'; valid schedules: .*cosine"),
-        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\nseeds = "three"\n',
-         r"line 3: seeds: must be a whole number >= 1; got 'three'"),
-        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[budget]\nepochs = -2\n',
-         r"line 4: budget\.epochs: must be a number > 0"),
-        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[protocol]\nkind = "bayes"\n',
-         r"line 4: protocol\.kind: unknown protocol 'bayes'; valid: deepobs"),
-        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\nparams = {beta1 = 0.9}\n',
-         r"optimizers\[0\]\.beta1: unknown hyperparameter of 'adam'; valid: .*betas"),
-        ('problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
-         'search = {lr = {log_uniform = [0, 1]}}\n', r"needs 0 < low < high"),
+        (
+            'problems = ["digits_mlp"]\noptimizers = ["sgd", "adamm"]\n',
+            r"line 2: optimizers\[1\]\.name: unknown optimizer 'adamm'; valid optimizers: .*adam",
+        ),
+        (
+            'problems = ["digits"]\noptimizers = ["sgd"]\n',
+            r"line 1: problems: unknown problem 'digits'; valid problems: .*digits_mlp",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\n'
+            'schedule = {name = "cosin"}\n',
+            r"line 4: optimizers\[0\]\.schedule: unknown schedule 'cosin'; valid .*cosine",
+        ),
+        (
+            'problems = ["digits_mlp"]\noptimizers = ["sgd"]\nseeds = "three"\n',
+            r"line 3: seeds: must be a whole number >= 1; got 'three'",
+        ),
+        (
+            'problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[budget]\nepochs = -2\n',
+            r"line 4: budget\.epochs: must be a number > 0",
+        ),
+        (
+            'problems = ["digits_mlp"]\noptimizers = ["sgd"]\n[protocol]\nkind = "bayes"\n',
+            r"line 4: protocol\.kind: unknown protocol 'bayes'; valid: deepobs",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\nparams = {beta1 = 0.9}\n',
+            r"optimizers\[0\]\.beta1: unknown hyperparameter of 'adam'; valid: .*betas",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
+            "search = {lr = {log_uniform = [0, 1]}}\n",
+            r"needs 0 < low < high",
+        ),
         ('problems = ["digits_mlp"]\noptimizers = ["sgd", "sgd"]\n', r"label 'sgd' is used twice"),
-        ('problems = ["digits_mlp"]\noptimizers = ["sgd"]\nepochs = 3\n',
-         r"line 3: epochs: unknown key; valid keys: .*budget"),
+        (
+            'problems = ["digits_mlp"]\noptimizers = ["sgd"]\nepochs = 3\n',
+            r"line 3: epochs: unknown key; valid keys: .*budget",
+        ),
         ('problems = ["digits_mlp"\n', r"not valid TOML"),
         ('optimizers = ["sgd"]\n', r"problems: is required"),
     ],
-)  # fmt: skip
+)
 def test_bad_study_errors(text, match):
     with pytest.raises(OptimlabError, match=match):
         parse_study(text, source="study.toml")
@@ -103,3 +123,14 @@ def test_example_studies_parse():
     for path in examples:
         spec = load_study(path)
         assert spec.problems and spec.optimizers
+
+
+def test_coarse_to_fine_is_a_permutation_spreading_early_points():
+    from optimlab.lab.space import coarse_to_fine
+
+    assert coarse_to_fine(8) == [0, 4, 2, 6, 1, 5, 3, 7]
+    for n in (1, 5, 36):
+        order = coarse_to_fine(n)
+        assert sorted(order) == list(range(n))
+    first = coarse_to_fine(36)[:4]
+    assert min(first) == 0 and max(first) >= 24  # both ends of the grid come early

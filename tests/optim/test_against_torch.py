@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import feed_gradients, make_params
+from streams import feed_gradients, make_params
 
 import optimlab.optim as oo
 
@@ -21,12 +21,22 @@ CASES = [
     ("sgd-wd", oo.SGD, torch.optim.SGD, {"momentum": 0.5, "weight_decay": 0.1}, 0.05),
     ("sgd-maximize", oo.SGD, torch.optim.SGD, {"momentum": 0.5, "maximize": True}, 0.01),
     ("adagrad", oo.Adagrad, torch.optim.Adagrad, {}, 0.1),
-    ("adagrad-decay", oo.Adagrad, torch.optim.Adagrad,
-     {"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.05}, 0.1),
+    (
+        "adagrad-decay",
+        oo.Adagrad,
+        torch.optim.Adagrad,
+        {"lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.05},
+        0.1,
+    ),
     ("rmsprop", oo.RMSprop, torch.optim.RMSprop, {}, 0.01),
     ("rmsprop-centered", oo.RMSprop, torch.optim.RMSprop, {"centered": True}, 0.01),
-    ("rmsprop-momentum", oo.RMSprop, torch.optim.RMSprop,
-     {"momentum": 0.9, "centered": True, "weight_decay": 0.01}, 0.01),
+    (
+        "rmsprop-momentum",
+        oo.RMSprop,
+        torch.optim.RMSprop,
+        {"momentum": 0.9, "centered": True, "weight_decay": 0.01},
+        0.01,
+    ),
     ("adadelta", oo.Adadelta, torch.optim.Adadelta, {"weight_decay": 0.01}, 1.0),
     ("adam", oo.Adam, torch.optim.Adam, {}, 0.01),
     ("adam-wd", oo.Adam, torch.optim.Adam, {"weight_decay": 0.1, "betas": (0.8, 0.99)}, 0.01),
@@ -36,7 +46,7 @@ CASES = [
     ("adamax", oo.Adamax, torch.optim.Adamax, {"weight_decay": 0.01}, 0.01),
     ("nadam", oo.NAdam, torch.optim.NAdam, {}, 0.01),
     ("nadam-wd", oo.NAdam, torch.optim.NAdam, {"weight_decay": 0.05, "momentum_decay": 0.01}, 0.01),
-]  # fmt: skip
+]
 
 
 def groups(params, lr):

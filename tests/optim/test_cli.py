@@ -18,8 +18,9 @@ def test_list_optimizers_prints_every_registry_name(capsys):
 
 
 def test_unknown_listing_is_a_one_line_error():
-    proc = subprocess.run([sys.executable, "-m", "optimlab.cli", "list", "optimisers"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "optimlab.cli", "list", "optimisers"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "unknown listing 'optimisers'" in proc.stderr and "optimizers" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -21,8 +21,9 @@ def test_clip_by_norm_exact():
     (clipped,) = one_step([[0.9, 100.0]], clip_norm=1.0)
     expected = torch.tensor([0.9, 100.0], dtype=torch.float64) / (0.9**2 + 100.0**2) ** 0.5
     torch.testing.assert_close(clipped, expected, rtol=0, atol=1e-15)
-    torch.testing.assert_close(clipped, torch.tensor([0.00899964, 0.9999595], dtype=torch.float64),
-                               rtol=0, atol=5e-8)  # fmt: skip
+    torch.testing.assert_close(
+        clipped, torch.tensor([0.00899964, 0.9999595], dtype=torch.float64), rtol=0, atol=5e-8
+    )
 
 
 def test_clip_by_norm_leaves_small_gradients():

@@ -136,18 +136,24 @@ def adam_reference(lr, b1, b2, eps, amsgrad=False, wd_decoupled=0.0):
 
 
 def test_adam():
-    close(run_ours(lambda p: oo.Adam(p, lr=0.05, betas=(0.9, 0.99), eps=1e-8)),
-          adam_reference(0.05, 0.9, 0.99, 1e-8))  # fmt: skip
+    close(
+        run_ours(lambda p: oo.Adam(p, lr=0.05, betas=(0.9, 0.99), eps=1e-8)),
+        adam_reference(0.05, 0.9, 0.99, 1e-8),
+    )
 
 
 def test_amsgrad():
-    close(run_ours(lambda p: oo.Adam(p, lr=0.05, amsgrad=True)),
-          adam_reference(0.05, 0.9, 0.999, 1e-8, amsgrad=True))  # fmt: skip
+    close(
+        run_ours(lambda p: oo.Adam(p, lr=0.05, amsgrad=True)),
+        adam_reference(0.05, 0.9, 0.999, 1e-8, amsgrad=True),
+    )
 
 
 def test_adamw_decoupled_decay():
-    close(run_ours(lambda p: oo.AdamW(p, lr=0.05, weight_decay=0.2)),
-          adam_reference(0.05, 0.9, 0.999, 1e-8, wd_decoupled=0.2))  # fmt: skip
+    close(
+        run_ours(lambda p: oo.AdamW(p, lr=0.05, weight_decay=0.2)),
+        adam_reference(0.05, 0.9, 0.999, 1e-8, wd_decoupled=0.2),
+    )
 
 
 def test_adamax_eps_in_denominator():

@@ -7,7 +7,7 @@ import io
 
 import pytest
 import torch
-from conftest import feed_gradients, make_params
+from streams import feed_gradients, make_params
 
 import optimlab.optim as oo
 

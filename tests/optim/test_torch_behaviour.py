@@ -18,8 +18,9 @@ def tiny_model(seed=0, dtype=torch.float32):
 
 def batch(seed=1, dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(16, 4, generator=gen, dtype=dtype), torch.randn(16, 2, generator=gen,
-                                                                        dtype=dtype)  # fmt: skip
+    return torch.randn(16, 4, generator=gen, dtype=dtype), torch.randn(
+        16, 2, generator=gen, dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("name", oo.available())
@@ -53,8 +54,10 @@ def test_torch_lr_scheduler_drives_our_optimizer_like_torchs():
     sched_ours = torch.optim.lr_scheduler.StepLR(ours, step_size=5, gamma=0.5)
     sched_theirs = torch.optim.lr_scheduler.StepLR(theirs, step_size=5, gamma=0.5)
     for _ in range(20):
-        for model, opt, sched in ((ours_model, ours, sched_ours),
-                                  (torch_model, theirs, sched_theirs)):  # fmt: skip
+        for model, opt, sched in (
+            (ours_model, ours, sched_ours),
+            (torch_model, theirs, sched_theirs),
+        ):
             opt.zero_grad()
             torch.nn.functional.mse_loss(model(x), y).backward()
             opt.step()
@@ -133,8 +136,15 @@ def test_without_skip_a_nan_gradient_poisons_the_parameters():
 def test_chain_of_transforms_equals_named_optimizer():
     a = torch.ones(4, dtype=torch.float64, requires_grad=True)
     b = torch.ones(4, dtype=torch.float64, requires_grad=True)
-    custom = oo.Chain([a], oo.AddWeightDecay(), oo.Trace(), oo.ScaleByLearningRate(),
-                      lr=0.1, momentum=0.9, weight_decay=0.01)  # fmt: skip
+    custom = oo.Chain(
+        [a],
+        oo.AddWeightDecay(),
+        oo.Trace(),
+        oo.ScaleByLearningRate(),
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+    )
     named = oo.SGD([b], lr=0.1, momentum=0.9, weight_decay=0.01)
     for step in range(15):
         for p in (a, b):

@@ -60,15 +60,18 @@ def torch_variants(record: OptimizerRecord) -> dict[str, Callable]:
 def run(model: str = "large", repeats: int = 20) -> list[dict]:
     sizes = MODELS[model]
     n = sum(torch.Size(s).numel() for s in sizes)
-    print(f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
-          f"float32, CPU ({platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads), median of {repeats}")  # fmt: skip
+    print(
+        f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
+        f"float32, CPU ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads), median of {repeats}"
+    )
     rows = []
     for record in OPTIMIZERS:
         if record.torch_class is None:
             continue
-        contenders = {"optimlab": _stepper(lambda ps, r=record: r.builder(ps, **r.defaults),
-                                           sizes, 0)}  # fmt: skip
+        contenders = {
+            "optimlab": _stepper(lambda ps, r=record: r.builder(ps, **r.defaults), sizes, 0)
+        }
         for name, make in torch_variants(record).items():
             contenders[name] = _stepper(make, sizes, 0)
         medians = interleaved_medians(contenders, repeats=repeats)

@@ -13,8 +13,9 @@ def _grid(text: str) -> list:
         low, high, num = text.split(",")
         return [float(low), float(high), int(num)]
     except ValueError:
-        raise OptimlabError(f"invalid --lr-grid {text!r}; expected LOW,HIGH,NUMBER such as "
-                            "1e-4,1,5") from None  # fmt: skip
+        raise OptimlabError(
+            f"invalid --lr-grid {text!r}; expected LOW,HIGH,NUMBER such as 1e-4,1,5"
+        ) from None
 
 
 def build_spec(args: argparse.Namespace):
@@ -26,12 +27,14 @@ def build_spec(args: argparse.Namespace):
     data = {
         "name": args.name or f"compare-{args.problem}",
         "problems": [args.problem],
-        "optimizers": [{"name": o, "params": {"lr": args.lr}} if args.lr and not args.tune
-                       else o for o in optimizers],
+        "optimizers": [
+            {"name": o, "params": {"lr": args.lr}} if args.lr and not args.tune else o
+            for o in optimizers
+        ],
         "seeds": args.seeds,
         "budget": {"epochs": args.epochs} if args.epochs else {"epochs": 10},
         "protocol": {"kind": "deepobs" if args.tune else "fixed", "lr_grid": _grid(args.lr_grid)},
-    }  # fmt: skip
+    }
     if args.batch_size:
         data["batch_size"] = args.batch_size
     return _validate(data, _Where("", "compare"), data["name"])

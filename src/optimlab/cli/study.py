@@ -39,8 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("study", help="the study file (TOML); see examples/")
     r.add_argument("--out", help="output directory (default: runs/<study name>)")
     r.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    r.add_argument("--storage", help="SQLAlchemy URL shared by workers on several machines "
-                   "(default: SQLite file in the output directory)")  # fmt: skip
+    r.add_argument(
+        "--storage",
+        help="SQLAlchemy URL shared by workers on several machines "
+        "(default: SQLite file in the output directory)",
+    )
     r.set_defaults(func=run)
     s = study_sub.add_parser("status", help="progress of a study")
     s.add_argument("dir", help="the study's output directory")

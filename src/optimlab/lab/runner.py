@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
-from optimlab.lab.space import sample_configs
+from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
 from optimlab.lab.store import Store, study_name
 from optimlab.lab.trial import run_key, run_trial, selection_metric
@@ -43,13 +43,19 @@ def _direction(mode: str) -> str:
     return "maximize" if mode == "max" else "minimize"
 
 
-def base_config(spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any],
-                seed: int) -> dict[str, Any]:  # fmt: skip
+def base_config(
+    spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
     return {
-        "problem": problem, "optimizer": opt.name, "label": opt.label,
-        "params": params, "schedule": opt.schedule, "seed": seed,
-        "budget": spec.budget, "batch_size": spec.batch_size,
-    }  # fmt: skip
+        "problem": problem,
+        "optimizer": opt.name,
+        "label": opt.label,
+        "params": params,
+        "schedule": opt.schedule,
+        "seed": seed,
+        "budget": spec.budget,
+        "batch_size": spec.batch_size,
+    }
 
 
 def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[str, Any]]:
@@ -57,9 +63,14 @@ def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[
     if spec.protocol == "fixed":
         return []
     if spec.protocol == "deepobs":
-        return [{**opt.params, "lr": lr} for lr in spec.lr_values()]
-    sampled = sample_configs(opt.search, spec.trials, seed=spec.sampler_seed + index,
-                             quasi=spec.protocol == "quasi_random")  # fmt: skip
+        grid = spec.lr_values()
+        return [{**opt.params, "lr": grid[i]} for i in coarse_to_fine(len(grid))]
+    sampled = sample_configs(
+        opt.search,
+        spec.trials,
+        seed=spec.sampler_seed + index,
+        quasi=spec.protocol == "quasi_random",
+    )
     return [{**opt.params, **s} for s in sampled]
 
 
@@ -76,8 +87,12 @@ def plan(store: Store, spec: StudySpec) -> int:
                 continue
             for params in tune_settings(spec, index, opt):
                 config = base_config(spec, problem, opt, params, seed=0)
-                store.enqueue(study_name("tune", problem, opt.label), config, run_key(config),
-                              _direction(mode))  # fmt: skip
+                store.enqueue(
+                    study_name("tune", problem, opt.label),
+                    config,
+                    run_key(config),
+                    _direction(mode),
+                )
                 count += 1
     store.set_meta("planned", True)
     return count
@@ -87,8 +102,9 @@ def _enqueue_finals(store, spec, problem, opt, params) -> int:
     _, mode = metric_for(spec, problem)
     for seed in range(spec.seeds):
         config = base_config(spec, problem, opt, params, seed)
-        store.enqueue(study_name("final", problem, opt.label), config, run_key(config),
-                      _direction(mode))  # fmt: skip
+        store.enqueue(
+            study_name("final", problem, opt.label), config, run_key(config), _direction(mode)
+        )
     return spec.seeds
 
 
@@ -122,8 +138,11 @@ def enqueue_ready_finals(store: Store, spec: StudySpec, say: Printer) -> bool:
             pending = store.trials(tune, (TrialState.WAITING, TrialState.RUNNING))
             if pending or not store.trials(tune):
                 continue
-            runs = [r for r in store.records() if r["phase"] == "tune"
-                    and r["problem"] == problem and r["optimizer"] == opt.label]  # fmt: skip
+            runs = [
+                r
+                for r in store.records()
+                if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
+            ]
             best = select_best(runs, metric, mode)
             if best is None:
                 say(f"{problem} / {opt.label}: every tuning run failed or diverged; no final runs")
@@ -140,13 +159,18 @@ def enqueue_ready_finals(store: Store, spec: StudySpec, say: Printer) -> bool:
 
 
 def _fmt(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(params.items()))  # fmt: skip
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())
+    )
 
 
 def _all_names(spec: StudySpec) -> list[str]:
-    return [study_name(phase, p, o.label) for phase in ("tune", "final")
-            for p in spec.problems for o in spec.optimizers]  # fmt: skip
+    return [
+        study_name(phase, p, o.label)
+        for phase in ("tune", "final")
+        for p in spec.problems
+        for o in spec.optimizers
+    ]
 
 
 def work(url: str, spec: StudySpec, out_dir: Path, threads: int, quiet: bool = False) -> None:
@@ -232,8 +256,10 @@ def run_study(
         work(url, spec, out_dir, threads, quiet)
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet))
-                 for _ in range(workers)]  # fmt: skip
+        procs = [
+            ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet))
+            for _ in range(workers)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -258,9 +284,14 @@ def write_study_report(store: Store, spec: StudySpec, report_dir: Path) -> dict[
 
     metric, mode = metric_for(spec, spec.problems[0])
     study = {
-        "name": spec.name, "metric": metric, "mode": mode, "protocol": spec.protocol,
-        "seeds": spec.seeds, "epochs": spec.budget.get("epochs"), "targets": spec.targets,
+        "name": spec.name,
+        "metric": metric,
+        "mode": mode,
+        "protocol": spec.protocol,
+        "seeds": spec.seeds,
+        "epochs": spec.budget.get("epochs"),
+        "targets": spec.targets,
         "schedules": {o.label: o.schedule for o in spec.optimizers if o.schedule},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     return write_report(list(store.records()), study, report_dir)

@@ -43,8 +43,19 @@ from optimlab.errors import OptimlabError
 from optimlab.lab.space import log_grid, parse_dimension
 
 PROTOCOLS = ("deepobs", "random", "quasi_random", "fixed")
-TOP_KEYS = {"name", "problems", "optimizers", "seeds", "metric", "mode", "budget", "protocol",
-            "targets", "batch_size", "sampler_seed"}  # fmt: skip
+TOP_KEYS = {
+    "name",
+    "problems",
+    "optimizers",
+    "seeds",
+    "metric",
+    "mode",
+    "budget",
+    "protocol",
+    "targets",
+    "batch_size",
+    "sampler_seed",
+}
 DEEPOBS_GRID = (1e-5, 1e2, 36)
 
 
@@ -79,18 +90,30 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (stored with the study and used by the report)."""
         return {
-            "name": self.name, "problems": self.problems, "protocol": self.protocol,
-            "seeds": self.seeds, "metric": self.metric, "mode": self.mode,
-            "budget": self.budget, "batch_size": self.batch_size, "trials": self.trials,
-            "lr_grid": list(self.lr_grid), "pruning": self.pruning,
-            "sampler_seed": self.sampler_seed, "targets": self.targets,
+            "name": self.name,
+            "problems": self.problems,
+            "protocol": self.protocol,
+            "seeds": self.seeds,
+            "metric": self.metric,
+            "mode": self.mode,
+            "budget": self.budget,
+            "batch_size": self.batch_size,
+            "trials": self.trials,
+            "lr_grid": list(self.lr_grid),
+            "pruning": self.pruning,
+            "sampler_seed": self.sampler_seed,
+            "targets": self.targets,
             "optimizers": [
-                {"name": o.name, "label": o.label, "params": o.params,
-                 "search": {k: {kind: arg} for k, (kind, arg) in o.search.items()},
-                 "schedule": o.schedule}
+                {
+                    "name": o.name,
+                    "label": o.label,
+                    "params": o.params,
+                    "search": {k: {kind: arg} for k, (kind, arg) in o.search.items()},
+                    "schedule": o.schedule,
+                }
                 for o in self.optimizers
             ],
-        }  # fmt: skip
+        }
 
     def lr_values(self) -> list[float]:
         return log_grid(*self.lr_grid)
@@ -149,8 +172,11 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         raise where.error("problems", "needs at least one problem")
     for p in problems:
         if not isinstance(p, str) or p not in PROBLEMS:
-            raise where.error("problems", f"unknown problem {p!r}; valid problems: "
-                              f"{', '.join(PROBLEMS.names(aliases=False))}")  # fmt: skip
+            raise where.error(
+                "problems",
+                f"unknown problem {p!r}; valid problems: "
+                f"{', '.join(PROBLEMS.names(aliases=False))}",
+            )
 
     protocol_table = _typed(data, "protocol", dict, where, default={})
     kind = protocol_table.get("kind", "deepobs")
@@ -160,13 +186,22 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         )
     extra = set(protocol_table) - {"kind", "lr_grid", "trials", "pruning"}
     if extra:
-        raise where.error(f"protocol.{sorted(extra)[0]}", "unknown key; valid keys: kind, "
-                          "lr_grid, trials, pruning")  # fmt: skip
+        raise where.error(
+            f"protocol.{sorted(extra)[0]}",
+            "unknown key; valid keys: kind, lr_grid, trials, pruning",
+        )
     lr_grid = protocol_table.get("lr_grid", list(DEEPOBS_GRID))
-    if not (isinstance(lr_grid, list) and len(lr_grid) == 3 and 0 < lr_grid[0] < lr_grid[1]
-            and isinstance(lr_grid[2], int) and lr_grid[2] >= 1):  # fmt: skip
-        raise where.error("protocol.lr_grid", f"needs [low, high, number] with 0 < low < high "
-                          f"and number >= 1; got {lr_grid!r}")  # fmt: skip
+    if not (
+        isinstance(lr_grid, list)
+        and len(lr_grid) == 3
+        and 0 < lr_grid[0] < lr_grid[1]
+        and isinstance(lr_grid[2], int)
+        and lr_grid[2] >= 1
+    ):
+        raise where.error(
+            "protocol.lr_grid",
+            f"needs [low, high, number] with 0 < low < high and number >= 1; got {lr_grid!r}",
+        )
     trials = protocol_table.get("trials", 20)
     _check_int(trials, "protocol.trials", 1, where)
     pruning = protocol_table.get("pruning", False)
@@ -204,11 +239,21 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     sampler_seed = data.get("sampler_seed", 0)
     _check_int(sampler_seed, "sampler_seed", 0, where)
     return StudySpec(
-        name=name, problems=list(problems), optimizers=optimizers, protocol=kind,
-        seeds=seeds, metric=metric, mode=mode, budget=dict(budget), batch_size=batch_size,
-        trials=trials, lr_grid=(float(lr_grid[0]), float(lr_grid[1]), lr_grid[2]),
-        pruning=pruning, sampler_seed=sampler_seed, targets=dict(targets),
-    )  # fmt: skip
+        name=name,
+        problems=list(problems),
+        optimizers=optimizers,
+        protocol=kind,
+        seeds=seeds,
+        metric=metric,
+        mode=mode,
+        budget=dict(budget),
+        batch_size=batch_size,
+        trials=trials,
+        lr_grid=(float(lr_grid[0]), float(lr_grid[1]), lr_grid[2]),
+        pruning=pruning,
+        sampler_seed=sampler_seed,
+        targets=dict(targets),
+    )
 
 
 def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
@@ -226,12 +271,17 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
             raise where.error(key, "must be an optimizer name or a table with a name")
         extra = set(entry) - {"name", "label", "params", "search", "schedule"}
         if extra:
-            raise where.error(f"{key}.{sorted(extra)[0]}", "unknown key; valid keys: name, "
-                              "label, params, search, schedule")  # fmt: skip
+            raise where.error(
+                f"{key}.{sorted(extra)[0]}",
+                "unknown key; valid keys: name, label, params, search, schedule",
+            )
         name = entry["name"]
         if name not in registry:
-            raise where.error(f"{key}.name", f"unknown optimizer {name!r}; valid optimizers: "
-                              f"{', '.join(registry.names(aliases=False))}")  # fmt: skip
+            raise where.error(
+                f"{key}.name",
+                f"unknown optimizer {name!r}; valid optimizers: "
+                f"{', '.join(registry.names(aliases=False))}",
+            )
         valid_hp = registry.get(name).hyperparameters()
         params = entry.get("params", {})
         search_table = entry.get("search", {})
@@ -239,8 +289,10 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
             raise where.error(key, "params and search must be tables")
         for hp in [*params, *search_table]:
             if hp not in valid_hp:
-                raise where.error(f"{key}.{hp}", f"unknown hyperparameter of {name!r}; valid: "
-                                  f"{', '.join(sorted(valid_hp))}")  # fmt: skip
+                raise where.error(
+                    f"{key}.{hp}",
+                    f"unknown hyperparameter of {name!r}; valid: {', '.join(sorted(valid_hp))}",
+                )
         try:
             search = {hp: parse_dimension(hp, s) for hp, s in search_table.items()}
         except OptimlabError as err:
@@ -260,11 +312,20 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 raise where.error(f"{key}.schedule.params", "must be a table")
         label = entry.get("label", name)
         if label in labels:
-            raise where.error(f"{key}.label", f"label {label!r} is used twice; give each "
-                              "optimizer entry a unique label")  # fmt: skip
+            raise where.error(
+                f"{key}.label",
+                f"label {label!r} is used twice; give each optimizer entry a unique label",
+            )
         labels.add(label)
-        specs.append(OptimizerSpec(name=registry.get(name).name, label=label, params=params,
-                                   search=search, schedule=schedule))  # fmt: skip
+        specs.append(
+            OptimizerSpec(
+                name=registry.get(name).name,
+                label=label,
+                params=params,
+                search=search,
+                schedule=schedule,
+            )
+        )
     return specs
 
 
@@ -275,8 +336,9 @@ def _typed(data, key, kind, where, *, required=False, default=None):
         return default
     value = data[key]
     if not isinstance(value, kind):
-        raise where.error(key, f"must be a {'list' if kind is list else 'table'}; "
-                          f"got {type(value).__name__}")  # fmt: skip
+        raise where.error(
+            key, f"must be a {'list' if kind is list else 'table'}; got {type(value).__name__}"
+        )
     return value
 
 

@@ -14,8 +14,10 @@ from optimlab.lab.store import Store
 def study_status(out_dir: str | Path, storage: str | None = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
     if storage is None and not (out_dir / "study.db").exists():
-        raise OptimlabError(f"{str(out_dir)!r} holds no study (no study.db); run "
-                            "'optimlab study run STUDY.toml --out DIR' first")  # fmt: skip
+        raise OptimlabError(
+            f"{str(out_dir)!r} holds no study (no study.db); run "
+            "'optimlab study run STUDY.toml --out DIR' first"
+        )
     store = Store(storage or default_storage(out_dir))
     spec = store.meta("spec") or {}
     counts = store.counts()
@@ -30,14 +32,15 @@ def study_status(out_dir: str | Path, storage: str | None = None) -> dict[str, A
     left = counts["waiting"] + counts["running"] + unplanned
     workers = store.meta("workers", 1) or 1
     eta = statistics.median(times) * left / workers if times and left else 0.0
-    return {"name": spec.get("name"), **counts, "not_yet_planned": unplanned,
-            "eta_seconds": eta}  # fmt: skip
+    return {"name": spec.get("name"), **counts, "not_yet_planned": unplanned, "eta_seconds": eta}
 
 
 def format_status(status: dict[str, Any]) -> str:
     eta = status["eta_seconds"]
     left = status["waiting"] + status["running"] + status["not_yet_planned"]
     when = f"about {eta / 60:.1f} min left" if left else "finished"
-    return (f"study {status['name']!r}: {status['done']} done, {status['running']} running, "
-            f"{status['waiting']} waiting, {status['not_yet_planned']} final runs to plan, "
-            f"{status['failed']} failed, {status['pruned']} pruned; {when}")  # fmt: skip
+    return (
+        f"study {status['name']!r}: {status['done']} done, {status['running']} running, "
+        f"{status['waiting']} waiting, {status['not_yet_planned']} final runs to plan, "
+        f"{status['failed']} failed, {status['pruned']} pruned; {when}"
+    )

@@ -28,6 +28,10 @@ from optuna.trial import TrialState
 from optimlab.errors import OptimlabError
 
 META_STUDY = "meta"
+# Median rule (Optuna's default) once three trials have finished, from the second epoch:
+# a trial whose metric so far is worse than the median of earlier trials at the same epoch
+# stops. Used only when the study asks for pruning.
+PRUNER = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
 STALE_AFTER = 600.0
 PHASES = ("tune", "final")
 # trials that stand for no run of their own: retried elsewhere, or enqueued twice
@@ -40,8 +44,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
     except Exception as err:  # SQLAlchemy raises many kinds; all mean "cannot use it"
-        raise OptimlabError(f"cannot open storage {url!r}: {type(err).__name__}: "
-                            f"{str(err).splitlines()[0]}") from None  # fmt: skip
+        raise OptimlabError(
+            f"cannot open storage {url!r}: {type(err).__name__}: {str(err).splitlines()[0]}"
+        ) from None
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
@@ -64,9 +69,14 @@ class Store:
     def study(self, name: str, direction: str | None = None) -> optuna.Study:
         """Load study ``name``; with ``direction``, create it first if it is missing."""
         if direction is None:
-            return optuna.load_study(study_name=name, storage=self.storage)
-        return optuna.create_study(study_name=name, storage=self.storage,
-                                   direction=direction, load_if_exists=True)  # fmt: skip
+            return optuna.load_study(study_name=name, storage=self.storage, pruner=PRUNER)
+        return optuna.create_study(
+            study_name=name,
+            storage=self.storage,
+            pruner=PRUNER,
+            direction=direction,
+            load_if_exists=True,
+        )
 
     def study_names(self) -> list[str]:
         return [s.study_name for s in self.storage.get_all_studies()]
@@ -127,8 +137,9 @@ class Store:
         return False
 
     def heartbeat(self, trial: optuna.Trial) -> None:
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(),
-                                       "time": time.time()})  # fmt: skip
+        trial.set_user_attr(
+            "worker", {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+        )
 
     def finish(self, trial: optuna.Trial, record: dict[str, Any], value: float | None) -> None:
         """Store the run's record and close the trial (diverged/failed -> FAIL state)."""
@@ -190,15 +201,21 @@ class Store:
                 seen.add(attrs["run_key"])
                 config = attrs["config"]
                 yield {
-                    "problem": config["problem"], "optimizer": config["label"],
-                    "optimizer_name": config["optimizer"], "phase": phase,
-                    "params": config["params"], "seed": config["seed"],
-                    "schedule": config.get("schedule"), "status": attrs["status"],
+                    "problem": config["problem"],
+                    "optimizer": config["label"],
+                    "optimizer_name": config["optimizer"],
+                    "phase": phase,
+                    "params": config["params"],
+                    "seed": config["seed"],
+                    "schedule": config.get("schedule"),
+                    "status": attrs["status"],
                     "history": json.loads(attrs.get("history", "[]")),
                     "step_log": json.loads(attrs.get("step_log", "[]")),
-                    "final": attrs.get("final") or {}, "error": attrs.get("error"),
-                    "wall_time": attrs.get("wall_time"), "run_key": attrs["run_key"],
-                }  # fmt: skip
+                    "final": attrs.get("final") or {},
+                    "error": attrs.get("error"),
+                    "wall_time": attrs.get("wall_time"),
+                    "run_key": attrs["run_key"],
+                }
 
     def counts(self) -> dict[str, int]:
         """Trials by state over all lab studies (interrupted retries not counted twice)."""

@@ -103,11 +103,19 @@ def run_trial(
         optimizer = create_optimizer(config["optimizer"], problem.model.parameters(), **params)
         hook = _EpochHook(on_epoch) if on_epoch else None
         trainer = Trainer(
-            problem, optimizer, epochs=epochs, steps=budget.get("steps"),
-            seconds=budget.get("seconds"), batch_size=batch_size, seed=config["seed"],
-            out_dir=run_dir, resume="auto", callbacks=[hook] if hook else [],
-            config=config, progress=progress,
-        )  # fmt: skip
+            problem,
+            optimizer,
+            epochs=epochs,
+            steps=budget.get("steps"),
+            seconds=budget.get("seconds"),
+            batch_size=batch_size,
+            seed=config["seed"],
+            out_dir=run_dir,
+            resume="auto",
+            callbacks=[hook] if hook else [],
+            config=config,
+            progress=progress,
+        )
         result = trainer.run()
         record["status"] = "pruned" if hook and hook.pruned else result.status
         record["history"] = _history(result.history)

@@ -88,9 +88,13 @@ class Adam(ChainOptimizer):
         **options: Any,
     ) -> None:
         hp = dict(
-            lr=lr, betas=betas, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            eps_root=eps_root,
+            weight_decay=weight_decay,
             amsgrad=amsgrad,
-        )  # fmt: skip
+        )
         chain = [AddWeightDecay(), ScaleByAdam(), ScaleByLearningRate()]
         super().__init__(params, chain, hp, **options)
 
@@ -119,8 +123,12 @@ class AdamW(ChainOptimizer):
         **options: Any,
     ) -> None:
         hp = dict(
-            lr=lr, betas=betas, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            eps_root=eps_root,
+            weight_decay=weight_decay,
             amsgrad=amsgrad,
-        )  # fmt: skip
+        )
         chain = [ScaleByAdam(), ScaleByLearningRate(), DecoupledWeightDecay()]
         super().__init__(params, chain, hp, **options)

@@ -58,9 +58,12 @@ class SGD(ChainOptimizer):
             raise OptimlabError(f"invalid convention: {convention!r}; valid: {CONVENTIONS}")
         self.convention = convention
         hp = dict(
-            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
             nesterov=nesterov,
-        )  # fmt: skip
+        )
         if convention == "torch":
             chain = [AddWeightDecay(), Trace(), ScaleByLearningRate()]
         else:

@@ -1,4 +1,4 @@
-"""Shared fixtures for the optimizer tests: a small multi-tensor model and a
+"""Shared helpers for the optimizer tests: a small multi-tensor model and a
 deterministic gradient stream that both optimizers under comparison receive."""
 
 from __future__ import annotations
