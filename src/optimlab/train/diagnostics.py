@@ -46,6 +46,17 @@ def _weight_of(layer: nn.Module) -> nn.Parameter:
     raise OptimlabError(f"layer {type(layer).__name__} has no weight matrix")
 
 
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None, so that it is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
 class GradientFlow(Callback):
     """Per-layer gradient norms, update ratios and activation statistics every ``every`` steps.
 
@@ -219,7 +230,7 @@ class GradientFlow(Callback):
         from optimlab.viz import gradient_flow as plots
 
         out = Path(out_dir)
-        text = json.dumps(self.summary(), allow_nan=True)
+        text = json.dumps(_finite_or_null(self.summary()), allow_nan=False)
         paths = [atomic_write_text(out / "gradient_flow.json", text)]
         names, steps, rows = self.grad_norm_matrix()
         paths.append(plots.heatmap(names, steps, rows, out / "gradient_flow_heatmap.png"))

@@ -1,0 +1,124 @@
+"""Gradient-flow diagnostics: the numbers against independent computations, the
+vanishing-gradient signal, hook hygiene, and the figures."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from optimlab import optim, problems
+from optimlab.errors import OptimlabError
+from optimlab.nn.models import deep_mlp
+from optimlab.train import fit
+from optimlab.train.diagnostics import GradientFlow
+from optimlab.viz import gradient_flow as plots
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return problems.build("digits_mlp", seed=0)
+
+
+def _run(problem, model, steps, every, lr=0.05, seed=0, **kw):
+    gf = GradientFlow(every=every, **kw)
+    opt = optim.create("sgd", model.parameters(), lr=lr)
+    fit(dataclasses.replace(problem, model=model), opt, steps=steps, callbacks=[gf], seed=seed)
+    return gf
+
+
+def test_vanishing_in_deep_sigmoid_net_with_small_init(digits):
+    torch.manual_seed(0)
+    model = deep_mlp(64, 10, depth=10, width=64, activation="sigmoid", init="normal_0.01")
+    gf = _run(digits, model, steps=1, every=1)
+    # each layer scales the backward signal by about sigmoid'(0) * 0.01 * sqrt(64) = 0.02
+    assert 0 < gf.gradient_ratio() < 1e-10
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_he_relu_nets_keep_gradients_level(digits, seed):
+    torch.manual_seed(seed)
+    bn = deep_mlp(64, 10, depth=6, width=64, activation="relu", norm="batch", init="he_normal")
+    assert 1 / 3 < _run(digits, bn, steps=1, every=1, seed=seed).gradient_ratio() < 3
+    torch.manual_seed(seed)
+    plain = deep_mlp(64, 10, depth=20, width=64, activation="relu", init="he_normal")
+    assert 1 / 3 < _run(digits, plain, steps=1, every=1, seed=seed).gradient_ratio() < 3
+
+
+def test_gradient_norms_and_update_ratios_match_the_sgd_step(digits):
+    torch.manual_seed(0)
+    lr = 0.1
+    model = deep_mlp(64, 10, depth=4, width=16, activation="tanh")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    before = [m.weight.detach().clone() for m in linears]
+    gf = _run(digits, model, steps=1, every=1, lr=lr)
+    (rec,) = gf.records
+    assert rec["step"] == 1
+    for k, (m, w0) in enumerate(zip(linears, before, strict=True)):
+        delta = m.weight.detach() - w0
+        # plain SGD: W1 = W0 - lr * g
+        assert rec["grad_norm"][k] == pytest.approx(float(delta.norm()) / lr, rel=1e-4)
+        assert rec["update_ratio"][k] == pytest.approx(float(delta.norm() / w0.norm()), rel=1e-4)
+
+
+def test_sampling_schedule_and_hooks_removed(digits):
+    torch.manual_seed(0)
+    model = deep_mlp(64, 10, depth=3, width=16, activation="relu")
+    gf = _run(digits, model, steps=25, every=10)
+    assert [r["step"] for r in gf.records] == [10, 20]
+    for m in model.modules():
+        assert not m._forward_hooks
+    for p in model.parameters():
+        assert not getattr(p, "_post_accumulate_grad_hooks", None)
+
+
+def test_dead_relus_and_saturated_units(digits):
+    torch.manual_seed(0)
+    relu = deep_mlp(64, 10, depth=3, width=16, activation="relu")
+    with torch.no_grad():
+        relu[1][0].bias.fill_(-1e3)  # the first hidden layer never fires: all units dead
+    gf = _run(digits, relu, steps=1, every=1, lr=0.0)
+    dead = gf.records[0]["dead_fraction"]
+    assert dead[0] == 1.0
+    # the second layer sees only zeros, so exactly its units with bias <= 0 are dead
+    want = float((relu[2][0].bias <= 0).float().mean())
+    assert dead[1] == pytest.approx(want)
+    assert 0 < want < 1
+    tanh = deep_mlp(64, 10, depth=3, width=16, activation="tanh")
+    with torch.no_grad():
+        tanh[1][0].weight.mul_(1e3)  # pre-activations in the hundreds: tanh = +-1
+    gf = _run(digits, tanh, steps=1, every=1, lr=0.0)
+    sat = gf.records[0]["saturated_fraction"]
+    # standardized digits have some all-zero pixels per sample, so not quite every unit
+    assert sat[0] > 0.9
+    x = digits.splits.train.x[:32]
+    with torch.no_grad():
+        h = tanh[1](tanh[0](x))
+    assert sat[0] == pytest.approx(float((h.abs() >= 0.98).float().mean()), abs=0.1)
+
+
+def test_writes_records_and_figures(digits, tmp_path):
+    torch.manual_seed(0)
+    model = deep_mlp(64, 10, depth=5, width=16, activation="sigmoid", init="glorot_normal")
+    gf = _run(digits, model, steps=12, every=3, out_dir=tmp_path)
+    import json
+
+    data = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert data["layers"] == gf.layer_names and len(data["records"]) == 4
+    for name in ("gradient_flow_heatmap.png", "activation_histograms.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_plots_accept_blank_cells(tmp_path):
+    path = plots.heatmap(["a", "b"], [1, 2], [[1.0, float("nan")], [0.0, 1e-3]], tmp_path / "h.png")
+    assert path.stat().st_size > 0
+    path = plots.histograms({f"l{k}": torch.randn(50) for k in range(6)}, tmp_path / "x.png")
+    assert path.stat().st_size > 0
+
+
+def test_validation():
+    with pytest.raises(OptimlabError, match="every"):
+        GradientFlow(every=0)
+    with pytest.raises(OptimlabError, match="no sampled step"):
+        GradientFlow().gradient_ratio()
