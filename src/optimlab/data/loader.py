@@ -15,17 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from optimlab.data import ordering
+from optimlab.data.ordering import LOADER_STREAM, Ordering, epoch_permutation
 from optimlab.errors import OptimlabError
 
-ORDERS = ("random", "cyclic", "full")
+# Orders a name selects; "curriculum" needs scores, so it is given as an object
+# (``ordering.Curriculum(scores, ...)``) instead.
+ORDERS = ("random", "cyclic", "full", "shuffle_once")
 
-# Mixed into the seed so loader streams never coincide with the split stream.
-LOADER_STREAM = 0x10AD
-
-
-def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The example order of ``epoch``: a permutation of range(n) fixed by (seed, epoch)."""
-    return np.random.default_rng([LOADER_STREAM, seed, epoch]).permutation(n)
+__all__ = ["LOADER_STREAM", "ORDERS", "BatchLoader", "epoch_permutation"]
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -41,8 +39,11 @@ class BatchLoader:
         x, y: tensors whose first dimension indexes examples (same length, any device).
         batch_size: examples per batch (ignored by ``order="full"``).
         order: "random" (a fresh permutation each epoch, from ``seed`` and the epoch
-            number), "cyclic" (the stored order every epoch) or "full" (one batch of
-            everything: plain gradient descent).
+            number), "shuffle_once" (one permutation from ``seed``, every epoch),
+            "cyclic" (the stored order every epoch), "full" (one batch of everything:
+            plain gradient descent), or an :class:`optimlab.data.ordering.Ordering`
+            object such as ``Curriculum(scores, start=0.2, epochs=10)``, whose epochs
+            may visit only a pool of the examples.
         seed: seed of the random orders; the same seed gives the same batches.
         drop_last: drop a last batch smaller than ``batch_size``.
 
@@ -56,17 +57,29 @@ class BatchLoader:
         y: Tensor,
         batch_size: int,
         *,
-        order: str = "random",
+        order: str | Ordering = "random",
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
         if x.shape[0] != y.shape[0]:
             raise OptimlabError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
-        if order not in ORDERS:
-            raise OptimlabError(f"unknown order {order!r}; valid orders: {', '.join(ORDERS)}")
+        if isinstance(order, str):
+            if order not in ORDERS:
+                raise OptimlabError(f"unknown order {order!r}; valid orders: {', '.join(ORDERS)}")
+            self.ordering: Ordering | None = None if order == "full" else ordering.create(order)
+        elif callable(getattr(order, "indices", None)) and callable(
+            getattr(order, "pool_size", None)
+        ):
+            self.ordering = order
+            order.pool_size(int(x.shape[0]), 0)  # a size mismatch fails here, not mid-run
+        else:
+            raise OptimlabError(
+                f"invalid order {order!r}; give a name ({', '.join(ORDERS)}) "
+                "or an Ordering object (optimlab.data.ordering)"
+            )
         self.x, self.y = x, y
         self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.order = order
+        self.order = order if isinstance(order, str) else order.name
         self.seed = _check_int("seed", seed, 0)
         self.drop_last = bool(drop_last)
         self._next_epoch = 0
@@ -75,14 +88,23 @@ class BatchLoader:
     def num_examples(self) -> int:
         return int(self.x.shape[0])
 
-    def num_batches(self, batch_size: int | None = None) -> int:
-        """Batches per epoch at ``batch_size`` (default: the loader's)."""
+    def pool_size(self, epoch: int | None = None) -> int:
+        """Examples visited in ``epoch`` (all of them unless a curriculum holds some back;
+        ``epoch=None`` means a full epoch)."""
+        if self.ordering is None or epoch is None:
+            return self.num_examples
+        return self.ordering.pool_size(self.num_examples, _check_int("epoch", epoch, 0))
+
+    def num_batches(self, batch_size: int | None = None, *, epoch: int | None = None) -> int:
+        """Batches per epoch at ``batch_size`` (default: the loader's); with ``epoch``,
+        of that epoch's pool."""
         if self.order == "full":
             return 1 if self.num_examples else 0
         size = self.batch_size if batch_size is None else _check_int("batch_size", batch_size, 1)
+        pool = self.pool_size(epoch)
         if self.drop_last:
-            return self.num_examples // size
-        return math.ceil(self.num_examples / size)
+            return pool // size
+        return math.ceil(pool / size)
 
     def __len__(self) -> int:
         return self.num_batches()
@@ -90,10 +112,10 @@ class BatchLoader:
     def indices(self, epoch: int) -> Tensor | None:
         """The example order of ``epoch`` on the data's device; None means stored order."""
         _check_int("epoch", epoch, 0)
-        if self.order != "random":
+        if self.ordering is None:
             return None
-        perm = epoch_permutation(self.num_examples, self.seed, epoch)
-        return torch.from_numpy(perm).to(self.x.device)
+        perm = self.ordering.indices(self.num_examples, self.seed, epoch)
+        return None if perm is None else torch.from_numpy(perm).to(self.x.device)
 
     def epoch(
         self, epoch: int, batch_size: int | None = None, *, skip: int = 0
@@ -104,14 +126,15 @@ class BatchLoader:
         Arguments are checked here, before the first batch is asked for.
         """
         _check_int("epoch", epoch, 0)
-        n_batches = self.num_batches(batch_size)
+        n_batches = self.num_batches(batch_size, epoch=epoch)
         skip = _check_int("skip", skip, 0)
         if skip > n_batches:
             raise OptimlabError(f"invalid skip: {skip}; the epoch has {n_batches} batches")
         size = self.batch_size if batch_size is None else batch_size
         if self.order != "full" and self.drop_last and n_batches == 0:
             raise OptimlabError(
-                f"batch_size {size} exceeds the {self.num_examples} examples with drop_last=True"
+                f"batch_size {size} exceeds the {self.pool_size(epoch)} examples of epoch "
+                f"{epoch} with drop_last=True"
             )
         return self._batches(epoch, size, skip, n_batches)
 
@@ -123,8 +146,9 @@ class BatchLoader:
                 yield self.x, self.y
             return
         order = self.indices(epoch)
+        count = self.num_examples if order is None else int(order.shape[0])
         for b in range(skip, n_batches):
-            start, stop = b * size, min((b + 1) * size, self.num_examples)
+            start, stop = b * size, min((b + 1) * size, count)
             if order is None:  # slices are views: no copy for the stored order
                 yield self.x[start:stop], self.y[start:stop]
             else:
