@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli import gradients
 from optimlab.errors import OptimlabError
 
 EPILOG = """\
@@ -53,6 +54,7 @@ SETTINGS: dict[str, type] = {
     "data_dir": str,
     "download": bool,
     "device": str,
+    **gradients.SETTINGS,  # --init, --diagnose, --diagnose-every
 }
 # Settings that do not change what is computed, so they may differ on a resumed run.
 NOT_IN_FINGERPRINT = ("out", "data_dir", "download", "device", "checkpoint_every")
@@ -200,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         download=bool(settings.get("download", False)),
         device=_device(settings["device"]),
     )
+    gradients.apply_init(settings, problem)
     hp = dict(settings["hp"])
     if settings.get("lr") is not None:
         hp["lr"] = settings["lr"]
@@ -208,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     scheduler = None
     if settings.get("schedule"):
         scheduler = _schedule(settings, optimizer, _total_steps(settings, problem, batch_size))
-    callbacks = []
+    callbacks = gradients.callbacks(settings)
     monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
     if settings.get("early_stopping") is not None:
         callbacks.append(
@@ -309,4 +312,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", help="cpu, cuda or auto (default)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    gradients.add_arguments(p)
     p.set_defaults(func=run)

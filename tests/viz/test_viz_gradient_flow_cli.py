@@ -1,0 +1,48 @@
+"""``optimlab train --init NAME --diagnose``: the options reach the model and the files."""
+
+import json
+
+import pytest
+import torch
+
+from optimlab import problems
+from optimlab.cli import main
+from optimlab.cli.gradients import apply_init, callbacks
+from optimlab.errors import OptimlabError
+
+
+def test_train_with_init_and_diagnose_writes_diagnostics(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--steps", "12"]
+    args += ["--init", "he_uniform", "--diagnose", "--diagnose-every", "4"]
+    assert main(args + ["--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "diagnostics" / "gradient_flow.json").read_text())
+    assert [r["step"] for r in data["records"]] == [4, 8, 12]
+    assert data["every"] == 4 and len(data["layers"]) == 3
+    assert (out / "diagnostics" / "gradient_flow_heatmap.png").exists()
+    assert "status     completed" in capsys.readouterr().out
+
+
+def test_init_option_reinitializes_reproducibly():
+    settings = {"init": "he_normal", "seed": 3}
+    a = problems.build("digits_mlp", seed=0)
+    b = problems.build("digits_mlp", seed=0)
+    before = a.model[1].weight.detach().clone()
+    apply_init(settings, a)
+    apply_init(settings, b)
+    assert not torch.equal(a.model[1].weight, before)
+    assert torch.equal(a.model[1].weight, b.model[1].weight)
+    # He normal: Var = 2 / fan_in with fan_in = 64
+    assert float(a.model[1].weight.detach().var()) == pytest.approx(2 / 64, rel=0.1)
+    assert torch.count_nonzero(a.model[1].bias) == 0
+
+
+def test_option_errors():
+    with pytest.raises(OptimlabError, match="needs --out"):
+        callbacks({"diagnose": True})
+    with pytest.raises(OptimlabError, match="needs --diagnose"):
+        callbacks({"diagnose_every": 5})
+    assert callbacks({}) == []
+    problem = problems.build("digits_mlp", seed=0)
+    with pytest.raises(OptimlabError, match="unknown initializer 'nope'"):
+        apply_init({"init": "nope"}, problem)
