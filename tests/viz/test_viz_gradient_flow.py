@@ -122,3 +122,10 @@ def test_validation():
         GradientFlow(every=0)
     with pytest.raises(OptimlabError, match="no sampled step"):
         GradientFlow().gradient_ratio()
+
+
+def test_sample_first_adds_step_one(digits):
+    torch.manual_seed(0)
+    model = deep_mlp(64, 10, depth=3, width=16, activation="relu")
+    gf = _run(digits, model, steps=12, every=5, sample_first=True)
+    assert [r["step"] for r in gf.records] == [1, 5, 10]

@@ -64,11 +64,16 @@ class GradientFlow(Callback):
     ``activation_names``. With ``out_dir``, the records (``gradient_flow.json``), a layer x
     step heatmap of gradient norms and per-layer activation histograms are written at
     the end of training. ``sample_size`` values per layer are kept from the last sampled
-    step for the histograms.
+    step for the histograms. ``sample_first`` also samples step 1 (the network as
+    initialized).
     """
 
     def __init__(
-        self, every: int = 50, out_dir: str | Path | None = None, sample_size: int = 4096
+        self,
+        every: int = 50,
+        out_dir: str | Path | None = None,
+        sample_size: int = 4096,
+        sample_first: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
@@ -76,6 +81,7 @@ class GradientFlow(Callback):
         self.every = every
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.sample_size = sample_size
+        self.sample_first = sample_first
         self.records: list[dict[str, Any]] = []
         self.layer_names: list[str] = []
         self.activation_names: list[str] = []
@@ -106,14 +112,14 @@ class GradientFlow(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         # Here rather than in on_train_begin: a resumed run knows its step only now.
-        if not self._armed and (self.trainer.step + 1) % self.every == 0:
+        if not self._armed and self._due(self.trainer.step + 1):
             self._arm()
 
     def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
         if self._armed:
             self._record(step)
             self._disarm()
-        if (step + 1) % self.every == 0:
+        if self._due(step + 1):
             self._arm()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -128,6 +134,9 @@ class GradientFlow(Callback):
         self.records = list(state["records"])
 
     # --------------------------------------------------------------- sampling
+
+    def _due(self, step: int) -> bool:
+        return step % self.every == 0 or (self.sample_first and step == 1)
 
     def _arm(self) -> None:
         self._grads.clear()
