@@ -217,6 +217,16 @@ def run(args: argparse.Namespace) -> int:
         callbacks.append(
             EarlyStopping(monitor, patience=settings["early_stopping"], restore_best_weights=True)
         )
+    from optimlab.regularize import options as reg  # --l1, --dropout, --augment, ...
+
+    reg_options = reg.validate(reg.from_namespace(args))
+    if reg_options:  # in the fingerprint only when used, so older runs still resume
+        settings["regularize"] = reg_options
+    problem, kw = reg.apply(
+        reg_options, problem, {"callbacks": callbacks, "scheduler": scheduler,
+        "seed": settings["seed"]}, optimizer=optimizer,
+        total_steps=_total_steps(settings, problem, batch_size),
+    )  # fmt: skip
     # What defines the run's numbers, as plain JSON values (tuples become lists), so that
     # it compares equal to the copy stored in the checkpoint.
     fingerprint = json.loads(
@@ -232,9 +242,10 @@ def run(args: argparse.Namespace) -> int:
         steps=settings.get("steps"),
         seconds=settings.get("seconds"),
         batch_size=batch_size,
-        scheduler=scheduler,
+        scheduler=kw.get("scheduler"),
         grad_accumulation=settings["grad_accumulation"],
-        callbacks=callbacks,
+        callbacks=kw["callbacks"],
+        batch_transform=kw.get("batch_transform"),
         seed=settings["seed"],
         out_dir=out,
         resume=True if args.resume else (False if args.restart else "auto"),
@@ -313,4 +324,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda or auto (default)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     gradients.add_arguments(p)
+    from optimlab.regularize.options import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)

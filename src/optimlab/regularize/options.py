@@ -1,0 +1,153 @@
+"""Regularization switched on by name: the ``optimlab train`` options and the same keys in
+a plain dict (for study files).
+
+Keys (all optional): ``l1``, ``l2`` (penalty factors >= 0, Keras convention: l2 adds
+``l2 * sum(w**2)``), ``dropout`` (rate in [0, 1) after every hidden activation),
+``max_norm`` (r > 0), ``augment`` (a spec such as ``"flip,crop:4"``, see
+``optimlab.data.augment_presets.SPEC_OPS``), ``mixup`` (Beta alpha > 0), ``snapshots``
+(number of cosine cycles M >= 1; sets a SnapshotCycles schedule unless one is given),
+``swa`` (fraction of the budget after which averaging starts, in [0, 1)) and ``ema``
+(decay in (0, 1)).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from optimlab.errors import OptimlabError, check_range
+
+KEYS = ("l1", "l2", "dropout", "max_norm", "augment", "mixup", "snapshots", "swa", "ema")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the regularization options to a command's parser (one argument group)."""
+    g = parser.add_argument_group("regularization")
+    g.add_argument("--l1", type=float, help="L1 penalty factor on weights")
+    g.add_argument("--l2", type=float, help="L2 penalty l*sum(w^2) on weights (= wd 2l)")
+    g.add_argument("--dropout", type=float, help="dropout rate after hidden activations")
+    g.add_argument("--max-norm", type=float, metavar="R", help="max-norm r per unit")
+    g.add_argument("--augment", metavar="SPEC", help="augmentations, e.g. flip,crop:4")
+    g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup Beta(alpha, alpha)")
+    g.add_argument("--snapshots", type=int, metavar="M", help="snapshot ensemble of M cycles")
+    g.add_argument(
+        "--swa", type=float, nargs="?", const=0.75, metavar="START",
+        help="stochastic weight averaging from this fraction of the budget (0.75)",
+    )  # fmt: skip
+    g.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights")
+
+
+def from_namespace(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line, as a plain dict."""
+    return {k: getattr(args, k) for k in KEYS if getattr(args, k, None) is not None}
+
+
+def validate(options: dict[str, Any]) -> dict[str, Any]:
+    """Check every value; unknown keys and bad values raise OptimlabError."""
+    unknown = sorted(set(options) - set(KEYS))
+    if unknown:
+        raise OptimlabError(
+            f"unknown regularization option(s) {', '.join(unknown)}; valid: {', '.join(KEYS)}"
+        )
+    for key in ("l1", "l2"):
+        if key in options:
+            check_range(key, options[key], 0.0)
+    if "dropout" in options:
+        check_range("dropout", options["dropout"], 0.0, 1.0, high_open=True)
+    if "max_norm" in options:
+        check_range("max_norm", options["max_norm"], 0.0, low_open=True)
+    if "mixup" in options:
+        check_range("mixup", options["mixup"], 0.0, low_open=True)
+    if "snapshots" in options:
+        check_range("snapshots", options["snapshots"], 1)
+    if "swa" in options:
+        check_range("swa", options["swa"], 0.0, 1.0, high_open=True)
+    if "ema" in options:
+        check_range("ema", options["ema"], 0.0, 1.0, low_open=True, high_open=True)
+    if "augment" in options:
+        from optimlab.data.augment_presets import parse_spec
+
+        parse_spec(options["augment"])
+    return options
+
+
+def _chain(first: Any, second: Any) -> Any:
+    def both(x: Any, y: Any, step: int) -> Any:
+        x, y = first(x, y, step)
+        return second(x, y, step)
+
+    return both
+
+
+def apply(
+    options: dict[str, Any],
+    problem: Any,
+    trainer_kwargs: dict[str, Any],
+    *,
+    optimizer: Any = None,
+    total_steps: int | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Return ``(problem, trainer_kwargs)`` with ``options`` applied.
+
+    The problem's model gains dropout layers in place; the loss gains the penalty (in
+    training mode only); ``trainer_kwargs`` gains ``callbacks`` (max-norm, snapshots,
+    averaging), ``batch_transform`` (augmentation, then mixup) and, for ``snapshots``
+    without a scheduler, ``scheduler``. ``optimizer`` and ``total_steps`` are needed for
+    ``snapshots`` (the schedule) and ``swa`` (its start step).
+    """
+    from optimlab.regularize.constraints import MaxNorm
+    from optimlab.regularize.dropout import add_dropout
+    from optimlab.regularize.ensembles import SnapshotEnsemble, WeightAveraging
+    from optimlab.regularize.mixup import Mixup, mixup_problem
+    from optimlab.regularize.penalties import elastic_net, with_penalty
+
+    validate(options)
+    kw = dict(trainer_kwargs)
+    callbacks = list(kw.get("callbacks") or [])
+    seed = int(kw.get("seed", 0))
+    if options.get("dropout"):
+        if add_dropout(problem.model, options["dropout"]) == 0:
+            raise OptimlabError(f"problem {problem.name!r} has no activation to add dropout after")
+    if options.get("l1") or options.get("l2"):
+        penalty = elastic_net(problem.model, options.get("l1", 0.0), options.get("l2", 0.0))
+        problem = with_penalty(problem, penalty)
+    if "max_norm" in options:
+        callbacks.append(MaxNorm(options["max_norm"]))
+    transform = kw.get("batch_transform")
+    if "augment" in options:
+        from optimlab.data.augment_presets import from_spec
+
+        if problem.splits is None or problem.splits.train.x.ndim != 4:
+            raise OptimlabError("--augment needs a problem with images (N, C, H, W)")
+        aug = from_spec(options["augment"], seed=seed, train_x=problem.splits.train.x)
+        transform = aug if transform is None else _chain(transform, aug)
+    if "mixup" in options:
+        problem = mixup_problem(problem)
+        classes = problem.splits.num_classes or int(problem.splits.train.y.max()) + 1
+        mix = Mixup(options["mixup"], classes, seed=seed + 1)
+        transform = mix if transform is None else _chain(transform, mix)
+    if transform is not None:
+        kw["batch_transform"] = transform
+    if "snapshots" in options:
+        from optimlab.schedules import ScheduleAdapter, SnapshotCycles
+
+        scheduler = kw.get("scheduler")
+        schedules = getattr(scheduler, "schedules", None) or []
+        cycles = next((s for s in schedules if isinstance(s, SnapshotCycles)), None)
+        if cycles is None:
+            if scheduler is not None:
+                raise OptimlabError("--snapshots sets its own schedule; drop --schedule")
+            if optimizer is None or total_steps is None:
+                raise OptimlabError("--snapshots needs a step budget (--epochs or --steps)")
+            lr = float(optimizer.param_groups[0]["lr"])
+            cycles = SnapshotCycles(lr=lr, total_steps=total_steps, cycles=options["snapshots"])
+            kw["scheduler"] = ScheduleAdapter(optimizer, cycles)
+        callbacks.append(SnapshotEnsemble.from_schedule(cycles))
+    if "swa" in options:
+        if total_steps is None:
+            raise OptimlabError("--swa needs a step budget (--epochs or --steps)")
+        callbacks.append(WeightAveraging(start=int(options["swa"] * total_steps)))
+    if "ema" in options:
+        callbacks.append(WeightAveraging(decay=options["ema"]))
+    kw["callbacks"] = callbacks
+    return problem, kw
