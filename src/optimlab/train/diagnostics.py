@@ -216,6 +216,8 @@ class GradientFlow(Callback):
         if not self.records:
             raise OptimlabError("no sampled step yet: train at least `every` steps")
         g = self.records[index]["grad_norm"]
+        if not (math.isfinite(g[0]) and math.isfinite(g[-1])):
+            return math.nan  # a diverged step
         return g[0] / g[-1] if g[-1] > 0 else math.inf
 
     def grad_norm_matrix(self) -> tuple[list[str], list[int], list[list[float]]]:
