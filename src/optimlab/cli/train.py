@@ -54,6 +54,8 @@ SETTINGS: dict[str, type] = {
     "data_dir": str,
     "download": bool,
     "device": str,
+    "preprocess": str,
+    "order": str,
     **gradients.SETTINGS,  # --init, --diagnose, --diagnose-every
 }
 # Settings that do not change what is computed, so they may differ on a resumed run.
@@ -202,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
         download=bool(settings.get("download", False)),
         device=_device(settings["device"]),
     )
+    if settings.get("preprocess") and problem.splits is not None:  # fitted on train only
+        from optimlab.data.preprocess import apply_to_splits
+
+        problem.splits, _ = apply_to_splits(problem.splits, settings["preprocess"])
     gradients.apply_init(settings, problem)
     hp = dict(settings["hp"])
     if settings.get("lr") is not None:
@@ -254,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         monitor=monitor,
         progress=not args.quiet,
         config=fingerprint,
+        order=settings.get("order") or "random",
     )
     print(format_summary(result.summary, optimizer_name, float(hp.get("lr", math.nan)), out))
     return 0
@@ -322,6 +329,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--download", action="store_true", default=None, help="download a missing dataset"
     )
     p.add_argument("--device", help="cpu, cuda or auto (default)")
+    p.add_argument("--preprocess", help="input transform fitted on train: standardize, "
+                   "channel_mean, pca_whiten, zca_whiten, none")  # fmt: skip
+    p.add_argument("--order", help="example order: random (default), shuffle_once, cyclic, full")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     gradients.add_arguments(p)
     from optimlab.regularize.options import add_arguments
