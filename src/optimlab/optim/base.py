@@ -17,6 +17,9 @@ optimizer, off by default:
                        is kept in ``optimizer.state["skipped_steps"]``
 =====================  ==============================================================
 
+``fast=True`` (an argument of the optimizer, not of a group) runs the same chain
+compiled into fused kernels; see ``optimlab.optim.fast``.
+
 The chain is applied per param group, as ``clip -> noise -> rule``, and the result
 ``u`` is added to the parameters: ``w <- w + u``.
 """
@@ -31,6 +34,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
+from optimlab.optim.fast import FastPath, apply_chain
 from optimlab.optim.noise import AddGradientNoise
 from optimlab.optim.transform import Transform, scalar_dtype
 
@@ -59,6 +63,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         transforms: the rule, applied in order after the common transforms.
         defaults: the rule's hyperparameters (each group may override them).
         **options: the common options in the table above.
+        fast: run the chain compiled into fused kernels (``optimlab.optim.fast``); the
+            eager path, the default, is the readable reference.
     """
 
     def __init__(
@@ -66,6 +72,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         params: Iterable[Any],
         transforms: Sequence[Transform],
         defaults: dict[str, Any],
+        *,
+        fast: bool = False,
         **options: Any,
     ) -> None:
         unknown = set(options) - set(COMMON_DEFAULTS)
@@ -77,6 +85,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             )
         self.transforms: list[Transform] = _common_transforms() + list(transforms)
         _check_state_keys(self.transforms)
+        self.fast: FastPath | None = FastPath() if fast else None
         super().__init__(params, {**COMMON_DEFAULTS, **defaults, **options})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -100,32 +109,30 @@ class ChainOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        for index, group in enumerate(self.param_groups):
+            self._step_group(group, index)
         return loss
 
-    def _step_group(self, group: dict[str, Any]) -> None:
+    def _step_group(self, group: dict[str, Any], index: int) -> None:
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
-        grads = []
+        grads: list[Tensor] = []
         for p in params:
             if p.grad.is_sparse:
                 raise OptimlabError(f"{type(self).__name__} does not support sparse gradients")
-            grads.append(-p.grad if group["maximize"] else p.grad)
+            grads.append(p.grad)
         if group["skip_nonfinite"] and not all(bool(torch.isfinite(g).all()) for g in grads):
             self.state[SKIPPED] = self.state.get(SKIPPED, 0) + 1
             return
         states = [self.state[p] for p in params]
+        if self.fast is not None and self.fast.ready(states):
+            self.fast(self.transforms, params, grads, states, group, index)
+            return
         for p, state in zip(params, states):
             if "step" not in state:
                 state["step"] = torch.zeros((), dtype=scalar_dtype(), device=p.device)
-            state["step"] += 1
-        updates: list[Tensor] = grads
-        for transform in self.transforms:
-            updates = transform.update(updates, params, states, group)
-        for p, u in zip(params, updates):
-            p.add_(u)
+        apply_chain(self.transforms, params, grads, states, group)
 
     @property
     def skipped_steps(self) -> int:

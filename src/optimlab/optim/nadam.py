@@ -46,7 +46,8 @@ class ScaleByNAdam(Transform):
         if "mu_product" not in state:
             state["mu_product"] = torch.ones((), dtype=scalar_dtype(), device=p.device)
         state["mu_product"] *= mu
-        P = state["mu_product"].item()
+        P = state["mu_product"]
+        P = P if torch.compiler.is_compiling() else P.item()
         m = buffer(state, "exp_avg", p)
         v = buffer(state, "exp_avg_sq", p)
         m.lerp_(g, 1 - b1)

@@ -187,10 +187,11 @@ def create(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Opti
     """Build the optimizer registered as ``name`` (or an alias) over ``params``.
 
     ``hparams`` override the record's defaults; an unknown one raises
-    ``OptimlabError`` listing the valid hyperparameters.
+    ``OptimlabError`` listing the valid hyperparameters. ``fast=True`` selects the
+    compiled fast path.
     """
     record = OPTIMIZERS.get(name)
-    valid = record.hyperparameters()
+    valid = {**record.hyperparameters(), "fast": False}
     unknown = sorted(set(hparams) - set(valid))
     if unknown:
         raise OptimlabError(

@@ -61,10 +61,18 @@ def scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def step_of(state: dict) -> float:
-    """The step number t of this parameter, counted from 1 at the first update."""
+def step_of(state: dict) -> float | Tensor:
+    """The step number t of this parameter, counted from 1 at the first update.
+
+    Eagerly a Python float (as torch.optim reads it, so results match bit for bit);
+    inside a compiled step a 0-d tensor, so the graph holds no constant that changes
+    every step and nothing recompiles. It is float64 there, like the Python float,
+    so that powers such as ``beta ** t`` round as they do eagerly.
+    """
     step = state["step"]
-    return step.item() if isinstance(step, Tensor) else float(step)
+    if not isinstance(step, Tensor):
+        return float(step)
+    return step.double() if torch.compiler.is_compiling() else step.item()
 
 
 def buffer(state: dict, key: str, like: Tensor, fill: float = 0.0) -> Tensor:
