@@ -190,12 +190,22 @@ def test_divergence_is_a_result_and_keeps_last_good_checkpoint(tmp_path, log_eve
     assert summary["status"] == "diverged"
 
 
-def test_divergence_without_out_dir_says_no_checkpoint():
+@pytest.mark.parametrize("out", [False, True])
+def test_divergence_in_the_first_epoch_says_no_checkpoint(tmp_path, out):
     model, loss_fn, metrics, splits = regression_problem()
-    opt = torch.optim.SGD(model.parameters(), lr=50.0)
-    result = fit((model, loss_fn, metrics, splits), opt, epochs=20, batch_size=16, log_every=1)
-    assert result.status == "diverged"
-    assert "no checkpoint" in result.summary["message"]
+    opt = torch.optim.SGD(model.parameters(), lr=1000.0)
+    result = fit(
+        (model, loss_fn, metrics, splits),
+        opt,
+        epochs=20,
+        batch_size=16,
+        log_every=1,
+        out_dir=tmp_path if out else None,
+    )
+    assert result.status == "diverged" and result.summary["diverged_at"]["epoch"] == 0
+    expected = "no checkpoint had been written yet" if out else "no checkpoint was written"
+    assert expected in result.summary["message"]
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()
 
 
 @pytest.mark.parametrize(

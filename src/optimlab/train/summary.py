@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
@@ -40,19 +41,24 @@ def _message(trainer: Any, status: str) -> str:
         return f"time budget of {trainer.seconds:g} s used up after {epochs} epochs ({steps} steps)"
     where = trainer.diverged_at or {}
     text = (
-        f"diverged: the training loss became {where.get('loss')} in epoch "
-        f"{where.get('epoch')} at step {where.get('step')}; "
+        f"the training loss became {where.get('loss')} in epoch {where.get('epoch')} "
+        f"at step {where.get('step')}; "
     )
     saved = trainer.last_saved
-    if saved is None and trainer.resumed_from is not None and trainer.out_dir is not None:
-        saved = {"epoch": trainer.resumed_from["epoch"], "step": trainer.resumed_from["step"]}
-    if saved is not None and trainer.out_dir is not None:
+    if saved is None and trainer.resumed_from is not None:
+        saved = {**trainer.resumed_from, "path": trainer._resume_path()}
+    if trainer.out_dir is None:
+        text += "no checkpoint was written (no output directory)"
+    elif saved is None:
+        text += "no checkpoint had been written yet"
+    else:
+        path = Path(saved["path"])
+        if path.is_relative_to(trainer.out_dir):
+            path = path.relative_to(trainer.out_dir)
         text += (
             f"the last good checkpoint (after {saved['epoch']} epochs, step {saved['step']}) "
-            "is kept in checkpoints/last.pt"
+            f"is kept in {path.as_posix()}"
         )
-    else:
-        text += "no checkpoint was written (no output directory)"
     return text
 
 

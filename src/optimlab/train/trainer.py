@@ -404,7 +404,8 @@ class Trainer:
         if self._totals.count and not self._totals.finite():
             return False
         atomic_torch_save(self.state_dict(), path)
-        self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
+        if Path(path) == self._resume_path():
+            self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
         return True
 
     def check_compatible(self, state: dict[str, Any]) -> None:
