@@ -192,6 +192,20 @@ def test_plateau_min_lr_per_group():
     assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([0.5, 0.01])
 
 
+def test_plateau_refuses_a_schedule_as_lr():
+    from optimlab import optim, schedules
+
+    trainer = fake_trainer()
+    sched = schedules.create("exponential", lr=0.5, gamma=0.9)
+    trainer.optimizer = optim.create("sgd", [nn.Parameter(torch.zeros(1))], lr=sched)
+    cb = ReduceLROnPlateau(patience=1)
+    cb.set_trainer(trainer)
+    cb.on_train_begin({})
+    cb.on_epoch_end(0, {"val_loss": 1.0})
+    with pytest.raises(OptimlabError, match="numeric lr"):
+        cb.on_epoch_end(1, {"val_loss": 1.0})
+
+
 @pytest.mark.parametrize(
     ("make", "word"),
     [

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from train_toys import accuracy, make_problem, without_time
 
+from optimlab import optim, schedules
 from optimlab.errors import OptimlabError
 from optimlab.train import Callback, Trainer, fit, load_checkpoint
 from optimlab.train import trainer as trainer_module
@@ -137,6 +138,16 @@ def test_scheduler_stepped_per_optimizer_step(problem):
     for record in result.step_log:  # sampled after the step's scheduler step
         assert record["lr"] == pytest.approx(0.5 * 0.9 ** record["step"], rel=1e-12)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.9**18, rel=1e-12)
+
+
+def test_schedule_given_as_the_optimizers_lr(problem):
+    # optimlab's optimizers take a schedule as lr; the trainer logs its value.
+    lr = schedules.create("exponential", lr=0.5, gamma=0.9)
+    opt = optim.create("sgd", problem.model.parameters(), lr=lr)
+    result = fit(problem, opt, epochs=2, batch_size=16, log_every=4)
+    for record in result.step_log:
+        assert record["lr"] == pytest.approx(0.5 * 0.9 ** record["step"], rel=1e-12)
+    assert [r["lr"] for r in result.history] == pytest.approx([0.5 * 0.9**9, 0.5 * 0.9**18])
 
 
 def test_scheduler_stepped_per_epoch(problem):

@@ -15,8 +15,12 @@ from typing import Any
 import torch
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, creating parent folders; return the path."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically, creating parent folders; return the path.
+
+    ``durable=False`` skips the fsync: the file is still never seen half-written after a
+    killed process, only a machine crash may lose it (fine for files rebuilt on resume).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -24,9 +28,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            # Without fsync a crash of the machine (not just the process) could leave
-            # the renamed file empty on some file systems.
-            os.fsync(fh.fileno())
+            if durable:
+                # Without fsync a crash of the machine (not just the process) could
+                # leave the renamed file empty on some file systems.
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -37,9 +42,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:

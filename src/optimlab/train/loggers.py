@@ -44,10 +44,11 @@ class JSONLLogger(Callback):
 
     def _write(self) -> None:
         history = self.trainer.history
-        atomic_write_text(self.path, "".join(to_json_line(r) + "\n" for r in history))
+        text = "".join(to_json_line(r) + "\n" for r in history)
+        atomic_write_text(self.path, text, durable=False)  # rebuilt from history on resume
         if self.steps_path is not None:
             lines = "".join(to_json_line(r) + "\n" for r in self.trainer.step_log)
-            atomic_write_text(self.steps_path, lines)
+            atomic_write_text(self.steps_path, lines, durable=False)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._write()  # on resume, drop lines written after the checkpoint
@@ -75,7 +76,7 @@ class CSVLogger(Callback):
         writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
         writer.writerows(history)
-        atomic_write_text(self.path, out.getvalue())
+        atomic_write_text(self.path, out.getvalue(), durable=False)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._write()

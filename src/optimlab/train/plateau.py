@@ -79,6 +79,11 @@ class ReduceLROnPlateau(Callback):
         groups = self.trainer.optimizer.param_groups
         changed = False
         for group, floor in zip(groups, self._min_lrs(groups), strict=True):
+            if callable(group["lr"]) and not hasattr(group["lr"], "fill_"):
+                raise OptimlabError(
+                    "ReduceLROnPlateau needs a numeric lr, but this optimizer's lr is a "
+                    "schedule; use one or the other"
+                )
             old = float(group["lr"])
             if old > floor:
                 new = max(old * self.factor, floor)

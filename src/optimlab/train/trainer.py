@@ -143,6 +143,16 @@ class _EpochTotals:
         return out
 
 
+def current_lr(optimizer: torch.optim.Optimizer, step: int) -> float:
+    """The first param group's LR for the next update. optimlab's optimizers also accept a
+    schedule ``schedule(step) -> lr`` as ``lr``; it is read at ``step`` (updates so far),
+    which is what torch's schedulers hold in ``lr`` after ``step`` calls."""
+    lr = optimizer.param_groups[0]["lr"]
+    if callable(lr) and not isinstance(lr, Tensor):
+        return float(lr(step))
+    return float(lr)
+
+
 def _grouped(batches: Iterator[Any], size: int) -> Iterator[tuple[Any, ...]]:
     while group := tuple(itertools.islice(batches, size)):
         yield group
@@ -538,7 +548,7 @@ class Trainer:
             logs.update(self._evaluate(self.val_xy, "val_"))
         if self.test_xy is not None and self.evaluate_test:
             logs.update(self._evaluate(self.test_xy, "test_"))
-        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        logs["lr"] = current_lr(self.optimizer, self.step)
         logs["batch_size"] = bs
         logs["step"] = self.step
         logs["time"] = time.perf_counter() - t0
@@ -607,7 +617,7 @@ class Trainer:
                         "step": self.step,
                         "epoch": epoch,
                         "loss": value,
-                        "lr": float(opt.param_groups[0]["lr"]),
+                        "lr": current_lr(opt, self.step),
                     }
                 )
                 if not math.isfinite(value):
