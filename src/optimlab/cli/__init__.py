@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from optimlab.errors import OptimlabError
 
 # Modules under optimlab.cli, in the order their commands appear in --help.
-COMMANDS = ["list_cmd", "train", "bench", "schedule", "study", "compare", "report", "trajectories", "lr_find"]
+COMMANDS = [
+    "list_cmd",
+    "train",
+    "bench",
+    "schedule",
+    "study",
+    "compare",
+    "report",
+    "trajectories",
+    "lr_find",
+    "landscape",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

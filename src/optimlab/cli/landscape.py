@@ -1,0 +1,115 @@
+"""``optimlab landscape``: the loss around a checkpoint along filter-normalized random
+directions (Li et al. 2018), or between two checkpoints; cached to an .npz beside --out."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from optimlab.errors import OptimlabError, check_range
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise OptimlabError(f"invalid --range {text!r}; expected LOW,HIGH such as -1,1") from None
+    if not low < high:
+        raise OptimlabError(f"invalid --range {text!r}; LOW must be below HIGH")
+    return low, high
+
+
+def _model_state(path: str) -> tuple[dict, dict]:
+    from optimlab.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    if "model" not in state:
+        raise OptimlabError(f"checkpoint {path!r} has no model state (not written by optimlab)")
+    return state["model"], state.get("config") or {}
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from optimlab.problems import build
+    from optimlab.viz import landscape as ls
+    from optimlab.viz import style
+
+    style.check_suffix(args.out, style.SUFFIXES)
+    check_range("--resolution", args.resolution, 2)
+    check_range("--subset", args.subset, 1)
+    if args.dims not in (1, 2):
+        raise OptimlabError(f"invalid --dims {args.dims}; valid: 1, 2")
+    low, high = _range(args.range or ("-0.5,1.5" if args.to else "-1,1"))
+    state, config = _model_state(args.checkpoint)
+    problem_name = args.problem or config.get("problem")
+    if not problem_name:
+        raise OptimlabError("the checkpoint does not name its problem; give --problem")
+    seed = int(config.get("seed", args.seed))
+    meta = {"checkpoint": str(Path(args.checkpoint).resolve()), "to": args.to,
+            "problem": problem_name, "dims": 1 if args.to else args.dims, "range": [low, high],
+            "resolution": args.resolution, "subset": args.subset, "direction_seed": args.seed,
+            "include_1d": args.include_bias_bn}  # fmt: skip
+    cache = Path(args.out).with_suffix(".npz")
+    surface = None
+    if cache.exists() and not args.recompute:
+        cached = ls.Surface.load(cache)
+        if {k: cached.meta.get(k) for k in meta} == meta:
+            surface = cached
+            print(f"replotting from {cache}")
+    if surface is None:
+        problem = build(problem_name, seed=seed)
+        if problem.splits is None:
+            raise OptimlabError(f"problem {problem_name!r} has no data to evaluate a loss on")
+        problem.model.load_state_dict(state)
+        train = problem.splits.train
+        n = min(args.subset, len(train))
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+        x, y = train.x[idx], train.y[idx]
+        ts = np.linspace(low, high, args.resolution)
+        started = time.perf_counter()
+        if args.to:
+            other, _ = _model_state(args.to)
+            theta_a = ls.weights(problem.model)
+            problem.model.load_state_dict(other)
+            theta_b = ls.weights(problem.model)
+            surface = ls.interpolate(problem.model, problem.loss_fn, x, y, theta_a, theta_b, ts)
+        else:
+            dirs = [ls.random_direction(problem.model, args.seed + i,
+                                        ignore_1d=not args.include_bias_bn)
+                    for i in range(args.dims)]  # fmt: skip
+            surface = ls.evaluate_plane(problem.model, problem.loss_fn, x, y, dirs, ts,
+                                        ts if args.dims == 2 else None)  # fmt: skip
+        seconds = time.perf_counter() - started
+        surface = ls.Surface(surface.alphas, surface.betas, surface.z, {**surface.meta, **meta})
+        surface.save(cache)
+        points = surface.z.size
+        print(f"evaluated {points} points on {n} examples in {seconds:.1f} s -> {cache}")
+    title = f"{problem_name}: " + (
+        "interpolation" if args.to else f"{args.dims}-D, filter-normalized"
+    )
+    print(style.save_figure(ls.plot(surface, args.kind, title), args.out))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("landscape", help="loss landscape around a checkpoint (Li et al. 2018)")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by optimlab train")
+    p.add_argument("--to", metavar="CKPT", help="interpolate from --checkpoint to this one")
+    p.add_argument("--problem", help="problem name (default: the one in the checkpoint)")
+    p.add_argument("--dims", type=int, default=2, help="1 or 2 random directions (default 2)")
+    p.add_argument("--range", help="LOW,HIGH of the coefficients (default -1,1)")
+    p.add_argument("--resolution", type=int, default=21, help="points per axis (default 21)")
+    p.add_argument("--subset", type=int, default=10_000, help="training examples used")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    p.add_argument(
+        "--include-bias-bn",
+        action="store_true",
+        help="also perturb biases and norm parameters (zero by default)",
+    )
+    p.add_argument("--kind", default="all", help="contour, filled, surface or all")
+    p.add_argument("--recompute", action="store_true", help="ignore the cached .npz")
+    p.add_argument("--out", required=True, help="output figure (.png, .svg, .pdf)")
+    p.set_defaults(func=run)
