@@ -132,6 +132,38 @@ def test_rerunning_a_finished_run_returns_its_result(tmp_path, reference):
     assert again[0].history == first[0].history  # times included: nothing was rerun
 
 
+def test_finished_run_with_another_budget_warns(tmp_path):
+    problem = make_problem()
+    opt = torch.optim.SGD(problem.model.parameters(), lr=0.1)
+    first = fit(problem, opt, epochs=2, out_dir=tmp_path)
+    problem = make_problem()
+    opt = torch.optim.SGD(problem.model.parameters(), lr=0.1)
+    with pytest.warns(UserWarning, match="holds a finished run"):
+        again = fit(problem, opt, epochs=3, out_dir=tmp_path)
+    assert again.history == first.history
+
+
+def test_schedule_as_lr_survives_checkpoints(tmp_path):
+    from optimlab import optim, schedules
+
+    def run(gamma, **kw):
+        problem = make_problem()
+        lr = schedules.create("exponential", lr=0.5, gamma=gamma)
+        opt = optim.create("sgd", problem.model.parameters(), lr=lr)
+        return fit(problem, opt, epochs=3, out_dir=tmp_path / "run", **kw), opt
+
+    with pytest.raises(Crash):
+        run(0.9, callbacks=[CrashAt(epoch=0)])
+    with pytest.raises(OptimlabError, match="gamma=0.8"):
+        run(0.8)  # a different schedule is refused
+    resumed, opt = run(0.9)
+    assert callable(opt.param_groups[0]["lr"])  # the live schedule, not a placeholder
+    problem = make_problem()
+    lr = schedules.create("exponential", lr=0.5, gamma=0.9)
+    straight = fit(problem, optim.create("sgd", problem.model.parameters(), lr=lr), epochs=3)
+    assert without_time(resumed.history) == without_time(straight.history)
+
+
 def test_resume_refuses_other_settings(tmp_path):
     problem = make_problem()
     opt = torch.optim.SGD(problem.model.parameters(), lr=0.1)

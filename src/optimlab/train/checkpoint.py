@@ -30,6 +30,42 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
         ) from None
 
 
+_CALLABLE = "__callable__"
+
+
+def _is_function(value: Any) -> bool:
+    return callable(value) and not isinstance(value, torch.Tensor)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """``optimizer.state_dict()`` with callable hyperparameters (optimlab's optimizers take
+    a schedule as ``lr``) replaced by their repr, so the checkpoint holds only tensors and
+    plain values. Schedules are pure functions of the step: the run being resumed
+    supplies the same objects again, and :func:`load_optimizer_state` checks that."""
+    state = optimizer.state_dict()
+    groups = []
+    for group in state["param_groups"]:
+        groups.append({k: {_CALLABLE: repr(v)} if _is_function(v) else v for k, v in group.items()})
+    return {**state, "param_groups": groups}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a state saved by :func:`optimizer_state`, keeping this optimizer's callables."""
+    live = [{k: v for k, v in g.items() if _is_function(v)} for g in optimizer.param_groups]
+    for i, (group, own) in enumerate(zip(state["param_groups"], live, strict=False)):
+        for key, value in group.items():
+            if isinstance(value, dict) and _CALLABLE in value:
+                mine = repr(own[key]) if key in own else repr(optimizer.param_groups[i][key])
+                if mine != value[_CALLABLE]:
+                    raise OptimlabError(
+                        f"the checkpoint's param group {i} has {key}={value[_CALLABLE]}, "
+                        f"this run has {mine}; resume with the same settings"
+                    )
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, live, strict=True):
+        group.update(own)
+
+
 class ModelCheckpoint(Callback):
     """Write the full training state (model, optimizer, scheduler, callbacks, counters,
     random generators, history) to ``dirpath/last.pt`` after every epoch, and to

@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,12 @@ from optimlab.errors import OptimlabError, check_range
 from optimlab.train.atomic import atomic_torch_save, atomic_write_text
 from optimlab.train.batching import ORDERS, NoData, make_loader
 from optimlab.train.callback import Callback, CallbackList
-from optimlab.train.checkpoint import ModelCheckpoint, load_checkpoint
+from optimlab.train.checkpoint import (
+    ModelCheckpoint,
+    load_checkpoint,
+    load_optimizer_state,
+    optimizer_state,
+)
 from optimlab.train.evaluate import evaluate
 from optimlab.train.loggers import CSVLogger, JSONLLogger, TensorBoardLogger, tensorboard_available
 from optimlab.train.progress import ProgressBar
@@ -381,7 +387,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state(self.optimizer),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "callbacks": self._stateful_callback_states(),
             "epoch": self.epoch,
@@ -397,8 +403,12 @@ class Trainer:
             "time_exceeded": self.time_exceeded,
             "elapsed": self.elapsed,
             "seed": self.seed,
+            "budget": self._budget(),
             "config": self.config,
         }
+
+    def _budget(self) -> dict[str, Any]:
+        return {"epochs": self.max_epochs, "steps": self.max_steps, "seconds": self.seconds}
 
     def _stateful(self) -> list[Callback]:
         # Loggers and progress bars keep no state, and which of them run may differ
@@ -439,7 +449,7 @@ class Trainer:
         """Restore the run state saved by :meth:`state_dict` (callbacks and RNG included)."""
         self.check_compatible(state)
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step = state["epoch"], state["step"]
@@ -478,6 +488,13 @@ class Trainer:
         elif state["status"] is not None:
             # A finished run: return its result without training again.
             self.load_state_dict(state)
+            if state.get("budget") != self._budget():
+                warnings.warn(
+                    f"{path} holds a finished run (budget {state.get('budget')}, status "
+                    f"{state['status']}); returning its result instead of training with budget "
+                    f"{self._budget()}. Use resume=False or another out_dir to train again.",
+                    stacklevel=2,
+                )
             return self._finish()
         else:
             # History and counters first, so on_train_begin sees them (loggers rewrite
