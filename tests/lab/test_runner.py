@@ -172,3 +172,40 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_results(tmp_path):
     assert ours == reference
     assert len(ours) == 10
     assert all(math.isfinite(f["val_accuracy"]) for _, _, f in ours.values())
+
+
+def test_regularization_per_contender(tmp_path):
+    spec = parse_study("""
+problems = ["digits_mlp"]
+seeds = 1
+[budget]
+epochs = 2
+[protocol]
+kind = "fixed"
+[[optimizers]]
+name = "adam"
+label = "plain"
+[[optimizers]]
+name = "adam"
+label = "dropout+maxnorm"
+regularize = { dropout = 0.5, max_norm = 3.0, l2 = 1e-4 }
+""")
+    run_study(spec, tmp_path, report=False, quiet=True)
+    by_label = {r["optimizer"]: r for r in records(tmp_path)}
+    assert by_label["plain"]["status"] == by_label["dropout+maxnorm"]["status"] == "completed"
+    assert by_label["plain"]["final"] != by_label["dropout+maxnorm"]["final"]
+    assert by_label["dropout+maxnorm"]["regularize"] == {
+        "dropout": 0.5,
+        "max_norm": 3.0,
+        "l2": 1e-4,
+    }
+    assert by_label["plain"]["regularize"] is None
+
+
+def test_bad_regularization_names_the_key_and_line():
+    with pytest.raises(OptimlabError, match=r"line 4: optimizers\[0\]\.regularize: .*dropout"):
+        parse_study(
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
+            "regularize = { dropout = 1.5 }\n",
+            source="s.toml",
+        )

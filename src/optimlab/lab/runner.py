@@ -46,7 +46,7 @@ def _direction(mode: str) -> str:
 def base_config(
     spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any], seed: int
 ) -> dict[str, Any]:
-    return {
+    config = {
         "problem": problem,
         "optimizer": opt.name,
         "label": opt.label,
@@ -56,6 +56,9 @@ def base_config(
         "budget": spec.budget,
         "batch_size": spec.batch_size,
     }
+    if opt.regularize:  # only when used, so that plain runs keep their identity
+        config["regularize"] = opt.regularize
+    return config
 
 
 def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[str, Any]]:

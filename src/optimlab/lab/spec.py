@@ -23,6 +23,7 @@ A study is a TOML file::
     params = { momentum = 0.99 }                   # fixed hyperparameters
     search = { lr = { log_uniform = [1e-4, 1.0] } }
     schedule = { name = "cosine" }                 # lr follows this shape from the tuned lr
+    regularize = { dropout = 0.5, max_norm = 3.0 } # optimlab.regularize.options keys
 
 Protocols: **deepobs** tunes the learning rate alone on a log grid (DeepOBS: 36 values
 in [1e-5, 1e2]), picks the best by the final value of the selection metric and reruns
@@ -68,6 +69,7 @@ class OptimizerSpec:
     params: dict[str, Any] = field(default_factory=dict)
     search: dict[str, tuple[str, Any]] = field(default_factory=dict)
     schedule: dict[str, Any] | None = None
+    regularize: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class StudySpec:
                     "params": o.params,
                     "search": {k: {kind: arg} for k, (kind, arg) in o.search.items()},
                     "schedule": o.schedule,
+                    "regularize": o.regularize,
                 }
                 for o in self.optimizers
             ],
@@ -269,11 +272,11 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
             entry = {"name": entry}
         if not isinstance(entry, dict) or "name" not in entry:
             raise where.error(key, "must be an optimizer name or a table with a name")
-        extra = set(entry) - {"name", "label", "params", "search", "schedule"}
+        extra = set(entry) - {"name", "label", "params", "search", "schedule", "regularize"}
         if extra:
             raise where.error(
                 f"{key}.{sorted(extra)[0]}",
-                "unknown key; valid keys: name, label, params, search, schedule",
+                "unknown key; valid keys: name, label, params, search, schedule, regularize",
             )
         name = entry["name"]
         if name not in registry:
@@ -310,6 +313,17 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 )
             if not isinstance(schedule.get("params", {}), dict):
                 raise where.error(f"{key}.schedule.params", "must be a table")
+        regularize = entry.get("regularize", {})
+        if not isinstance(regularize, dict):
+            raise where.error(f"{key}.regularize", "must be a table such as {dropout = 0.5}")
+        try:
+            from optimlab.regularize.options import validate as check_regularize
+
+            check_regularize(dict(regularize))
+        except OptimlabError as err:
+            raise where.error(f"{key}.regularize", str(err)) from None
+        if schedule is not None and "snapshots" in regularize:
+            raise where.error(f"{key}.regularize", "snapshots sets its own schedule; drop schedule")
         label = entry.get("label", name)
         if label in labels:
             raise where.error(
@@ -324,6 +338,7 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 params=params,
                 search=search,
                 schedule=schedule,
+                regularize=dict(regularize),
             )
         )
     return specs

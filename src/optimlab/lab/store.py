@@ -208,6 +208,7 @@ class Store:
                     "params": config["params"],
                     "seed": config["seed"],
                     "schedule": config.get("schedule"),
+                    "regularize": config.get("regularize"),
                     "status": attrs["status"],
                     "history": json.loads(attrs.get("history", "[]")),
                     "step_log": json.loads(attrs.get("step_log", "[]")),

@@ -102,19 +102,28 @@ def run_trial(
             params["lr"] = schedule  # our optimizers take a schedule as their lr
         optimizer = create_optimizer(config["optimizer"], problem.model.parameters(), **params)
         hook = _EpochHook(on_epoch) if on_epoch else None
+        kwargs: dict[str, Any] = {
+            "epochs": epochs,
+            "steps": budget.get("steps"),
+            "seconds": budget.get("seconds"),
+            "batch_size": batch_size,
+            "seed": config["seed"],
+            "callbacks": [hook] if hook else [],
+        }
+        if config.get("regularize"):
+            from optimlab.regularize.options import apply
+
+            problem, kwargs = apply(
+                config["regularize"], problem, kwargs, optimizer=optimizer, total_steps=int(total)
+            )
         trainer = Trainer(
             problem,
             optimizer,
-            epochs=epochs,
-            steps=budget.get("steps"),
-            seconds=budget.get("seconds"),
-            batch_size=batch_size,
-            seed=config["seed"],
             out_dir=run_dir,
             resume="auto",
-            callbacks=[hook] if hook else [],
             config=config,
             progress=progress,
+            **kwargs,
         )
         result = trainer.run()
         record["status"] = "pruned" if hook and hook.pruned else result.status
