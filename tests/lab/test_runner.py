@@ -209,3 +209,31 @@ def test_bad_regularization_names_the_key_and_line():
             "regularize = { dropout = 1.5 }\n",
             source="s.toml",
         )
+
+
+def test_kfold_protocol_selects_by_mean_over_folds(tmp_path):
+    spec = parse_study("""
+problems = ["digits_mlp"]
+optimizers = ["sgd"]
+seeds = 1
+[budget]
+epochs = 2
+[protocol]
+kind = "kfold"
+folds = 3
+lr_grid = [1e-3, 1e-1, 2]
+""")
+    run_study(spec, tmp_path, report=False, quiet=True)
+    rs = records(tmp_path)
+    tune = [r for r in rs if r["phase"] == "tune"]
+    assert len(tune) == 6
+    assert sorted({r["fold"]["index"] for r in tune}) == [0, 1, 2]
+    means = {}
+    for lr in (1e-3, 1e-1):
+        values = [r["final"]["val_accuracy"] for r in tune if r["params"]["lr"] == lr]
+        means[lr] = sum(values) / len(values)
+    (final,) = [r for r in rs if r["phase"] == "final"]
+    assert final["params"]["lr"] == max(means, key=means.get)
+    assert final["fold"] is None and "test_accuracy" in final["final"]
+    # the folds hold out different examples: the same lr scores differently per fold
+    assert len({r["final"]["val_accuracy"] for r in tune if r["params"]["lr"] == 1e-1}) > 1

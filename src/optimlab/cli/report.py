@@ -40,6 +40,7 @@ def _spec_from_saved(saved, validate, where_cls):
         "lr_grid": saved["lr_grid"],
         "trials": saved["trials"],
         "pruning": saved["pruning"],
+        "folds": saved.get("folds", 5),
     }
     for opt in data["optimizers"]:
         if opt.get("schedule") is None:

@@ -12,6 +12,7 @@ so that together they do not oversubscribe the machine's cores.
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing as mp
 import os
@@ -27,6 +28,7 @@ from optimlab.lab.store import Store, study_name
 from optimlab.lab.trial import run_key, run_trial, selection_metric
 
 Printer = Callable[[str], None]
+FAILED = ("diverged", "failed")
 
 
 def default_storage(out_dir: Path) -> str:
@@ -65,7 +67,7 @@ def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[
     """The hyperparameter settings the protocol tries for one optimizer."""
     if spec.protocol == "fixed":
         return []
-    if spec.protocol == "deepobs":
+    if spec.protocol == "deepobs" or (spec.protocol == "kfold" and not opt.search):
         grid = spec.lr_values()
         return [{**opt.params, "lr": grid[i]} for i in coarse_to_fine(len(grid))]
     sampled = sample_configs(
@@ -89,16 +91,26 @@ def plan(store: Store, spec: StudySpec) -> int:
                 count += _enqueue_finals(store, spec, problem, opt, dict(opt.params))
                 continue
             for params in tune_settings(spec, index, opt):
-                config = base_config(spec, problem, opt, params, seed=0)
-                store.enqueue(
-                    study_name("tune", problem, opt.label),
-                    config,
-                    run_key(config),
-                    _direction(mode),
-                )
-                count += 1
+                for fold in _folds(spec):
+                    config = base_config(spec, problem, opt, params, seed=0)
+                    if fold is not None:
+                        config["fold"] = fold
+                    store.enqueue(
+                        study_name("tune", problem, opt.label),
+                        config,
+                        run_key(config),
+                        _direction(mode),
+                    )
+                    count += 1
     store.set_meta("planned", True)
     return count
+
+
+def _folds(spec: StudySpec) -> list[dict[str, int] | None]:
+    """The folds each tuning setting runs on: all k under "kfold", else just the split."""
+    if spec.protocol != "kfold":
+        return [None]
+    return [{"k": spec.folds, "index": i, "seed": spec.sampler_seed} for i in range(spec.folds)]
 
 
 def _enqueue_finals(store, spec, problem, opt, params) -> int:
@@ -117,10 +129,31 @@ def select_best(records: list[dict[str, Any]], metric: str, mode: str) -> dict |
     best, best_value = None, -math.inf
     for r in records:
         value = r["final"].get(metric)
-        if r["status"] in ("diverged", "failed") or value is None or not math.isfinite(value):
+        if r["status"] in FAILED or value is None or not math.isfinite(value):
             continue
         if sign * value > best_value:
             best, best_value = r, sign * value
+    return best
+
+
+def select_best_mean(records: list[dict[str, Any]], metric: str, mode: str) -> dict | None:
+    """k-fold selection: the setting with the best mean final metric over its folds.
+
+    A setting counts only when every fold finished with a finite value. Returns one of
+    its records (for its params)."""
+    by_setting: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_setting.setdefault(json.dumps(r["params"], sort_keys=True), []).append(r)
+    sign = 1.0 if mode == "max" else -1.0
+    best, best_value = None, -math.inf
+    for runs in by_setting.values():
+        values = [r["final"].get(metric) for r in runs if r["status"] not in FAILED]
+        k = runs[0].get("fold", {}).get("k", len(runs))
+        if len(values) < k or any(v is None or not math.isfinite(v) for v in values):
+            continue
+        mean = sum(values) / len(values)
+        if sign * mean > best_value:
+            best, best_value = {**runs[0], "mean": mean}, sign * mean
     return best
 
 
@@ -146,15 +179,17 @@ def enqueue_ready_finals(store: Store, spec: StudySpec, say: Printer) -> bool:
                 for r in store.records()
                 if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
             ]
-            best = select_best(runs, metric, mode)
+            choose = select_best_mean if spec.protocol == "kfold" else select_best
+            best = choose(runs, metric, mode)
             if best is None:
                 say(f"{problem} / {opt.label}: every tuning run failed or diverged; no final runs")
                 store.set_meta(f"no_final:{problem}:{opt.label}", True)
                 store.study(final, _direction(mode))  # empty: marks the phase as decided
                 continue
+            value = best.get("mean", best["final"][metric])
             say(
                 f"{problem} / {opt.label}: selected {_fmt(best['params'])} "
-                f"({metric} {best['final'][metric]:.4g}); running {spec.seeds} seeds"
+                f"({metric} {value:.4g}); running {spec.seeds} seeds"
             )
             _enqueue_finals(store, spec, problem, opt, best["params"])
             started = True

@@ -29,7 +29,11 @@ Protocols: **deepobs** tunes the learning rate alone on a log grid (DeepOBS: 36 
 in [1e-5, 1e2]), picks the best by the final value of the selection metric and reruns
 it with ``seeds`` seeds; **random** / **quasi_random** draw ``trials`` settings from
 each optimizer's ``search`` space (Crowded Valley, AlgoPerf); **fixed** runs the given
-settings with ``seeds`` seeds, no tuning.
+settings with ``seeds`` seeds, no tuning; **kfold** scores each setting (the LR grid,
+or ``trials`` draws from ``search`` where an optimizer has one) by its mean final
+metric over ``folds`` folds of the training data (train and validation pooled, folds
+fixed by ``sampler_seed``, stratified for classification), then retrains the best on
+the problem's own split with ``seeds`` seeds and reports validation and test.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any
 from optimlab.errors import OptimlabError
 from optimlab.lab.space import log_grid, parse_dimension
 
-PROTOCOLS = ("deepobs", "random", "quasi_random", "fixed")
+PROTOCOLS = ("deepobs", "random", "quasi_random", "fixed", "kfold")
 TOP_KEYS = {
     "name",
     "problems",
@@ -84,6 +88,7 @@ class StudySpec:
     budget: dict[str, float] = field(default_factory=lambda: {"epochs": 10})
     batch_size: int | None = None
     trials: int = 20
+    folds: int = 5
     lr_grid: tuple[float, float, int] = DEEPOBS_GRID
     pruning: bool = False
     sampler_seed: int = 0
@@ -101,6 +106,7 @@ class StudySpec:
             "budget": self.budget,
             "batch_size": self.batch_size,
             "trials": self.trials,
+            "folds": self.folds,
             "lr_grid": list(self.lr_grid),
             "pruning": self.pruning,
             "sampler_seed": self.sampler_seed,
@@ -187,11 +193,11 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         raise where.error(
             "protocol.kind", f"unknown protocol {kind!r}; valid: {', '.join(PROTOCOLS)}"
         )
-    extra = set(protocol_table) - {"kind", "lr_grid", "trials", "pruning"}
+    extra = set(protocol_table) - {"kind", "lr_grid", "trials", "pruning", "folds"}
     if extra:
         raise where.error(
             f"protocol.{sorted(extra)[0]}",
-            "unknown key; valid keys: kind, lr_grid, trials, pruning",
+            "unknown key; valid keys: kind, lr_grid, trials, pruning, folds",
         )
     lr_grid = protocol_table.get("lr_grid", list(DEEPOBS_GRID))
     if not (
@@ -205,6 +211,8 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
             "protocol.lr_grid",
             f"needs [low, high, number] with 0 < low < high and number >= 1; got {lr_grid!r}",
         )
+    folds = protocol_table.get("folds", 5)
+    _check_int(folds, "protocol.folds", 2, where)
     trials = protocol_table.get("trials", 20)
     _check_int(trials, "protocol.trials", 1, where)
     pruning = protocol_table.get("pruning", False)
@@ -252,6 +260,7 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         budget=dict(budget),
         batch_size=batch_size,
         trials=trials,
+        folds=folds,
         lr_grid=(float(lr_grid[0]), float(lr_grid[1]), lr_grid[2]),
         pruning=pruning,
         sampler_seed=sampler_seed,

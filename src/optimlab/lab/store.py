@@ -209,6 +209,7 @@ class Store:
                     "seed": config["seed"],
                     "schedule": config.get("schedule"),
                     "regularize": config.get("regularize"),
+                    "fold": config.get("fold"),
                     "status": attrs["status"],
                     "history": json.loads(attrs.get("history", "[]")),
                     "step_log": json.loads(attrs.get("step_log", "[]")),

@@ -68,6 +68,16 @@ def _schedule(spec: dict[str, Any] | None, lr: float, total_steps: int):
     return create(spec["name"], **params)
 
 
+def _fold(problem: Any, fold: dict[str, int]) -> Any:
+    """The problem with its train/val split replaced by fold ``index`` of ``k``."""
+    import dataclasses
+
+    from optimlab.data.folds import kfold_splits
+
+    folds = kfold_splits(problem.splits, fold["k"], seed=fold["seed"])
+    return dataclasses.replace(problem, splits=folds[fold["index"]])
+
+
 def run_trial(
     config: dict[str, Any],
     run_dir: Path,
@@ -90,6 +100,8 @@ def run_trial(
     try:
         torch.manual_seed(config["seed"])
         problem = build(config["problem"], seed=config["seed"])
+        if config.get("fold"):
+            problem = _fold(problem, config["fold"])
         params = dict(config["params"])
         budget = config["budget"]
         batch_size = config.get("batch_size") or problem.batch_size
