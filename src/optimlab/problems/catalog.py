@@ -6,6 +6,7 @@ learning-rate hints are rough starting points for a first run, not tuned results
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -304,6 +305,30 @@ for _name, _dataset in (("fmnist_mlp", "fashion_mnist"), ("mnist_mlp", "mnist"))
         _name, _deepobs_mlp(_dataset, _name), "784-1000-500-100-10 ReLU MLP", "classification",
         _dataset, "fmnist_mlp", "cross_entropy", 128, 100, "DeepOBS (Schneider et al. 2019)",
     )  # fmt: skip
+
+
+def _fmnist_overfit(
+    ctx: BuildContext, *, train_size: int = 10_000, val_size: float | int | None = 5_000
+) -> Problem:
+    """The lectures' dropout practical: an over-parameterized MLP (784-1024-1024-10,
+    1.9M weights) on a reduced training set of ``train_size`` images, so that it
+    overfits and regularization has something to fix. Validation and test as usual."""
+    check_range("train_size", train_size, 1)
+    splits = _splits(ctx, "fashion_mnist", val_size, normalize=True)
+    gen = torch.Generator().manual_seed(ctx.seed)
+    keep = torch.randperm(len(splits.train.x), generator=gen)[:train_size]
+    splits = dataclasses.replace(splits, train=Split(splits.train.x[keep], splits.train.y[keep]))
+    return _classifier(
+        ctx, "fmnist_overfit", splits, models.mlp(784, [1024, 1024], 10), "cross_entropy", 128,
+        20, {"sgd": 0.05, "adam": 1e-3}, "784-1024-1024-10 MLP on 10,000 Fashion-MNIST images",
+    )  # fmt: skip
+
+
+_record(
+    "fmnist_overfit", _fmnist_overfit, "784-1024-1024-10 MLP, 10k training images",
+    "classification", "fashion_mnist", "mlp", "cross_entropy", 128, 20,
+    "Srivastava et al. 2014 (the setting of the dropout practical)",
+)  # fmt: skip
 
 
 def _fmnist_2c2d(ctx: BuildContext, *, val_size: float | int | None = None) -> Problem:
