@@ -95,11 +95,14 @@ class Adam(ChainOptimizer):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
         )
-        chain = [AddWeightDecay(), ScaleByAdam(), ScaleByLearningRate()]
-        super().__init__(params, chain, hp, **options)
+        super().__init__(params, self.chain(), hp, **options)
+
+    @staticmethod
+    def chain() -> list[Transform]:
+        return [AddWeightDecay(), ScaleByAdam(), ScaleByLearningRate()]
 
 
-class AdamW(ChainOptimizer):
+class AdamW(Adam):
     """AdamW: Adam with weight decay decoupled from the adaptive step.
 
     .. code-block:: text
@@ -122,13 +125,10 @@ class AdamW(ChainOptimizer):
         eps_root: float = 0.0,
         **options: Any,
     ) -> None:
-        hp = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            eps_root=eps_root,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, eps_root=eps_root, **options
         )
-        chain = [ScaleByAdam(), ScaleByLearningRate(), DecoupledWeightDecay()]
-        super().__init__(params, chain, hp, **options)
+
+    @staticmethod
+    def chain() -> list[Transform]:
+        return [ScaleByAdam(), ScaleByLearningRate(), DecoupledWeightDecay()]
