@@ -2,6 +2,11 @@
 results (1e-6 relative, float32, 100 steps) and never recompile as the learning
 rate changes.
 
+Groups run on flat buffers (optimlab.optim.flat) unless a per-tensor option is
+set; the tests below also check state_dict round trips, load_state_dict and
+add_param_group once the tensors are views into those buffers, and that the
+compiled graph does not grow with the number of tensors.
+
 "Relative" is per tensor, in norm: ||fast - eager|| <= 1e-6 ||eager||. Fused kernels
 round in another order than eager ops (and a schedule's lr is a float32 tensor
 instead of a Python double), so single entries near zero can differ by a few ulps
@@ -9,27 +14,44 @@ of the tensor's scale; element-wise relative error is not meaningful there."""
 
 from __future__ import annotations
 
+import copy
+import io
+
 import pytest
 import torch
 import torch._dynamo
 
 import optimlab.optim as oo
+from optimlab.optim.fast import flat_step
 
 STEPS = 100
 
 
-def run(name: str, fast: bool, lr=None, **hp) -> list[torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(s, generator=gen).requires_grad_() for s in [(64, 32), (32,), (7,)]]
-    kwargs = dict(hp)
-    if lr is not None:
-        kwargs["lr"] = lr
-    opt = oo.create(name, params, fast=fast, **kwargs)
-    for step in range(STEPS):
+SHAPES = [(64, 32), (32,), (7,)]
+
+
+def make_params(shapes=SHAPES, seed: int = 0) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+
+
+def steps(opt, params, first: int, count: int) -> None:
+    for step in range(first, first + count):
         g = torch.Generator().manual_seed(1000 + step)
         for p in params:
             p.grad = torch.randn(p.shape, generator=g) + 0.1 * p.detach()
         opt.step()
+
+
+def run(name: str, fast: bool, lr=None, flat: bool | None = None, **hp) -> list[torch.Tensor]:
+    params = make_params()
+    kwargs = dict(hp)
+    if lr is not None:
+        kwargs["lr"] = lr
+    opt = oo.create(name, params, fast=fast, **kwargs)
+    steps(opt, params, 0, STEPS)
+    if fast and flat is not None:
+        assert opt.fast.flat_groups == ([0] if flat else [])
     return [p.detach() for p in params]
 
 
@@ -44,15 +66,126 @@ def schedule(step: int) -> float:
 
 @pytest.mark.parametrize("name, hp", [("adam", {}), ("momentum", {"weight_decay": 1e-3})])
 def test_fast_equals_eager(name, hp):
-    assert_same(run(name, True, **hp), run(name, False, **hp))
+    assert_same(run(name, True, flat=True, **hp), run(name, False, **hp))
 
 
 def test_changing_learning_rate_does_not_recompile():
     torch._dynamo.reset()
     eager = run("nadam", False, lr=schedule, clip_norm=1.0)
     with torch._dynamo.config.patch(error_on_recompile=True):
-        fast = run("nadam", True, lr=schedule, clip_norm=1.0)
+        fast = run("nadam", True, lr=schedule, clip_norm=1.0, flat=False)
     assert_same(fast, eager)
+
+
+def test_flat_group_with_schedule_and_global_clip_does_not_recompile():
+    # clip_global_norm stays on the flat path (the norm of the flat group is the
+    # group's norm); the step and the schedule's lr are tensors of the graph
+    torch._dynamo.reset()
+    hp = dict(lr=schedule, clip_global_norm=5.0)
+    eager = run("adagrad", False, **hp)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fast = run("adagrad", True, flat=True, **hp)
+    assert_same(fast, eager)
+
+
+def test_flat_graph_does_not_grow_with_the_number_of_tensors():
+    sizes = {}
+    for count in (3, 40):
+        nodes = []
+
+        def backend(gm, inputs, nodes=nodes):
+            nodes.append(len(gm.graph.nodes))
+            return gm.forward
+
+        torch._dynamo.reset()
+        params = make_params([(5, 4)] * count)
+        opt = oo.create("adam", params, fast=True)
+        opt.fast._compiled_flat = torch.compile(flat_step, backend=backend, dynamic=False)
+        steps(opt, params, 0, 3)
+        assert opt.fast.flat_groups == [0]
+        sizes[count] = nodes
+    assert sizes[3] and sizes[3] == sizes[40]
+
+
+def test_state_dict_round_trip_after_flattening():
+    """Save a flattened optimizer through torch.save, load it into a fresh one (and
+    into the flattened one itself), continue: the same as an eager run throughout."""
+    eager_params = make_params()
+    eager = oo.create("nadam", eager_params)
+    steps(eager, eager_params, 0, 10)
+
+    params = make_params()
+    opt = oo.create("nadam", params, fast=True)
+    steps(opt, params, 0, 10)
+    assert opt.fast.flat_groups == [0]
+    for p, q in zip(opt.state_dict()["state"].values(), eager.state_dict()["state"].values()):
+        assert set(p) == set(q)
+        assert_same([p[k] for k in sorted(p)], [q[k] for k in sorted(q)])
+    blob = io.BytesIO()
+    torch.save({"params": [p.detach() for p in params], "opt": opt.state_dict()}, blob)
+
+    blob.seek(0)
+    saved = torch.load(blob)
+    resumed_params = [p.clone().requires_grad_() for p in saved["params"]]
+    resumed = oo.create("nadam", resumed_params, fast=True)
+    resumed.load_state_dict(saved["opt"])
+    # the eager state loaded into the flattened optimizer replaces its state (a copy:
+    # load_state_dict keeps the given tensors when dtype and device agree)
+    opt.load_state_dict(copy.deepcopy(eager.state_dict()))
+    with torch.no_grad():
+        for p, q in zip(params, eager_params):
+            p.copy_(q)
+
+    steps(eager, eager_params, 10, 10)
+    steps(resumed, resumed_params, 10, 10)
+    steps(opt, params, 10, 10)
+    assert_same(resumed_params, eager_params)
+    assert_same(params, eager_params)
+    assert resumed.fast.flat_groups == [0] and opt.fast.flat_groups == [0]
+    assert float(opt.state[params[0]]["step"]) == 20.0
+
+
+def test_add_param_group_after_flattening():
+    def go(fast: bool):
+        params = make_params()
+        extra = make_params([(9, 3), (3,)], seed=1)
+        opt = oo.create("momentum", params, fast=fast)
+        steps(opt, params, 0, 5)
+        opt.add_param_group({"params": extra, "lr": 0.05})
+        steps(opt, params + extra, 5, 10)
+        if fast:
+            assert opt.fast.flat_groups == [0, 1]
+        return params + extra
+
+    assert_same(go(True), go(False))
+
+
+def test_training_loop_gradients_land_in_the_flat_buffer():
+    """With zero_grad(set_to_none=False) backward accumulates into the flat gradient
+    buffer after the first flat step; with the default, gradients are gathered."""
+
+    def go(fast: bool, set_to_none: bool):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        opt = oo.create("adam", model.parameters(), lr=1e-2, fast=fast)
+        x = torch.randn(32, 6)
+        y = x.sum(1, keepdim=True).sin()
+        for _ in range(30):
+            opt.zero_grad(set_to_none=set_to_none)
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if fast and opt.fast.flat_groups:
+                flat = opt.fast._flat[0]
+                views = zip(model.parameters(), flat.grad_views)
+                assert all(p.grad is v for p, v in views) == (not set_to_none)
+                assert flat.param.data_ptr() == next(model.parameters()).data_ptr()
+            opt.step()
+        if fast:
+            assert opt.fast.flat_groups == [0]
+        return [p.detach() for p in model.parameters()]
+
+    eager = go(False, True)
+    assert_same(go(True, True), eager)
+    assert_same(go(True, False), eager)
 
 
 @pytest.mark.slow

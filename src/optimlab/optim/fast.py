@@ -13,6 +13,25 @@ the value of a learning-rate schedule at this step, is written into a 0-d tensor
 per param group before each call. Other hyperparameters are constants of the
 graph: changing one (say, momentum) compiles a new graph, once.
 
+What keeps compile time independent of the number of tensors: the compiled chain
+would unroll over every tensor of a group (seconds per tensor). Instead, on its
+first fast step a group is moved into flat buffers (``optimlab.optim.flat``): one
+contiguous tensor for the parameters and one per state key, the per-parameter
+tensors becoming views into them, and the unchanged chain runs compiled on those
+single tensors. Gradients are copied into a flat buffer each step (one
+``torch.cat``), unless they already live there. The result is the same because every
+rule is elementwise; a group falls back to the per-tensor compiled chain when
+
+* a per-tensor option is set: ``clip_norm`` (the norm of each tensor, not of the
+  group; ``clip_global_norm`` is the norm of the flat group and stays flat),
+* the chain holds a transform from outside optimlab that does not declare
+  ``elementwise = True``,
+* its tensors mix dtypes or devices or are not contiguous, or the parameters'
+  step counts differ (some were skipped while their gradient was None).
+
+Flattening re-points ``p.data`` (values unchanged): code that keeps the old storage
+of a parameter, rather than the parameter, no longer sees its updates.
+
 The first step of every parameter runs eagerly so that state buffers are created
 outside the compiled graph. Inductor caches compiled kernels on disk (its FX graph
 cache, on by default), so later processes start faster; ``compile_seconds`` records
@@ -28,6 +47,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from optimlab.optim.flat import FlatGroup, flat_safe, flatten
 from optimlab.optim.transform import Transform, step_of
 
 
@@ -50,13 +70,71 @@ def apply_chain(
         p.add_(u)
 
 
+def flat_step(
+    transforms: Sequence[Transform],
+    param: Tensor,
+    grad: Tensor,
+    state: dict[str, Tensor],
+    spread: dict[str, Tensor],
+    hp: dict[str, Any],
+) -> None:
+    """``apply_chain`` on a flattened group, then its scalar state (step, ...) copied
+    to every parameter's entry."""
+    apply_chain(transforms, [param], [grad], [state], hp)
+    for key, buf in spread.items():
+        buf.copy_(state[key].expand_as(buf))
+
+
 class FastPath:
-    """Runs ``apply_chain`` compiled, with the learning rate held in 0-d tensors."""
+    """Runs ``apply_chain`` compiled, with the learning rate held in 0-d tensors.
+
+    Groups are stepped on flat buffers when they can be (see the module docstring),
+    per tensor otherwise; ``flat_groups`` says which group indices are flat now.
+    """
 
     def __init__(self) -> None:
         self._compiled = torch.compile(apply_chain, dynamic=False)
+        self._compiled_flat = torch.compile(flat_step, dynamic=False)
         self._lr: dict[int, Tensor] = {}
+        self._flat: dict[int, FlatGroup] = {}
+        # group index -> the state dicts it could not be flattened with (retry on change)
+        self._refused: dict[int, list[dict]] = {}
         self.compile_seconds: float | None = None
+
+    @property
+    def flat_groups(self) -> list[int]:
+        return sorted(self._flat)
+
+    def _flat_group(
+        self,
+        transforms: Sequence[Transform],
+        params: list[Tensor],
+        states: list[dict],
+        group: dict[str, Any],
+        index: int,
+    ) -> FlatGroup | None:
+        flat = self._flat.get(index)
+        if flat is not None and not flat.matches(params, states):
+            # new state dicts (load_state_dict), another set of gradients, new storage:
+            # build again from the per-parameter tensors, which hold the current values
+            del self._flat[index]
+            flat = None
+        if not flat_safe(transforms, group):
+            # per-tensor steps advance each parameter's own scalars: the flat copy
+            # of them would go stale, so it is dropped and rebuilt later
+            self._flat.pop(index, None)
+            return None
+        if flat is None:
+            refused = self._refused.get(index)
+            if refused is not None and _same(refused, states):
+                return None
+            flat = flatten(params, states)
+            if flat is None:
+                self._refused[index] = list(states)
+                return None
+            self._refused.pop(index, None)
+            self._flat[index] = flat
+        return flat
 
     def ready(self, states: list[dict]) -> bool:
         """Compiled steps need every parameter's state to exist already."""
@@ -80,7 +158,17 @@ class FastPath:
         slot.fill_(lr)
         hp = {k: v for k, v in group.items() if k != "params"}
         hp["lr"] = slot
+        flat = self._flat_group(transforms, params, states, group, index)
         start = time.perf_counter() if self.compile_seconds is None else None
-        self._compiled(transforms, params, grads, states, hp)
+        if flat is None:
+            self._compiled(transforms, params, grads, states, hp)
+        else:
+            flat.gather(grads)
+            self._compiled_flat(transforms, flat.param, flat.grad, flat.state, flat.spread, hp)
+            flat.adopt_new_keys()
         if start is not None:
             self.compile_seconds = time.perf_counter() - start
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))

@@ -1,0 +1,188 @@
+"""Flat buffers: a param group's tensors as views into one contiguous tensor per role.
+
+An elementwise rule gives the same numbers on the concatenation of a group's
+tensors as on each tensor alone, so the fast path can run the unchanged chain on
+*one* tensor per role (parameters, gradients, each state key) and compile a graph
+whose size does not depend on how many tensors the group has.
+
+``flatten`` allocates one buffer for the parameters and one per state key, copies
+the current values in, and re-points each parameter's ``.data`` and each state entry
+to a view into them. The optimizer's state keeps its usual per-parameter form
+(``state_dict``/``load_state_dict`` and checkpoints see ordinary tensors); the
+views merely share storage. Scalar state (``step``, NAdam's ``mu_product``) is one
+0-d tensor for the whole group, spread after each step into a length-n buffer whose
+entries are the per-parameter 0-d views.
+
+Gradients arrive wherever autograd put them; ``FlatGroup.gather`` copies them into
+the flat gradient buffer with one ``torch.cat`` and re-points ``p.grad`` at the views,
+so that after ``zero_grad(set_to_none=False)`` backward accumulates straight into the
+buffer and the next step copies nothing.
+
+A group is flattened only when its tensors share one dtype and device, are
+contiguous, and every state entry is either parameter-shaped or 0-d with the same
+value for every parameter (so the step counts agree). Anything else stays on the
+per-tensor path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optimlab.optim.clipping import ClipByNorm
+from optimlab.optim.transform import Transform
+
+# Options that act on each tensor as a whole: while one is set, the group must be
+# stepped per tensor, or their meaning would change (a norm per tensor would become
+# the norm of the group).
+PER_TENSOR_OPTIONS: dict[type[Transform], str] = {ClipByNorm: "clip_norm"}
+
+
+def flat_safe(transforms: Sequence[Transform], hp: dict[str, Any]) -> bool:
+    """Whether the chain gives the same result on the group's concatenation.
+
+    optimlab's own transforms are elementwise (or, like ``ClipByGlobalNorm``, act on
+    the group as a whole) except those in ``PER_TENSOR_OPTIONS`` while active. A
+    transform from elsewhere is trusted only if its class sets ``elementwise = True``.
+    """
+    for transform in transforms:
+        kind = type(transform)
+        option = PER_TENSOR_OPTIONS.get(kind)
+        if option is not None:
+            if hp.get(option) is not None:
+                return False
+            continue
+        declared = getattr(transform, "elementwise", None)
+        if declared is not None:
+            if not declared:
+                return False
+        elif not kind.__module__.startswith("optimlab.optim."):
+            return False
+    return True
+
+
+@dataclass
+class FlatGroup:
+    """A flattened group: the flat tensors the compiled chain runs on, and the
+    per-parameter objects they back (checked each step, so that a replaced state
+    dict or parameter tensor is noticed and the group re-flattened)."""
+
+    params: list[Tensor]
+    states: list[dict]
+    param: Tensor
+    grad: Tensor
+    grad_views: list[Tensor]
+    param_ptrs: list[int]
+    state: dict[str, Tensor]
+    spread: dict[str, Tensor] = field(default_factory=dict)
+    keys: set[str] = field(default_factory=set)
+
+    def matches(self, params: Sequence[Tensor], states: Sequence[dict]) -> bool:
+        """Whether these are still the tensors and state dicts this group was built from."""
+        if len(params) != len(self.params):
+            return False
+        for p, q, s, t, ptr in zip(params, self.params, states, self.states, self.param_ptrs):
+            # load_state_dict installs new state dicts; p.data = ... a new storage
+            if p is not q or s is not t or p.data_ptr() != ptr:
+                return False
+        return True
+
+    def gather(self, grads: Sequence[Tensor]) -> None:
+        """Bring the gradients into ``self.grad``; a no-op when they are its views."""
+        if all(g is v for g, v in zip(grads, self.grad_views)):
+            return
+        torch.cat([g.reshape(-1) for g in grads], out=self.grad)
+        for p, v in zip(self.params, self.grad_views):
+            p.grad = v
+
+    def adopt_new_keys(self) -> None:
+        """Hand state entries created inside a flat step out to the parameters."""
+        for key, value in list(self.state.items()):
+            if key in self.keys:
+                continue
+            self.keys.add(key)
+            if value.dim() == 0:
+                self.spread[key] = value.expand(len(self.params)).clone()
+                for i, s in enumerate(self.states):
+                    s[key] = self.spread[key][i]
+            else:
+                for s, view in zip(self.states, _views(value, self.params)):
+                    s[key] = view
+
+
+def _views(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
+    views, offset = [], 0
+    for p in like:
+        n = p.numel()
+        views.append(flat[offset : offset + n].view(p.shape))
+        offset += n
+    return views
+
+
+def _concat(tensors: Sequence[Tensor]) -> Tensor:
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+def flatten(params: Sequence[Tensor], states: Sequence[dict]) -> FlatGroup | None:
+    """Move a group into flat buffers, or return None (and change nothing) if it cannot."""
+    first = params[0]
+    if any(
+        p.dtype != first.dtype
+        or p.device != first.device
+        or not p.is_contiguous()
+        or not p.is_floating_point()
+        for p in params
+    ):
+        return None
+    keys = set(states[0])
+    if any(set(s) != keys for s in states):
+        return None
+    buffers: dict[str, list[Tensor]] = {}
+    scalars: dict[str, list[Tensor]] = {}
+    for key in keys:
+        values = [s[key] for s in states]
+        if not all(isinstance(v, Tensor) and v.device == first.device for v in values):
+            return None
+        if len({v.dtype for v in values}) != 1:
+            return None
+        if all(v.dim() == 0 for v in values):
+            scalars[key] = values
+        elif all(v.shape == p.shape for v, p in zip(values, params)):
+            buffers[key] = values
+        else:
+            return None
+    stacked = {key: torch.stack([v.detach() for v in vs]) for key, vs in scalars.items()}
+    # one host sync, at flattening time only: the flat step needs equal scalars
+    if stacked and not all(bool((s == s[0]).all()) for s in stacked.values()):
+        return None
+
+    param = _concat(params)
+    for p, view in zip(params, _views(param, params)):
+        p.data = view
+    grad = torch.zeros_like(param)
+    flat_state: dict[str, Tensor] = {}
+    for key, values in buffers.items():
+        flat_state[key] = _concat(values)
+        for s, view in zip(states, _views(flat_state[key], params)):
+            s[key] = view
+    spread: dict[str, Tensor] = {}
+    for key, s_all in stacked.items():
+        flat_state[key] = s_all[0].clone()
+        spread[key] = s_all
+        for i, s in enumerate(states):
+            s[key] = s_all[i]
+    return FlatGroup(
+        params=list(params),
+        states=list(states),
+        param=param,
+        grad=grad,
+        grad_views=_views(grad, params),
+        param_ptrs=[p.data_ptr() for p in params],
+        state=flat_state,
+        spread=spread,
+        keys=set(flat_state),
+    )
