@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import optimlab.optim as oo
 from optimlab.cli import main
 
@@ -27,7 +29,17 @@ def test_unknown_listing_is_a_one_line_error():
 
 
 def test_bench_optimizers_prints_ratios(capsys):
-    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2"]) == 0
+    # --no-fast: compiling the fast path for every optimizer would take minutes
+    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2", "--no-fast"]) == 0
     out = capsys.readouterr().out
     for name in oo.available():
         assert any(line.startswith(name) and "(x" in line for line in out.splitlines()), name
+
+
+@pytest.mark.slow
+def test_bench_optimizers_with_fast_path_prints_ratios_and_compile_time(capsys):
+    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in oo.available():
+        line = next(line for line in lines if line.startswith(name + " "))
+        assert "fast/floor (x" in line and "compile -" not in line, line

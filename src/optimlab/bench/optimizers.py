@@ -1,101 +1,233 @@
-"""``optimlab bench optimizers``: our step time against torch.optim's, side by side.
+"""``optimlab bench optimizers``: the reference benchmark of optimizer steps.
 
-For every registry optimizer whose rule torch.optim also implements, the same
-parameters and gradients are stepped by ours and by torch's for-loop, foreach
-and fused implementations (where torch has them), interleaved, and the median
-step times are printed with the ratio ours / torch.
+For every registry optimizer, the same rule on the same parameters and gradients is
+stepped by
+
+* ``eager``: optimlab's chain, eagerly (the readable reference);
+* ``fast``: optimlab's ``fast=True`` (the same chain compiled on flat buffers), with
+  fresh gradient tensors each step, as after ``zero_grad()`` and ``backward()``, so
+  the copy into the flat gradient buffer is counted;
+* ``fast*``: the same with the gradients already in the flat buffer (a loop with
+  ``zero_grad(set_to_none=False)``, where backward accumulates into it instead);
+* torch.optim's ``loop`` (``foreach=False``), ``foreach`` and ``fused`` (where torch
+  has it for this rule and device);
+
+interleaved in one run with an in-place probe ``a.add_(b)`` on a large tensor. The
+probe's bandwidth sets the floor: the time to move the bytes the step must move
+(parameters read and written, gradient read, each state slot read and written).
+Printed: median step times, the fast path's ratio to the floor, to torch's fastest
+and to torch's default, achieved GB/s, state bytes per parameter, peak extra memory
+(CUDA only) and the fast path's compile time, which is kept out of the medians.
 """
 
 from __future__ import annotations
 
+import argparse
 import platform
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
+from optimlab.bench.memory import inplace_probe, peak_extra_bytes, state_bytes, step_bytes
 from optimlab.bench.timing import interleaved_medians
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord
 
-# torch.optim classes with a fused implementation on CPU (torch 2.4+).
-FUSED_ON_CPU = {"Adam", "AdamW", "SGD", "Adagrad"}
-
-
-def make_params(sizes: list[tuple[int, ...]], seed: int = 0) -> list[torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    params = []
-    for shape in sizes:
-        p = torch.randn(shape, generator=gen).requires_grad_()
-        p.grad = torch.randn(shape, generator=gen) * 1e-2
-        params.append(p)
-    return params
-
-
 MODELS: dict[str, list[tuple[int, ...]]] = {
-    # a few large tensors: bandwidth-bound
-    "large": [(1024, 1024)] * 4 + [(1024,)] * 4,
-    # many small tensors: launch and Python overhead dominate
+    # ~14.7M parameters in a few large tensors: bandwidth-bound
+    "large": [(2048, 2048)] * 3 + [(1024, 2048)] + [(2048,)] * 4,
+    # 200 small tensors (0.42M parameters): launch and Python overhead dominate
     "small": [(64, 64), (64,)] * 100,
 }
 
+# elements of the bandwidth probe (3 x 4 B each per call, 192 MB)
+PROBE_NUMEL = 16 * 2**20
 
-def _stepper(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], sizes, seed):
-    params = make_params(sizes, seed)
+
+@dataclass
+class Contender:
+    """A stepping function and the optimizer behind it."""
+
+    step: Callable[[], None]
+    opt: torch.optim.Optimizer
+
+
+def make_params(
+    sizes: list[tuple[int, ...]], device: torch.device, seed: int = 0
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Parameters and a fixed set of gradients for them."""
+    gen = torch.Generator().manual_seed(seed)
+    params, grads = [], []
+    for shape in sizes:
+        params.append(torch.randn(shape, generator=gen).to(device).requires_grad_())
+        grads.append((torch.randn(shape, generator=gen) * 1e-2).to(device))
+    return params, grads
+
+
+def _contender(
+    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    sizes: list[tuple[int, ...]],
+    device: torch.device,
+    fresh_grads: bool = True,
+) -> Contender:
+    params, grads = make_params(sizes, device)
+    for p, g in zip(params, grads):
+        p.grad = g
     opt = make(params)
-    return opt.step
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    def step() -> None:
+        if fresh_grads:
+            # what backward hands over: standalone gradient tensors
+            for p, g in zip(params, grads):
+                p.grad = g
+        opt.step()
+        if sync is not None:
+            sync(device)
+
+    return Contender(step, opt)
 
 
-def torch_variants(record: OptimizerRecord) -> dict[str, Callable]:
-    """torch.optim builders for the record's rule: for-loop, foreach, fused."""
+def torch_builders(record: OptimizerRecord, device: torch.device) -> dict[str, Callable]:
+    """torch.optim builders for the record's rule: loop, foreach, fused if available."""
     cls = getattr(torch.optim, record.torch_class)
-    hp = {k: v for k, v in record.defaults.items()}
-    variants = {
-        "torch-loop": lambda ps: cls(ps, **hp, foreach=False),
-        "torch-foreach": lambda ps: cls(ps, **hp, foreach=True),
+    hp = dict(record.defaults)
+    builders = {
+        "loop": lambda ps: cls(ps, **hp, foreach=False),
+        "foreach": lambda ps: cls(ps, **hp, foreach=True),
     }
-    if record.torch_class in FUSED_ON_CPU:
-        variants["torch-fused"] = lambda ps: cls(ps, **hp, fused=True)
-    return variants
+    try:  # torch says at construction or first step whether it has a fused kernel
+        probe = torch.zeros(2, device=device, requires_grad=True)
+        probe.grad = torch.zeros(2, device=device)
+        cls([probe], **hp, fused=True).step()
+        builders["fused"] = lambda ps: cls(ps, **hp, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        pass
+    return builders
 
 
-def run(model: str = "large", repeats: int = 20) -> list[dict]:
+def torch_default(device: torch.device) -> str:
+    """The implementation torch.optim picks when given neither foreach nor fused."""
+    return "foreach" if device.type == "cuda" else "loop"
+
+
+def bench_optimizer(
+    record: OptimizerRecord,
+    sizes: list[tuple[int, ...]],
+    device: torch.device,
+    repeats: int,
+    fast: bool = True,
+) -> dict:
+    """Median step times of every contender for one registry optimizer, and the floor."""
+    contenders: dict[str, Contender] = {
+        "eager": _contender(lambda ps: record.builder(ps, **record.defaults), sizes, device)
+    }
+    if fast:
+        for name, fresh in (("fast", True), ("fast*", False)):
+            contenders[name] = _contender(
+                lambda ps: record.builder(ps, **record.defaults, fast=True), sizes, device, fresh
+            )
+    for name, make in torch_builders(record, device).items():
+        contenders[name] = _contender(make, sizes, device)
+    probe, probe_bytes = inplace_probe(PROBE_NUMEL, device)
+    # the first calls build state and, for the fast path, compile: time them apart
+    for c in contenders.values():
+        c.step()
+        c.step()
+    compile_s = contenders["fast"].opt.fast.compile_seconds if fast else None
+    fns: dict[str, Callable[[], None]] = {name: c.step for name, c in contenders.items()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    fns["probe"] = (lambda: (probe(), sync(device))) if sync else probe
+    medians = interleaved_medians(fns, repeats=repeats)
+
+    params = contenders["eager"].opt.param_groups[0]["params"]
+    moved = step_bytes(params, record.state_slots)
+    bandwidth = probe_bytes / medians.pop("probe")
+    numel = sum(p.numel() for p in params)
+    best = "fast" if fast else "eager"
+    return {
+        "optimizer": record.name,
+        "ms": {name: t * 1e3 for name, t in medians.items()},
+        "floor_ms": moved / bandwidth * 1e3,
+        "bandwidth_gbs": bandwidth / 1e9,
+        "bytes_per_step": moved,
+        "gbs": {name: moved / t / 1e9 for name, t in medians.items()},
+        "state_bytes_per_param": state_bytes(contenders["eager"].opt) / numel,
+        "compile_s": compile_s,
+        "peak_extra_mb": {
+            name: (None if b is None else b / 2**20)
+            for name, c in contenders.items()
+            for b in [peak_extra_bytes(c.step, device)]
+        },
+        "ours": best,
+    }
+
+
+def _fmt_row(row: dict, default: str) -> str:
+    ms = row["ms"]
+    ours = ms[row["ours"]]
+    torch_names = [n for n in ("loop", "foreach", "fused") if n in ms]
+    fastest = min(torch_names, key=lambda n: ms[n])
+    times = "  ".join(f"{n} {ms[n]:7.2f}" for n in ms)
+    compile_s = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f}s"
+    return (
+        f"{row['optimizer']:9s} {times}  | {row['ours']}/floor (x{ours / row['floor_ms']:.2f})"
+        f"  /torch-{fastest} (x{ours / ms[fastest]:.2f})"
+        f"  /torch-{default} (x{ours / ms[default]:.2f})"
+        f"  {row['gbs'][row['ours']]:5.1f} GB/s  state {row['state_bytes_per_param']:.0f} B/param"
+        f"  compile {compile_s}"
+    )
+
+
+def run(
+    model: str = "large", repeats: int = 20, fast: bool = True, device: str | None = None
+) -> list[dict]:
+    """Benchmark every registry optimizer on one model; print a line per optimizer."""
     sizes = MODELS[model]
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     n = sum(torch.Size(s).numel() for s in sizes)
+    where = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
     print(
         f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
-        f"float32, CPU ({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads), median of {repeats}"
+        f"float32, {where}, median ms of {repeats} interleaved"
     )
+    default = torch_default(dev)
     rows = []
     for record in OPTIMIZERS:
         if record.torch_class is None:
             continue
-        contenders = {
-            "optimlab": _stepper(lambda ps, r=record: r.builder(ps, **r.defaults), sizes, 0)
-        }
-        for name, make in torch_variants(record).items():
-            contenders[name] = _stepper(make, sizes, 0)
-        medians = interleaved_medians(contenders, repeats=repeats)
-        ours = medians["optimlab"]
-        row = {"optimizer": record.name, "optimlab_ms": ours * 1e3}
-        parts = [f"{record.name:9s} optimlab {ours * 1e3:7.2f} ms"]
-        for name, t in medians.items():
-            if name == "optimlab":
-                continue
-            row[f"{name}_ms"] = t * 1e3
-            row[f"ratio_vs_{name}"] = ours / t
-            parts.append(f"{name} {t * 1e3:7.2f} ms (x{ours / t:.2f})")
-        print("  ".join(parts))
+        row = bench_optimizer(record, sizes, dev, repeats, fast)
+        print(_fmt_row(row, default), flush=True)
         rows.append(row)
-    print("x = optimlab time / torch time (below 1: optimlab faster)")
+    if rows:
+        r = rows[0]
+        print(
+            f"floor: bytes to move / in-place bandwidth {r['bandwidth_gbs']:.1f} GB/s "
+            f"(a.add_(b), {PROBE_NUMEL / 2**20:.0f}M floats, timed with each optimizer); "
+            f"x = time / other time (below 1: ours faster); fast* = gradients already flat"
+        )
+        peaks = {k: v for k, v in r["peak_extra_mb"].items() if v is not None}
+        if peaks:
+            for row in rows:
+                print(
+                    f"{row['optimizer']:9s} peak extra MB: "
+                    + "  ".join(f"{k} {v:.1f}" for k, v in row["peak_extra_mb"].items())
+                )
+        else:
+            print("peak extra memory: n/a on CPU (no allocator counter)")
     return rows
 
 
-def run_cli(args) -> None:
+def run_cli(args: argparse.Namespace) -> None:
     models = list(MODELS) if args.model == "both" else [args.model]
     for model in models:
         if model not in MODELS:
             from optimlab.errors import unknown_name
 
             raise unknown_name("benchmark model", model, MODELS)
-        run(model, repeats=args.repeats)
+        run(model, repeats=args.repeats, fast=getattr(args, "fast", True))
         print()

@@ -27,4 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("what", nargs="?", default="optimizers", help=", ".join(BENCHES))
     p.add_argument("--model", default="both", help="optimizers: large, small or both")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions per contender")
+    p.add_argument(
+        "--no-fast",
+        dest="fast",
+        action="store_false",
+        help="optimizers: leave out the compiled fast path (no compile time)",
+    )
     p.set_defaults(func=run)

@@ -19,7 +19,7 @@ first fast step a group is moved into flat buffers (``optimlab.optim.flat``): on
 contiguous tensor for the parameters and one per state key, the per-parameter
 tensors becoming views into them, and the unchanged chain runs compiled on those
 single tensors. Gradients are copied into a flat buffer each step (one
-``torch.cat``), unless they already live there. The result is the same because every
+foreach copy), unless they already live there. The result is the same because every
 rule is elementwise; a group falls back to the per-tensor compiled chain when
 
 * a per-tensor option is set: ``clip_norm`` (the norm of each tensor, not of the
