@@ -599,7 +599,8 @@ class Trainer:
         for group in groups:
             sampled = (self.step + 1) % log_every == 0
             step_loss: Any = None
-            if len(group) == 1:
+            size = len(group)
+            if size == 1:
                 xb, yb = group[0]
                 n = xb.shape[0] if xb is not None else 1
                 out = model(xb)
@@ -607,6 +608,10 @@ class Trainer:
                 loss.backward()
                 add(loss, out, yb, n)
                 step_loss = loss
+                # Drop the batch before the step: the next batch's allocation can then
+                # reuse its memory instead of mapping fresh pages (measurably faster for
+                # batches of hundreds of kilobytes).
+                del group, xb, out
             else:
                 total = sum(xb.shape[0] for xb, _ in group)
                 for xb, yb in group:
@@ -625,7 +630,7 @@ class Trainer:
             if sched is not None:
                 sched.step()
             self.step += 1
-            self.batch_in_epoch += len(group)
+            self.batch_in_epoch += size
             logs: dict[str, Any] = {}
             if sampled:
                 value = float(step_loss.detach())
