@@ -41,7 +41,8 @@ the time the first compiled call took in this process.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -93,8 +94,8 @@ class FastPath:
     """
 
     def __init__(self) -> None:
-        self._compiled = torch.compile(apply_chain, dynamic=False)
-        self._compiled_flat = torch.compile(flat_step, dynamic=False)
+        self._compiled = torch.compile(_own_copy(apply_chain), dynamic=False)
+        self._compiled_flat = torch.compile(_own_copy(flat_step), dynamic=False)
         self._lr: dict[int, Tensor] = {}
         self._flat: dict[int, FlatGroup] = {}
         # group index -> the state dicts it could not be flattened with (retry on change)
@@ -168,6 +169,18 @@ class FastPath:
             flat.adopt_new_keys()
         if start is not None:
             self.compile_seconds = time.perf_counter() - start
+
+
+def _own_copy(fn: Callable[..., None]) -> Callable[..., None]:
+    """``fn`` with its own code object.
+
+    Dynamo keeps its compiled graphs per code object and stops compiling one after
+    ``cache_size_limit`` (8) variants, running it eagerly from then on. Every
+    optimizer's chain is another variant (guards on its transforms), so a process that
+    builds many fast optimizers (a study, a benchmark) would silently lose the fast
+    path; a copy of the code per ``FastPath`` keeps each one's cache apart.
+    """
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__)
 
 
 def _same(a: list[dict], b: list[dict]) -> bool:
