@@ -153,7 +153,9 @@ class BatchLoader:
                 yield self.x[start:stop], self.y[start:stop]
             else:
                 idx = order[start:stop]
-                yield self.x[idx], self.y[idx]
+                # index_select is several times faster than advanced indexing here
+                # (a dedicated gather kernel), and gives the same tensors
+                yield self.x.index_select(0, idx), self.y.index_select(0, idx)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         epoch, self._next_epoch = self._next_epoch, self._next_epoch + 1
