@@ -9,6 +9,7 @@ from optimlab.lab.report.curves import curves_figure
 from optimlab.lab.report.document import Bullets, Document, Heading, Paragraph, Section
 from optimlab.lab.report.figures import colours
 from optimlab.lab.report.fmt import plural
+from optimlab.lab.report.generalization import generalization_table
 from optimlab.lab.report.profile_figure import profile_figure
 from optimlab.lab.report.schedule_figure import schedule_figure
 from optimlab.lab.report.sensitivity import sensitivity_figure
@@ -75,6 +76,14 @@ def build_document(analysis: Analysis, figure_dir: Path) -> Document:
     if not table.blocks:
         table.blocks.append(Paragraph("No final runs yet: only tuning trials were recorded."))
     doc.sections.append(table)
+
+    gaps = Section("Generalization")
+    for p in analysis.problems:
+        t = generalization_table(p)
+        if t is not None:
+            gaps.blocks += [Heading(p.problem), t]
+    if gaps.blocks:
+        doc.sections.append(gaps)
 
     curves = Section("Learning curves")
     for p in analysis.problems:
