@@ -145,3 +145,18 @@ def test_cli_sigkill_then_rerun_same_command_is_bit_identical(tmp_path):
     sa = json.loads((ref_dir / "summary.json").read_text())
     sb = json.loads((run_dir / "summary.json").read_text())
     assert without_time([sa["final"]]) == without_time([sb["final"]])
+
+
+def test_fast_flag_trains_like_the_eager_path(tmp_path, capsys):
+    """--fast selects the compiled path: same run to float32 rounding."""
+    import json
+
+    from optimlab.cli import main
+
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "adam", "--epochs", "2",
+            "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "eager")]) == 0
+    assert main([*args, "--fast", "--out", str(tmp_path / "fast")]) == 0
+    eager = json.loads((tmp_path / "eager" / "summary.json").read_text())
+    fast = json.loads((tmp_path / "fast" / "summary.json").read_text())
+    assert eager["final"]["loss"] == pytest.approx(fast["final"]["loss"], rel=1e-4)

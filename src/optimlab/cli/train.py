@@ -56,6 +56,7 @@ SETTINGS: dict[str, type] = {
     "device": str,
     "preprocess": str,
     "order": str,
+    "fast": bool,
     **gradients.SETTINGS,  # --init, --diagnose, --diagnose-every
 }
 # Settings that do not change what is computed, so they may differ on a resumed run.
@@ -212,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     hp = dict(settings["hp"])
     if settings.get("lr") is not None:
         hp["lr"] = settings["lr"]
+    if settings.get("fast"):
+        hp["fast"] = True  # the compiled fast path of optimlab.optim.fast
     optimizer = optim.create(optimizer_name, problem.model.parameters(), **hp)
     batch_size = settings.get("batch_size") or problem.batch_size
     scheduler = None
@@ -333,6 +336,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "channel_mean, pca_whiten, zca_whiten, none")  # fmt: skip
     p.add_argument("--order", help="example order: random (default), shuffle_once, cyclic, full")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--fast", action="store_true", default=None,
+        help="run the optimizer's compiled fast path (same math, fused kernels)",
+    )  # fmt: skip
     gradients.add_arguments(p)
     from optimlab.regularize.options import add_arguments
 
