@@ -9,7 +9,7 @@ batches consumed. The trainer needs only ``epoch(e, batch_size=None, skip=0)`` a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from torch import Tensor
 
@@ -25,7 +25,7 @@ class Loader(Protocol):
         self, epoch: int, batch_size: int | None = None, *, skip: int = 0
     ) -> Iterator[tuple[Tensor, Tensor]]: ...
 
-    def num_batches(self, batch_size: int | None = None) -> int: ...
+    def num_batches(self, batch_size: int | None = None, *, epoch: int | None = None) -> int: ...
 
 
 class NoData:
@@ -37,7 +37,7 @@ class NoData:
         if skip == 0:
             yield None, None
 
-    def num_batches(self, batch_size: int | None = None) -> int:
+    def num_batches(self, batch_size: int | None = None, *, epoch: int | None = None) -> int:
         return 1
 
 
@@ -46,7 +46,7 @@ def make_loader(
     y: Tensor,
     batch_size: int,
     *,
-    order: str = "random",
+    order: str | Any = "random",
     seed: int = 0,
     drop_last: bool = False,
 ) -> Loader:

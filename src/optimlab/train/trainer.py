@@ -214,7 +214,7 @@ class Trainer:
         checkpoint_every: int | None = None,
         log_every: int = 50,
         device: str | torch.device | None = None,
-        order: str = "random",
+        order: str | Any = "random",
         drop_last: bool = False,
         train_metrics: bool = True,
         evaluate_test: bool = True,
@@ -249,7 +249,8 @@ class Trainer:
             raise OptimlabError(
                 f"invalid scheduler_interval {scheduler_interval!r}; valid: step, epoch"
             )
-        if order not in ORDERS:
+        if isinstance(order, str) and order not in ORDERS:
+            # an Ordering object (e.g. a curriculum) is checked by the loader itself
             raise OptimlabError(f"invalid order {order!r}; valid orders: {', '.join(ORDERS)}")
         if resume not in (True, False, "auto"):
             raise OptimlabError(f"invalid resume {resume!r}; valid values: True, False, 'auto'")
@@ -367,8 +368,8 @@ class Trainer:
         return bs
 
     def steps_in_epoch(self, epoch: int) -> int:
-        """Optimizer steps in a full ``epoch``."""
-        batches = self.loader.num_batches(self.epoch_batch_size(epoch))
+        """Optimizer steps in a full ``epoch`` (a curriculum's pool may grow by epoch)."""
+        batches = self.loader.num_batches(self.epoch_batch_size(epoch), epoch=epoch)
         return -(-batches // self.grad_accumulation)
 
     @property
