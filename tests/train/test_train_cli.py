@@ -160,3 +160,24 @@ def test_fast_flag_trains_like_the_eager_path(tmp_path, capsys):
     eager = json.loads((tmp_path / "eager" / "summary.json").read_text())
     fast = json.loads((tmp_path / "fast" / "summary.json").read_text())
     assert eager["final"]["loss"] == pytest.approx(fast["final"]["loss"], rel=1e-4)
+
+
+def test_preprocess_transform_is_stored_with_the_run(tmp_path):
+    """--preprocess fits on train only and stores the transform in the run directory."""
+    import torch
+
+    from optimlab.cli import main
+    from optimlab.data.preprocess import apply_fitted, apply_to_splits, from_state_dict
+    from optimlab.problems import build
+
+    out = tmp_path / "run"
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--epochs", "1",
+            "--preprocess", "zca_whiten", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    stored = from_state_dict(torch.load(out / "preprocess.pt", weights_only=True))
+    splits = build("digits_mlp", seed=0).splits
+    refit, fitted = apply_to_splits(splits, "zca_whiten")
+    for key, value in fitted.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(stored.state_dict()[key], value), key
+    assert torch.equal(apply_fitted(splits, stored).test.x, refit.test.x)

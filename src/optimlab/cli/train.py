@@ -117,6 +117,25 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return {k: _typed(k, v, str(p)) for k, v in data.items()}
 
 
+def _preprocess(settings: dict[str, Any], splits: Any, restart: bool) -> Any:
+    """Fit the input transform on train and store it with the run (``preprocess.pt``), so
+    that a resumed run, or a later evaluation, uses the very transform it trained with."""
+    import torch
+
+    from optimlab.data.preprocess import apply_fitted, apply_to_splits, from_state_dict
+    from optimlab.train.atomic import atomic_torch_save
+
+    out = settings.get("out")
+    path = Path(out) / "preprocess.pt" if out else None
+    if path is not None and path.exists() and not restart:
+        return apply_fitted(splits, from_state_dict(torch.load(path, weights_only=True)))
+    splits, transform = apply_to_splits(splits, settings["preprocess"])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(transform.state_dict(), path)
+    return splits
+
+
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Defaults, then the config file, then the command line."""
     settings = dict(DEFAULTS)
@@ -206,9 +225,7 @@ def run(args: argparse.Namespace) -> int:
         device=_device(settings["device"]),
     )
     if settings.get("preprocess") and problem.splits is not None:  # fitted on train only
-        from optimlab.data.preprocess import apply_to_splits
-
-        problem.splits, _ = apply_to_splits(problem.splits, settings["preprocess"])
+        problem.splits = _preprocess(settings, problem.splits, args.restart)
     gradients.apply_init(settings, problem)
     hp = dict(settings["hp"])
     if settings.get("lr") is not None:

@@ -269,13 +269,17 @@ def apply_to_splits(splits: Splits, name: str, *, eps: float = 1e-5) -> tuple[Sp
     data ``load`` already standardized, whitening then acts on the correlation matrix.
     """
     transform = create(name, eps=eps).fit(splits.train.x)
+    return apply_fitted(splits, transform), transform
+
+
+def apply_fitted(splits: Splits, transform: Transform) -> Splits:
+    """Apply an already fitted transform (e.g. one stored with a run) to every split."""
 
     def mapped(split: Split) -> Split:
         if len(split) == 0:
             return split
         return Split(transform(split.x), split.y)
 
-    new = dataclasses.replace(
+    return dataclasses.replace(
         splits, train=mapped(splits.train), val=mapped(splits.val), test=mapped(splits.test)
     )
-    return new, transform
