@@ -41,8 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from optimlab.viz import trajectories as tr
 
     if args.gallery:
+        from pathlib import Path
+
+        from optimlab.viz import wilson
+
         for path in tr.write_gallery(args.gallery, gif=args.gif, frames=args.frames):
             print(path)
+        print(wilson.write(Path(args.gallery) / "wilson.png")[0])
         return 0
     if not args.out:
         raise OptimlabError("missing --out FILE (.png, .svg, .pdf or .gif)")
@@ -94,7 +99,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--preset",
         help="a gallery picture: ravine, saddle, rosenbrock, beale, himmelblau, rastrigin",
     )
-    p.add_argument("--gallery", metavar="DIR", help="write every preset as DIR/<preset>.png")
+    p.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="write every preset as DIR/<preset>.png, and DIR/wilson.png (Wilson et al. 2017)",
+    )
     p.add_argument("--gif", action="store_true", help="with --gallery: also write GIFs")
     p.add_argument("--out", help="output file: .png, .svg, .pdf or .gif")
     p.set_defaults(func=run)
