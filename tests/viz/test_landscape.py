@@ -110,3 +110,26 @@ def test_cli_writes_the_figure_and_replots_from_the_cache(tmp_path, capsys) -> N
     assert main(argv) == 0
     assert "replotting" in capsys.readouterr().out
     assert main([*argv[:-2], "--dims", "3", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("include_1d", [False, True])
+def test_factored_first_layer_matches_direct_evaluation(include_1d) -> None:
+    # x (W0 + a D1 + b D2)^T is summed in another order than the direct product, so the
+    # two differ only by float32 rounding: a few ulps of the logits, ~1e-6 relative.
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+    x, y = torch.randn(50, 3, 4), torch.randint(0, 4, (50,))
+    loss_fn = nn.functional.cross_entropy
+    dirs = [ls.random_direction(model, s, ignore_1d=not include_1d) for s in (5, 6)]
+    grid = np.linspace(-1.0, 1.0, 4)
+    fast = ls.evaluate_plane(model, loss_fn, x, y, dirs, grid, grid, batch_size=16)
+    slow = ls.evaluate_plane(
+        model, loss_fn, x, y, dirs, grid, grid, batch_size=16, factor_first_layer=False
+    )
+    np.testing.assert_allclose(fast.z, slow.z, rtol=1e-5)
+    for i, b in enumerate(grid):  # and against a model moved by hand
+        moved = copy.deepcopy(model).eval()
+        with torch.no_grad():
+            for p, d1, d2 in zip(moved.parameters(), *dirs, strict=True):
+                p.add_(float(grid[2]) * d1 + float(b) * d2)
+            assert fast.z[i, 2] == pytest.approx(float(loss_fn(moved(x), y)), rel=1e-5)

@@ -84,7 +84,7 @@ def mean_loss(
 ) -> float:
     """The example-weighted mean loss over (x, y) in batches, in eval mode, no grad."""
     total, n = 0.0, len(x)
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, n, batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
             total += float(loss_fn(model(xb), yb)) * len(xb)
@@ -116,6 +116,25 @@ class Surface:
                        json.loads(str(f["meta"])))  # fmt: skip
 
 
+def _split_first_linear(model: nn.Module) -> tuple[nn.Linear, nn.Module, int, int | None] | None:
+    """``(first, rest, weight_index, bias_index)`` when ``model`` is an ``nn.Sequential``
+    whose first parametrized module is an ``nn.Linear`` preceded only by Flatten or
+    Identity; indices are positions in ``model.parameters()``. Otherwise None."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    for k, module in enumerate(model):
+        if isinstance(module, nn.Flatten | nn.Identity):
+            continue
+        if not isinstance(module, nn.Linear):
+            return None
+        index = {id(p): i for i, p in enumerate(model.parameters())}
+        bias = None if module.bias is None else index[id(module.bias)]
+        head = nn.Sequential(*list(model)[:k])
+        rest = nn.Sequential(*list(model)[k + 1 :])
+        return module, nn.Sequential(head, rest), index[id(module.weight)], bias
+    return None
+
+
 def evaluate_plane(
     model: nn.Module,
     loss_fn: LossFn,
@@ -128,31 +147,79 @@ def evaluate_plane(
     origin: Direction | None = None,
     batch_size: int = 10_000,
     meta: dict | None = None,
+    factor_first_layer: bool = True,
 ) -> Surface:
     """Evaluate the loss over the line (one direction) or plane (two) through ``origin``
-    (default: the model's weights). The model's weights and mode are restored after."""
+    (default: the model's weights). The model's weights and mode are restored after.
+
+    With ``factor_first_layer`` and a model that starts with a linear layer (after an
+    optional Flatten), that layer's output is formed per batch as
+
+        x (W0 + a D1 + b D2)^T = x W0^T + a (x D1^T) + b (x D2^T),
+
+    three products computed once per batch and reused by every grid point, so only the
+    later layers run per point. This equals the direct evaluation up to float rounding.
+    """
     if len(directions) not in (1, 2) or (len(directions) == 2) != (betas is not None):
         raise OptimlabError("invalid directions: give one (with alphas) or two (with betas)")
     theta = origin if origin is not None else weights(model)
     saved, was_training = weights(model), model.training
+    grid = [(float(a), float(b)) for b in ([0.0] if betas is None else betas) for a in alphas]
+    split = _split_first_linear(model) if factor_first_layer else None
     model.eval()
     try:
-        rows = []
-        for b in [0.0] if betas is None else betas:
-            row = []
-            for a in alphas:
-                point = [w + float(a) * d1 for w, d1 in zip(theta, directions[0], strict=True)]
-                if betas is not None:
-                    point = [p + float(b) * d2 for p, d2 in zip(point, directions[1], strict=True)]
-                _set(model, point)
-                row.append(mean_loss(model, loss_fn, x, y, batch_size))
-            rows.append(row)
+        if split is None:
+            values = []
+            for a, b in grid:
+                _set(model, _point(theta, directions, a, b))
+                values.append(mean_loss(model, loss_fn, x, y, batch_size))
+        else:
+            values = _factored_losses(model, split, loss_fn, x, y, theta, directions, grid,
+                                      batch_size)  # fmt: skip
     finally:
         _set(model, saved)
         model.train(was_training)
-    z = np.asarray(rows)
+    z = np.asarray(values).reshape(1 if betas is None else len(betas), len(alphas))
     return Surface(np.asarray(alphas), None if betas is None else np.asarray(betas),
                    z[0] if betas is None else z, dict(meta or {}))  # fmt: skip
+
+
+def _point(theta: Direction, directions: Sequence[Direction], a: float, b: float) -> Direction:
+    point = [w + a * d1 for w, d1 in zip(theta, directions[0], strict=True)]
+    if len(directions) == 2:
+        point = [p + b * d2 for p, d2 in zip(point, directions[1], strict=True)]
+    return point
+
+
+def _factored_losses(
+    model: nn.Module,
+    split: tuple[nn.Linear, nn.Module, int, int | None],
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    theta: Direction,
+    directions: Sequence[Direction],
+    grid: list[tuple[float, float]],
+    batch_size: int,
+) -> list[float]:
+    """Mean losses at the grid points, batches outer and points inner (see evaluate_plane)."""
+    _, (head, rest), wi, bi = split
+    totals = [0.0] * len(grid)
+    points = [_point(theta, directions, a, b) for a, b in grid]
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb, yb = head(x[i : i + batch_size]), y[i : i + batch_size]
+            base = xb @ theta[wi].T
+            along = [xb @ d[wi].T for d in directions]
+            for k, ((a, b), point) in enumerate(zip(grid, points, strict=True)):
+                _set(model, point)
+                h = base + a * along[0]
+                if len(along) == 2:
+                    h = h + b * along[1]
+                if bi is not None:
+                    h = h + point[bi]
+                totals[k] += float(loss_fn(rest(h), yb)) * len(xb)
+    return [t / len(x) for t in totals]
 
 
 def interpolate(
