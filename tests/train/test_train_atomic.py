@@ -38,3 +38,17 @@ def test_torch_save_round_trip(tmp_path):
     atomic_torch_save(state, tmp_path / "s.pt")
     loaded = torch.load(tmp_path / "s.pt", weights_only=True)
     assert torch.equal(loaded["w"], state["w"]) and loaded["n"] == 3
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """mkstemp makes private files; written results get 0o666 less the umask."""
+    import os
+
+    from optimlab.train.atomic import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "report.md", "x")
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(mask)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
+from optimlab.train.atomic import atomic_write_bytes
 
 # Required parameters that set a schedule's horizon; when left out they take --steps.
 HORIZON = ("T_max", "total_steps")
@@ -89,17 +89,12 @@ def write_figure(curves: list[tuple[str, list[float]]], out: Path, log: bool) ->
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    buffer = io.BytesIO()
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=120)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fig.savefig(buffer, format=fmt, dpi=120)
     finally:
         plt.close(fig)
+    atomic_write_bytes(out, buffer.getvalue())
 
 
 def print_table(curves: list[tuple[str, list[float]]], rows: int = 11) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from optimlab.errors import OptimlabError
+from optimlab.train.atomic import file_mode
 
 ENV_VAR = "OPTIMLAB_DATA"
 
@@ -155,6 +156,7 @@ def download(
                 f"{url}: downloaded data has MD5 {digest.hexdigest()}, expected {md5}; "
                 "nothing was saved"
             )
+        os.chmod(tmp, file_mode())  # mkstemp's 0o600 would hide the dataset from others
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

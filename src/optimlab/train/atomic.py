@@ -15,6 +15,17 @@ from typing import Any
 import torch
 
 
+def file_mode() -> int:
+    """The mode a plainly created file gets (0o666 less the umask).
+
+    ``mkstemp`` makes its file private (0o600); a report or a plot the user asked for
+    should be as readable as any file they create.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent folders; return the path.
 
@@ -32,6 +43,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
                 # Without fsync a crash of the machine (not just the process) could
                 # leave the renamed file empty on some file systems.
                 os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -59,11 +58,3 @@ def _metadata(out: Path) -> dict[str, None]:
     if out.suffix.lower() == ".png":
         return {"Software": None}
     return {"Creator": None} if out.suffix.lower() == ".pdf" else {"Date": None, "Creator": None}
-
-
-def temp_path_beside(target: Path) -> Path:
-    """A fresh temporary file name in ``target``'s folder (for writers that want a path)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    return Path(tmp)
