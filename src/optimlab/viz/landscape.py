@@ -204,20 +204,27 @@ def _factored_losses(
 ) -> list[float]:
     """Mean losses at the grid points, batches outer and points inner (see evaluate_plane)."""
     _, (head, rest), wi, bi = split
+    params = list(model.parameters())
     totals = [0.0] * len(grid)
-    points = [_point(theta, directions, a, b) for a, b in grid]
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
             xb, yb = head(x[i : i + batch_size]), y[i : i + batch_size]
             base = xb @ theta[wi].T
             along = [xb @ d[wi].T for d in directions]
-            for k, ((a, b), point) in enumerate(zip(grid, points, strict=True)):
-                _set(model, point)
-                h = base + a * along[0]
+            for k, (a, b) in enumerate(grid):
+                # Move the weights in place (no fresh allocations); the first layer's
+                # weight is not read, its output comes from base and along.
+                with torch.no_grad():
+                    for j, (p, w) in enumerate(zip(params, theta, strict=True)):
+                        if j != wi:
+                            p.copy_(w).add_(directions[0][j], alpha=a)
+                            if len(directions) == 2:
+                                p.add_(directions[1][j], alpha=b)
+                h = torch.add(base, along[0], alpha=a)  # one pass per term, in place
                 if len(along) == 2:
-                    h = h + b * along[1]
+                    h.add_(along[1], alpha=b)
                 if bi is not None:
-                    h = h + point[bi]
+                    h.add_(params[bi])
                 totals[k] += float(loss_fn(rest(h), yb)) * len(xb)
     return [t / len(x) for t in totals]
 
