@@ -103,15 +103,15 @@ def test_first_reach_skips_non_finite_rows():
     assert first_reach(run, Metric("val_loss", "min"), 0.001) is None
 
 
-def test_default_target_is_median_of_best_final_values():
+def test_default_target_is_median_of_mean_final_values():
     analysis = analyse_records(rr.records(("fmnist_mlp",)), rr.study(targets={}))
     p = analysis.problems[0]
-    bests = [max(rr.FINALS["fmnist_mlp"][o]) for o in sorted(rr.OPTIMIZERS)]
-    assert p.target == pytest.approx(float(np.median(bests)))
+    means = [float(np.mean(rr.FINALS["fmnist_mlp"][o])) for o in sorted(rr.OPTIMIZERS)]
+    assert p.target == pytest.approx(float(np.median(means)))
     assert default_target(p.stats) == p.target
     assert not p.target_from_study
-    # The best run reaches it by construction.
-    assert max(t.reached for t in p.times) >= 1
+    # The best optimizer's typical seed reaches it: a finite median time.
+    assert any(t.reached * 2 > t.runs and math.isfinite(t.time) for t in p.times)
 
 
 def test_regression_problem_falls_back_to_val_loss():

@@ -55,7 +55,7 @@ def target_table(p: ProblemAnalysis) -> Table | None:
     source = (
         "set by the study"
         if p.target_from_study
-        else "the median over optimizers of each one's best final seed"
+        else "the median over optimizers of each one's mean final value"
     )
     caption = (
         f"Target: {p.metric.key} {sign} {num(p.target)} ({source}). Medians over the final "
