@@ -1,11 +1,14 @@
 """``optimlab landscape``: the loss around a checkpoint along filter-normalized random
-directions (Li et al. 2018), or between two checkpoints; cached to an .npz beside --out."""
+directions (Li et al. 2018), between two checkpoints, or in the plane of the top two
+PCA directions of a run's trajectory (``--trajectory``, Li et al. 2018 section 7);
+cached to an .npz beside --out."""
 
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from optimlab.errors import OptimlabError, check_range
 
@@ -29,6 +32,56 @@ def _model_state(path: str) -> tuple[dict, dict]:
     return state["model"], state.get("config") or {}
 
 
+def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The ``checkpoints/epoch_*.pt`` files of a run, in epoch order; at least 3."""
+    folder = Path(run_dir) / "checkpoints"
+    found = []
+    for path in folder.glob("epoch_*.pt"):
+        k = path.stem.removeprefix("epoch_")
+        if k.isdigit():
+            found.append((int(k), path))
+    if len(found) < 3:
+        raise OptimlabError(
+            f"invalid --trajectory {str(run_dir)!r}: {len(found)} epoch checkpoint(s) in "
+            f"{str(folder)!r}, need at least 3; train with --keep-epochs"
+        )
+    return [path for _, path in sorted(found)]
+
+
+def _covering(values: Any, resolution: int, margin: float = 0.2) -> Any:
+    """A grid over [min, max] of ``values`` widened by ``margin`` of the span each side."""
+    import numpy as np
+
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = margin * max(high - low, 1e-3 * max(abs(low), abs(high), 1.0))
+    return np.linspace(low - pad, high + pad, resolution)
+
+
+def _trajectory(problem: Any, files: list[Path], resolution: int) -> tuple[list, Any, Any, Any]:
+    """PCA directions of the run's path (epoch weights, then the loaded final model) and
+    the grids that cover it; the model is left holding the final weights."""
+    from optimlab.train.checkpoint import load_checkpoint
+    from optimlab.viz import landscape as ls
+
+    final = problem.model.state_dict()
+    final = {k: v.clone() for k, v in final.items()}
+    path = []
+    for file in files:
+        try:
+            problem.model.load_state_dict(load_checkpoint(file))
+        except RuntimeError as err:
+            raise OptimlabError(
+                f"epoch checkpoint {str(file)!r} does not fit the model: {err}"
+            ) from None
+        path.append(ls.weights(problem.model))
+    problem.model.load_state_dict(final)
+    path.append(ls.weights(problem.model))
+    dirs, ratio, coords = ls.pca_directions(path)
+    alphas = _covering(coords[:, 0], resolution)
+    betas = _covering(coords[:, 1], resolution)
+    return dirs, ratio, coords, (alphas, betas)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -43,6 +96,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dims not in (1, 2):
         raise OptimlabError(f"invalid --dims {args.dims}; valid: 1, 2")
     low, high = _range(args.range or ("-0.5,1.5" if args.to else "-1,1"))
+    files: list[Path] = []
+    if args.trajectory:
+        if args.to:
+            raise OptimlabError("give --to or --trajectory, not both")
+        files = epoch_checkpoints(args.trajectory)
+        if args.checkpoint is None:
+            args.checkpoint = str(Path(args.trajectory) / "checkpoints" / "last.pt")
+    elif args.checkpoint is None:
+        raise OptimlabError("missing --checkpoint (or --trajectory RUN_DIR)")
     state, config = _model_state(args.checkpoint)
     problem_name = args.problem or config.get("problem")
     if not problem_name:
@@ -52,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
             "problem": problem_name, "dims": 1 if args.to else args.dims, "range": [low, high],
             "resolution": args.resolution, "subset": args.subset, "direction_seed": args.seed,
             "include_1d": args.include_bias_bn}  # fmt: skip
+    if files:
+        meta.update(dims=2, range=None, direction_seed=None, include_1d=None,
+                    trajectory=[str(f.resolve()) for f in files])  # fmt: skip
     cache = Path(args.out).with_suffix(".npz")
     surface = None
     if cache.exists() and not args.recompute:
@@ -70,7 +135,12 @@ def run(args: argparse.Namespace) -> int:
         x, y = train.x[idx], train.y[idx]
         ts = np.linspace(low, high, args.resolution)
         started = time.perf_counter()
-        if args.to:
+        if files:
+            dirs, ratio, coords, (alphas, betas) = _trajectory(problem, files, args.resolution)
+            surface = ls.evaluate_plane(problem.model, problem.loss_fn, x, y, dirs, alphas,
+                                        betas)  # fmt: skip
+            meta.update(path=coords.tolist(), explained_variance=ratio.tolist())
+        elif args.to:
             other, _ = _model_state(args.to)
             theta_a = ls.weights(problem.model)
             problem.model.load_state_dict(other)
@@ -87,16 +157,27 @@ def run(args: argparse.Namespace) -> int:
         surface.save(cache)
         points = surface.z.size
         print(f"evaluated {points} points on {n} examples in {seconds:.1f} s -> {cache}")
-    title = f"{problem_name}: " + (
-        "interpolation" if args.to else f"{args.dims}-D, filter-normalized"
-    )
+    if files:
+        ratio = surface.meta["explained_variance"]
+        print(f"explained variance ratio: PC1 {ratio[0]:.4f}, PC2 {ratio[1]:.4f}")
+        title = f"{problem_name}: trajectory in the PCA plane ({len(files)} epoch checkpoints)"
+    else:
+        title = f"{problem_name}: " + (
+            "interpolation" if args.to else f"{args.dims}-D, filter-normalized"
+        )
     print(style.save_figure(ls.plot(surface, args.kind, title), args.out))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("landscape", help="loss landscape around a checkpoint (Li et al. 2018)")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by optimlab train")
+    p.add_argument("--checkpoint", help="a checkpoint written by optimlab train")
+    p.add_argument(
+        "--trajectory",
+        metavar="RUN_DIR",
+        help="the plane of the top two PCA directions of a run trained with --keep-epochs, "
+        "with its path (default --checkpoint: RUN_DIR/checkpoints/last.pt)",
+    )
     p.add_argument("--to", metavar="CKPT", help="interpolate from --checkpoint to this one")
     p.add_argument("--problem", help="problem name (default: the one in the checkpoint)")
     p.add_argument("--dims", type=int, default=2, help="1 or 2 random directions (default 2)")

@@ -50,6 +50,7 @@ SETTINGS: dict[str, type] = {
     "early_stopping": int,
     "log_every": int,
     "checkpoint_every": int,
+    "keep_epochs": bool,
     "out": str,
     "data_dir": str,
     "download": bool,
@@ -60,7 +61,7 @@ SETTINGS: dict[str, type] = {
     **gradients.SETTINGS,  # --init, --diagnose, --diagnose-every
 }
 # Settings that do not change what is computed, so they may differ on a resumed run.
-NOT_IN_FINGERPRINT = ("out", "data_dir", "download", "device", "checkpoint_every")
+NOT_IN_FINGERPRINT = ("out", "data_dir", "download", "device", "checkpoint_every", "keep_epochs")
 DEFAULTS: dict[str, Any] = {"seed": 0, "grad_accumulation": 1, "log_every": 50, "device": "auto"}
 
 
@@ -276,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out,
         resume=True if args.resume else (False if args.restart else "auto"),
         checkpoint_every=settings.get("checkpoint_every"),
+        keep_epoch_checkpoints=bool(settings.get("keep_epochs")),
         log_every=settings["log_every"],
         monitor=monitor,
         progress=not args.quiet,
@@ -339,6 +341,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, help="sample the loss every N steps (50)")
     p.add_argument(
         "--checkpoint-every", type=int, metavar="N", help="also checkpoint every N steps"
+    )
+    p.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        default=None,
+        help="also keep the weights of every epoch (for landscape --trajectory)",
     )
     p.add_argument("--out", help="output directory: checkpoints, metrics, summary.json")
     p.add_argument("--resume", action="store_true", help="require a checkpoint in --out")

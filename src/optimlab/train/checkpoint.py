@@ -10,11 +10,17 @@ from typing import Any
 import torch
 
 from optimlab.errors import OptimlabError, check_range
+from optimlab.train.atomic import atomic_torch_save
 from optimlab.train.callback import Callback
 from optimlab.train.monitor import Improvement, resolve_mode
 
 LAST = "last.pt"
 BEST = "best.pt"
+
+
+def epoch_path(dirpath: str | os.PathLike[str], k: int) -> Path:
+    """Where ``ModelCheckpoint(keep_epochs=True)`` writes the weights after ``k`` epochs."""
+    return Path(dirpath) / f"epoch_{k:04d}.pt"
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
@@ -74,6 +80,10 @@ class ModelCheckpoint(Callback):
     ``every_n_steps`` also writes ``last.pt`` every that many optimizer steps inside an
     epoch, so that a killed run loses at most that many steps. A state whose running loss
     is not finite is never written, so ``last.pt`` always holds the last good state.
+
+    ``keep_epochs`` also writes the model's ``state_dict`` alone to
+    ``dirpath/epoch_{k:04d}.pt`` (see :func:`epoch_path`): ``k = 0`` holds the weights
+    a fresh run starts from, ``k`` the weights after ``k`` epochs (for trajectory plots).
     """
 
     order = 100  # after every callback that changes state this epoch
@@ -88,6 +98,7 @@ class ModelCheckpoint(Callback):
         save_last: bool = True,
         save_best: bool = True,
         every_n_steps: int | None = None,
+        keep_epochs: bool = False,
     ) -> None:
         super().__init__()
         if every_n_steps is not None:
@@ -96,6 +107,7 @@ class ModelCheckpoint(Callback):
         self.monitor = monitor
         self.save_last, self.save_best = save_last, save_best
         self.every_n_steps = every_n_steps
+        self.keep_epochs = bool(keep_epochs)
         self.improved = Improvement(resolve_mode(monitor, mode), min_delta) if save_best else None
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -111,6 +123,11 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.best, self.best_epoch = None, None
+        if self.keep_epochs and self.trainer.epoch == 0 and self.trainer.step == 0:
+            self._save_epoch(0)
+
+    def _save_epoch(self, k: int) -> None:
+        atomic_torch_save(self.trainer.model.state_dict(), epoch_path(self.dirpath, k))
 
     def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
         if self.save_last and self.every_n_steps and step % self.every_n_steps == 0:
@@ -130,6 +147,8 @@ class ModelCheckpoint(Callback):
             elif self.improved(current, self.best):
                 self.best, self.best_epoch = float(current), epoch
                 self.trainer.save_checkpoint(self.best_path)
+        if self.keep_epochs:
+            self._save_epoch(epoch + 1)
         if self.save_last:
             self.trainer.save_checkpoint(self.last_path)
 

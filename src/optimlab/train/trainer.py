@@ -183,7 +183,8 @@ class Trainer:
     tensorboard is installed, and ``summary.json``. ``resume="auto"`` continues from
     ``last.pt`` when it exists (``True``: it must exist; ``False``: start over), ending
     bit-identical to an uninterrupted run. ``config`` (any plain dict) is stored in the
-    checkpoint, and resuming with a different one is refused.
+    checkpoint, and resuming with a different one is refused. ``keep_epoch_checkpoints``
+    also keeps the weights of every epoch, ``checkpoints/epoch_{k:04d}.pt``.
 
     ``batch_transform(x, y, step) -> (x, y)`` is applied to every training batch
     (augmentation, mixup); ``step`` is the optimizer steps taken before the batch (the
@@ -212,6 +213,7 @@ class Trainer:
         out_dir: str | os.PathLike[str] | None = None,
         resume: bool | str = "auto",
         checkpoint_every: int | None = None,
+        keep_epoch_checkpoints: bool = False,
         log_every: int = 50,
         device: str | torch.device | None = None,
         order: str | Any = "random",
@@ -294,7 +296,9 @@ class Trainer:
                 *self.train_xy, self.batch_size, order=order, seed=self.seed, drop_last=drop_last
             )
         self.callbacks = CallbackList(
-            self._with_default_callbacks(list(callbacks), checkpoint_every, progress)
+            self._with_default_callbacks(
+                list(callbacks), checkpoint_every, progress, keep_epoch_checkpoints
+            )
         )
         self._checkpointer = next(
             (c for c in self.callbacks if isinstance(c, ModelCheckpoint) and c.save_last), None
@@ -333,7 +337,11 @@ class Trainer:
         )
 
     def _with_default_callbacks(
-        self, callbacks: list[Callback], checkpoint_every: int | None, progress: bool
+        self,
+        callbacks: list[Callback],
+        checkpoint_every: int | None,
+        progress: bool,
+        keep_epochs: bool = False,
     ) -> list[Callback]:
         if self.out_dir is not None:
             if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -342,6 +350,7 @@ class Trainer:
                         self.out_dir / "checkpoints",
                         monitor=self.monitor,
                         every_n_steps=checkpoint_every,
+                        keep_epochs=keep_epochs,
                     )
                 )
             callbacks.append(
@@ -352,6 +361,8 @@ class Trainer:
                 callbacks.append(TensorBoardLogger(self.out_dir / "tensorboard"))
         elif checkpoint_every is not None:
             raise OptimlabError("checkpoint_every needs an out_dir to write checkpoints to")
+        elif keep_epochs:
+            raise OptimlabError("keep_epoch_checkpoints needs an out_dir to write checkpoints to")
         if progress:
             callbacks.append(ProgressBar())
         return callbacks

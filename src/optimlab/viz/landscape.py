@@ -311,7 +311,12 @@ def plot(surface: Surface, kind: str = "all", title: str = "") -> Figure:
             if "path" in surface.meta:
                 p = np.asarray(surface.meta["path"])
                 ax.plot(p[:, 0], p[:, 1], color="red", marker=".", linewidth=1.2)
-        ax.set_xlabel("alpha (direction 1)")
-        ax.set_ylabel("beta (direction 2)")
+        ratio = surface.meta.get("explained_variance")
+        if ratio is not None:  # the PCA plane of a trajectory
+            ax.set_xlabel(f"PC1 ({ratio[0]:.1%} of the variance)")
+            ax.set_ylabel(f"PC2 ({ratio[1]:.1%} of the variance)")
+        else:
+            ax.set_xlabel("alpha (direction 1)")
+            ax.set_ylabel("beta (direction 2)")
     fig.suptitle(title)
     return fig
