@@ -280,3 +280,20 @@ def test_callbacks_run_in_order_with_checkpoint_last(tmp_path, problem):
     opt = torch.optim.SGD(problem.model.parameters(), lr=0.1)
     fit(problem, opt, epochs=1, callbacks=[ckpt, Tag("b", 5), Tag("a", 0)])
     assert seen == ["a", "b", "ckpt"]
+
+
+def test_a_missing_monitor_is_reported_once_by_every_watching_callback(tmp_path):
+    """EarlyStopping, ReduceLROnPlateau and ModelCheckpoint warn once, then stay quiet."""
+    import warnings
+
+    from optimlab.train import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
+
+    for cb in (EarlyStopping(monitor="val_acc"), ReduceLROnPlateau(monitor="val_acc"),
+               ModelCheckpoint(tmp_path, monitor="val_acc", save_last=False)):  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cb.on_epoch_end(0, {"val_loss": 1.0})
+            cb.on_epoch_end(1, {"val_loss": 0.9})
+        messages = [str(w.message) for w in caught]
+        assert len(messages) == 1, (type(cb).__name__, messages)
+        assert "'val_acc' is not in the epoch logs" in messages[0] and "val_loss" in messages[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import torch
 from optimlab.errors import OptimlabError, check_range
 from optimlab.train.atomic import atomic_torch_save
 from optimlab.train.callback import Callback
-from optimlab.train.monitor import Improvement, resolve_mode
+from optimlab.train.monitor import Improvement, MonitorReader, resolve_mode
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -111,7 +110,7 @@ class ModelCheckpoint(Callback):
         self.improved = Improvement(resolve_mode(monitor, mode), min_delta) if save_best else None
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self._warned = False
+        self._read = MonitorReader("ModelCheckpoint", monitor, "no best checkpoint is written")
 
     @property
     def last_path(self) -> Path:
@@ -135,16 +134,8 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.save_best:
-            current = logs.get(self.monitor)
-            if current is None:
-                if not self._warned:
-                    warnings.warn(
-                        f"ModelCheckpoint: monitor {self.monitor!r} is not in the epoch logs; "
-                        "no best checkpoint is written",
-                        stacklevel=2,
-                    )
-                    self._warned = True
-            elif self.improved(current, self.best):
+            current = self._read(logs)
+            if current is not None and self.improved(current, self.best):
                 self.best, self.best_epoch = float(current), epoch
                 self.trainer.save_checkpoint(self.best_path)
         if self.keep_epochs:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from optimlab.errors import check_range
 from optimlab.train.callback import Callback
-from optimlab.train.monitor import Improvement, resolve_mode
+from optimlab.train.monitor import Improvement, MonitorReader, resolve_mode
 
 
 class EarlyStopping(Callback):
@@ -51,7 +50,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = int(start_from_epoch)
         self.verbose = verbose
-        self._warned = False
+        self._read = MonitorReader("EarlyStopping", monitor)
         self._reset()
 
     def _reset(self) -> None:
@@ -68,15 +67,8 @@ class EarlyStopping(Callback):
         return {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        current = logs.get(self.monitor)
+        current = self._read(logs)
         if current is None:
-            if not self._warned:
-                warnings.warn(
-                    f"EarlyStopping: monitor {self.monitor!r} is not in the epoch logs "
-                    f"(available: {', '.join(sorted(logs))}); it does nothing",
-                    stacklevel=2,
-                )
-                self._warned = True
             return
         if epoch < self.start_from_epoch:
             return

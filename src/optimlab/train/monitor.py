@@ -10,6 +10,8 @@ relative threshold: ``current < best * (1 - threshold)``. Both are offered throu
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
 from optimlab.errors import OptimlabError, check_range
 
@@ -69,3 +71,26 @@ class Improvement:
         if self.mode == "min":
             return current < reference * (1.0 - d)
         return current > reference * (1.0 + d)
+
+
+class MonitorReader:
+    """Reads the monitored value from an epoch's logs; warns once when it is missing.
+
+    Shared by the callbacks that watch a metric (early stopping, plateau, best
+    checkpoint): a misspelt monitor should be said once, not every epoch, nor silently.
+    """
+
+    def __init__(self, owner: str, monitor: str, consequence: str = "it does nothing") -> None:
+        self.owner, self.monitor, self.consequence = owner, monitor, consequence
+        self.warned = False
+
+    def __call__(self, logs: dict[str, Any]) -> Any:
+        value = logs.get(self.monitor)
+        if value is None and not self.warned:
+            warnings.warn(
+                f"{self.owner}: monitor {self.monitor!r} is not in the epoch logs "
+                f"(available: {', '.join(sorted(logs))}); {self.consequence}",
+                stacklevel=3,
+            )
+            self.warned = True
+        return value

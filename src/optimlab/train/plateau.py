@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from optimlab.errors import OptimlabError, check_range
 from optimlab.train.callback import Callback
-from optimlab.train.monitor import Improvement, resolve_mode
+from optimlab.train.monitor import Improvement, MonitorReader, resolve_mode
 
 
 class ReduceLROnPlateau(Callback):
@@ -53,7 +52,7 @@ class ReduceLROnPlateau(Callback):
         self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
         self.min_lr = min_lr
         self.verbose = verbose
-        self._warned = False
+        self._read = MonitorReader("ReduceLROnPlateau", monitor)
         self._reset()
 
     def _reset(self) -> None:
@@ -95,15 +94,8 @@ class ReduceLROnPlateau(Callback):
         return changed
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        current = logs.get(self.monitor)
+        current = self._read(logs)
         if current is None:
-            if not self._warned:
-                warnings.warn(
-                    f"ReduceLROnPlateau: monitor {self.monitor!r} is not in the epoch logs "
-                    f"(available: {', '.join(sorted(logs))}); it does nothing",
-                    stacklevel=2,
-                )
-                self._warned = True
             return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
