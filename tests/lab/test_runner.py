@@ -237,3 +237,32 @@ lr_grid = [1e-3, 1e-1, 2]
     assert final["fold"] is None and "test_accuracy" in final["final"]
     # the folds hold out different examples: the same lr scores differently per fold
     assert len({r["final"]["val_accuracy"] for r in tune if r["params"]["lr"] == 1e-1}) > 1
+
+
+def test_schedule_without_horizon_spans_the_run_and_is_plotted(tmp_path):
+    """A schedule given by name alone takes the tuned lr and the run's length, in the
+    trial and in the report's schedule figure alike."""
+    from optimlab.schedules import create
+
+    spec = parse_study("""
+problems = ["digits_mlp"]
+seeds = 1
+[budget]
+epochs = 2
+[protocol]
+kind = "fixed"
+[[optimizers]]
+name = "adam"
+params = { lr = 0.01 }
+schedule = { name = "cosine" }
+""")
+    result = run_study(spec, tmp_path, quiet=True)
+    (run,) = records(tmp_path)
+    steps = run["history"][-1]["step"]
+    cosine = create("cosine", lr=0.01, T_max=steps)
+    # the epoch logs the lr of the next update, as torch's get_last_lr() after stepping
+    assert [row["lr"] for row in run["history"]] == pytest.approx(
+        [cosine(row["step"]) for row in run["history"]]
+    )
+    assert run["history"][-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to the end
+    assert (result["report"]["figures"] / "schedules.png").exists()

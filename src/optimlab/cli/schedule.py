@@ -11,8 +11,6 @@ from typing import Any
 from optimlab.errors import OptimlabError
 from optimlab.train.atomic import atomic_write_bytes
 
-# Required parameters that set a schedule's horizon; when left out they take --steps.
-HORIZON = ("T_max", "total_steps")
 FORMATS = ("png", "pdf", "svg")
 
 EPILOG = """\
@@ -58,13 +56,10 @@ def parse_spec(tokens: list[str]) -> tuple[str, dict[str, Any]]:
 def build(name: str, params: dict[str, Any], steps: int) -> tuple[str, Any]:
     """The schedule and its legend label; horizon parameters default to ``steps``."""
     from optimlab.schedules import create, record
-    from optimlab.schedules.registry import REQUIRED
+    from optimlab.schedules.registry import run_params
 
     rec = record(name)
-    params = dict(params)
-    for key in HORIZON:
-        if rec.defaults.get(key, None) is REQUIRED and key not in params:
-            params[key] = steps
+    params = run_params(rec.name, params, total_steps=steps)
     schedule = create(rec.name, **params)
     label = " ".join([rec.name, *(f"{k}={v}" for k, v in params.items())])
     return label, schedule

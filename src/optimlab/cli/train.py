@@ -177,22 +177,18 @@ def _device(name: str) -> str:
 
 
 def _schedule(settings: dict[str, Any], optimizer: Any, total_steps: int | None) -> Any:
-    from optimlab.cli.schedule import HORIZON
     from optimlab.schedules import ScheduleAdapter, create, record
-    from optimlab.schedules.registry import REQUIRED
+    from optimlab.schedules.registry import HORIZON, REQUIRED, run_params
 
     rec = record(settings["schedule"])
-    params = dict(settings["schedule_args"])
-    if "lr" in rec.defaults and "lr" not in params:
-        params["lr"] = float(optimizer.param_groups[0]["lr"])
+    lr = float(optimizer.param_groups[0]["lr"])
+    params = run_params(rec.name, settings["schedule_args"], lr=lr, total_steps=total_steps)
     for key in HORIZON:
         if rec.defaults.get(key, None) is REQUIRED and key not in params:
-            if total_steps is None:
-                raise OptimlabError(
-                    f"schedule {rec.name!r} needs {key} (the run has no step count: "
-                    "give --epochs or --steps, or --schedule-arg {key}=N)"
-                )
-            params[key] = total_steps
+            raise OptimlabError(
+                f"schedule {rec.name!r} needs {key} (the run has no step count: "
+                "give --epochs or --steps, or --schedule-arg {key}=N)"
+            )
     return ScheduleAdapter(optimizer, create(rec.name, **params))
 
 

@@ -9,7 +9,6 @@ resumes from the last checkpoint (``Trainer(resume="auto")``).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import time
@@ -19,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.train import Callback, Trainer
-
-# Schedule arguments filled from the run when the study leaves them out.
-_LENGTH_ARGS = ("T_max", "total_steps", "total_iters", "decay_steps_total")
 
 
 def run_key(config: dict[str, Any]) -> str:
@@ -56,15 +52,11 @@ class _EpochHook(Callback):
 def _schedule(spec: dict[str, Any] | None, lr: float, total_steps: int):
     if not spec:
         return None
-    from optimlab.schedules import create, record
+    from optimlab.schedules import create
+    from optimlab.schedules.registry import run_params
 
-    params = dict(spec.get("params", {}))
-    accepted = inspect.signature(record(spec["name"]).builder).parameters
-    if "lr" in accepted and "lr" not in params:
-        params["lr"] = lr  # the schedule's shape starts from the tuned learning rate
-    for arg in _LENGTH_ARGS:
-        if arg in accepted and arg not in params:
-            params[arg] = total_steps
+    # the schedule's shape starts from the tuned learning rate and spans the run
+    params = run_params(spec["name"], spec.get("params", {}), lr=lr, total_steps=total_steps)
     return create(spec["name"], **params)
 
 

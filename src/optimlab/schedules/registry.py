@@ -182,6 +182,32 @@ def create(name: str, **params: Any) -> Schedule:
         raise OptimlabError(f"schedule {rec.name!r}: {err}") from None
 
 
+# Required parameters that set a schedule's horizon in steps.
+HORIZON = ("T_max", "total_steps")
+
+
+def run_params(
+    name: str,
+    params: dict[str, Any],
+    *,
+    lr: float | None = None,
+    total_steps: int | None = None,
+) -> dict[str, Any]:
+    """``params`` completed from the run they drive: a missing ``lr`` (for schedules that
+    take one) is the optimizer's, and a missing required horizon (``T_max``,
+    ``total_steps``) is the run's length in steps. One rule for the train command, the
+    lab's trials, the report's schedule figure and the schedule plot."""
+    defaults = SCHEDULES.get(name).defaults
+    out = dict(params)
+    if lr is not None and "lr" in defaults and "lr" not in out:
+        out["lr"] = float(lr)
+    if total_steps is not None:
+        for key in HORIZON:
+            if defaults.get(key) is REQUIRED and key not in out:
+                out[key] = int(total_steps)
+    return out
+
+
 def format_params(defaults: dict[str, Any]) -> str:
     """``"lr=0.1, T_max=?"``: a record's parameters, ``?`` marking the required ones."""
     return ", ".join(f"{k}={'?' if v is REQUIRED else repr(v)}" for k, v in defaults.items())

@@ -11,7 +11,8 @@ from optimlab.errors import OptimlabError
 from optimlab.lab.report.analysis import Analysis, ProblemAnalysis
 from optimlab.lab.report.figures import FigureFile, new_figure, save
 from optimlab.lab.report.runs import finite
-from optimlab.schedules import create, record
+from optimlab.schedules import create
+from optimlab.schedules.registry import run_params
 
 # Evaluating a schedule is a Python call per step; a few thousand points draw any curve.
 MAX_POINTS = 2000
@@ -29,14 +30,13 @@ def final_steps(p: ProblemAnalysis, optimizer: str) -> int | None:
     return int(max(steps)) if steps else None
 
 
-def schedule_params(spec: dict[str, Any], p: ProblemAnalysis, optimizer: str) -> dict[str, Any]:
-    """The schedule's parameters; a missing ``lr`` is the final runs' tuned learning rate."""
-    params = dict(spec["params"])
-    if "lr" not in params and "lr" in record(spec["name"]).defaults:
-        lr = next((s.lr for s in p.stats if s.optimizer == optimizer and s.lr), None)
-        if lr is not None:
-            params["lr"] = lr
-    return params
+def schedule_params(
+    spec: dict[str, Any], p: ProblemAnalysis, optimizer: str, steps: int | None = None
+) -> dict[str, Any]:
+    """The schedule's parameters as its runs used them: a missing ``lr`` is the final
+    runs' tuned learning rate, a missing horizon their number of steps."""
+    lr = next((s.lr for s in p.stats if s.optimizer == optimizer and s.lr), None)
+    return run_params(spec["name"], spec.get("params", {}), lr=lr, total_steps=steps)
 
 
 def lr_curve(
@@ -73,7 +73,7 @@ def schedule_figure(
             spec = schedules[optimizer]
             where = f"study['schedules'][{optimizer!r}] on problem {p.problem!r}"
             try:
-                xs, ys = lr_curve(spec, schedule_params(spec, p, optimizer), steps)
+                xs, ys = lr_curve(spec, schedule_params(spec, p, optimizer, steps), steps)
             except OptimlabError as err:
                 raise OptimlabError(f"{where}: {err}") from None
             lines.append((optimizer, spec["name"], xs, ys))
