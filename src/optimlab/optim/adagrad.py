@@ -21,7 +21,7 @@ from optimlab.errors import check_range
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
 
 
 class ScaleByAdagrad(Transform):
@@ -35,7 +35,7 @@ class ScaleByAdagrad(Transform):
     def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         G = buffer(state, "sum", p, hp["initial_accumulator_value"])
         G.addcmul_(g, g)
-        decay = 1 + (step_of(state) - 1) * hp["lr_decay"]
+        decay = per_step(1 + (step_of(state) - 1) * hp["lr_decay"])
         return g / ((G + hp["eps_root"]).sqrt() + hp["eps"]) / decay
 
 

@@ -26,7 +26,7 @@ from optimlab.errors import OptimlabError, check_range
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
 
 
 def check_betas(hp: Hyper) -> None:
@@ -55,8 +55,8 @@ class ScaleByAdam(Transform):
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         if hp["amsgrad"]:
             v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
+        m_hat = m / per_step(1 - b1**t)
+        v_hat = v / per_step(1 - b2**t)
         return m_hat / ((v_hat + hp["eps_root"]).sqrt() + hp["eps"])
 
 

@@ -26,7 +26,7 @@ from optimlab.optim.adam import check_betas
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, scalar_dtype, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, per_step, scalar_dtype, step_of
 
 
 class ScaleByNAdam(Transform):
@@ -52,8 +52,9 @@ class ScaleByNAdam(Transform):
         v = buffer(state, "exp_avg_sq", p)
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v / (1 - b2**t)).sqrt() + hp["eps"]
-        return ((1 - mu) / (1 - P) * g + mu_next / (1 - P * mu_next) * m) / denom
+        denom = (v / per_step(1 - b2**t)).sqrt() + hp["eps"]
+        c_g, c_m = per_step((1 - mu) / (1 - P)), per_step(mu_next / (1 - P * mu_next))
+        return (c_g * g + c_m * m) / denom
 
 
 class NAdam(ChainOptimizer):

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import check_range
-from optimlab.optim.transform import Hyper, Transform, step_of
+from optimlab.optim.transform import Hyper, Transform, per_step, step_of
 
 
 class AddGradientNoise(Transform):
@@ -28,5 +28,5 @@ class AddGradientNoise(Transform):
         if eta == 0:
             return u
         t = step_of(state) - 1
-        sigma = (eta / (1.0 + t) ** hp["grad_noise_decay"]) ** 0.5
+        sigma = per_step((eta / (1.0 + t) ** hp["grad_noise_decay"]) ** 0.5)
         return u + sigma * torch.randn_like(u)

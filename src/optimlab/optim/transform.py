@@ -75,6 +75,32 @@ def step_of(state: dict) -> float | Tensor:
     return step.double() if torch.compiler.is_compiling() else step.item()
 
 
+@torch.library.custom_op("optimlab::step_scalar", mutates_args=())
+def _step_scalar(x: Tensor) -> Tensor:
+    return x.clone()
+
+
+@_step_scalar.register_fake
+def _(x: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+def per_step(x: float | Tensor) -> float | Tensor:
+    """Mark a scalar that changes once per step (a bias correction such as
+    ``1 - beta ** t``): computed once per step, not once per element.
+
+    Eagerly it returns ``x`` unchanged. Inside a compiled step, inductor would inline
+    the scalar's expression into the elementwise loop, and because the loop also
+    stores to memory that might alias the step count, the C++ compiler cannot hoist
+    it: ``pow`` in double precision then runs once per vector of elements (measured:
+    a compiled Adam step at 2.8x the bandwidth floor instead of 1.0x on CPU). Passing
+    the value through an opaque op makes it a buffer computed before the loop.
+    """
+    if isinstance(x, Tensor) and torch.compiler.is_compiling():
+        return _step_scalar(x)
+    return x
+
+
 def buffer(state: dict, key: str, like: Tensor, fill: float = 0.0) -> Tensor:
     """The state buffer ``key``, created lazily as ``full_like(like, fill)``."""
     buf = state.get(key)
