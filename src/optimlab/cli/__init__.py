@@ -27,6 +27,7 @@ COMMANDS = [
     "trajectories",
     "lr_find",
     "landscape",
+    "speedrun",
 ]
 
 

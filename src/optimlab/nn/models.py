@@ -21,6 +21,7 @@ from optimlab.nn import activations as _activations
 from optimlab.nn import init as _init
 from optimlab.nn import resnet as _resnet
 from optimlab.nn.norm import with_norm
+from optimlab.nn.speednet import speednet
 from optimlab.nn.vgg import vgg_small
 from optimlab.registry import Registry
 
@@ -451,6 +452,14 @@ for _depth, _params in ((20, "0.27M"), (32, "0.46M"), (56, "0.85M")):
             reference="He et al. 2016",
         )
     )
+MODELS.add(
+    ModelRecord(
+        "speednet",
+        speednet,
+        "conv3-norm-ReLU-maxpool blocks (16-32-64 by default), linear head; speedrun net",
+        (1, 28, 28),
+    )
+)
 MODELS.add(ModelRecord("polynomial", polynomial, "sum_k w_k x^k + b, k = 1..degree", (1,)))
 MODELS.add(ModelRecord("deep_linear", deep_linear, "z = w4 w3 w2 w1 x (lecture toy)", None))
 

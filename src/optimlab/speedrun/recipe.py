@@ -1,0 +1,309 @@
+"""Speedrun recipes: a TOML file naming every choice of a time-to-accuracy run.
+
+Layout (``DEFAULT_TOML`` is the shipped Fashion-MNIST recipe)::
+
+    name = "..."; dataset = "fashion_mnist"; target = 0.91
+    seeds = 5; threads = 2; device = "cpu"
+    [model]      name, params (builder arguments), init, channels_last, compile
+    [optimizer]  name (optimlab.optim registry), params, fast
+    [schedule]   name (optimlab.schedules registry), params (horizon filled in)
+    [train]      epochs, batch_size, label_smoothing, augment (augmentation spec)
+    [eval]       tta ("none" | "flip"), from_epoch, batch_size
+    [cuda]       overrides of any of the above, applied when the device is a GPU
+
+Every key is checked; a bad one raises ``OptimlabError`` naming it and what is valid.
+The registries check the names and hyperparameters themselves, so a recipe is
+rejected before any timing starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError, check_range
+
+DEFAULT_TOML = """\
+# Fashion-MNIST speedrun: 91% test accuracy on 2 CPU cores, as fast as possible.
+# `optimlab speedrun` runs this recipe; docs/speedrun.md explains each choice.
+name = "fashion-mnist-speedrun"
+dataset = "fashion_mnist"
+target = 0.91
+seeds = 5
+threads = 2
+device = "cpu"
+
+[model]
+name = "speednet"
+params = { widths = [16, 32, 64], norm = "batch", head = "flatten" }
+init = "default"          # torch's own init; or a name from optimlab.nn.init
+channels_last = true
+compile = false
+
+[optimizer]
+name = "nesterov"
+params = { momentum = 0.9, weight_decay = 5e-4 }
+fast = false
+
+[schedule]
+name = "one_cycle"
+params = { max_lr = 0.03, pct_start = 0.25 }
+
+[train]
+epochs = 5
+batch_size = 256
+label_smoothing = 0.1
+augment = "flip"
+
+[eval]
+tta = "flip"
+from_epoch = 4
+batch_size = 2500
+
+# The GPU variant (`--device cuda`): the data lives on the GPU, and bigger batches
+# keep it busy. Not measured yet.
+[cuda]
+device = "cuda"
+
+[cuda.model]
+params = { widths = [64, 128, 256], norm = "batch", head = "flatten" }
+compile = true
+
+[cuda.optimizer]
+fast = true
+
+[cuda.schedule]
+params = { max_lr = 0.08, pct_start = 0.25 }
+
+[cuda.train]
+epochs = 8
+batch_size = 512
+
+[cuda.eval]
+from_epoch = 6
+batch_size = 10000
+"""
+
+TTA = ("none", "flip")
+TABLES: dict[str, set[str]] = {
+    "model": {"name", "params", "init", "channels_last", "compile"},
+    "optimizer": {"name", "params", "fast"},
+    "schedule": {"name", "params"},
+    "train": {"epochs", "batch_size", "label_smoothing", "augment"},
+    "eval": {"tta", "from_epoch", "batch_size"},
+}
+SCALARS = {"name", "dataset", "target", "seeds", "threads", "device"}
+TOP_KEYS = SCALARS | set(TABLES) | {"cuda"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated speedrun recipe (see the module docstring for the meaning of each field)."""
+
+    name: str
+    dataset: str
+    target: float
+    seeds: int
+    threads: int
+    device: str
+    model: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    init: str = "default"
+    channels_last: bool = True
+    compile: bool = False
+    optimizer: str = "nesterov"
+    optimizer_params: dict[str, Any] = field(default_factory=dict)
+    fast: bool = False
+    schedule: str = "one_cycle"
+    schedule_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    batch_size: int = 256
+    label_smoothing: float = 0.0
+    augment: str = ""
+    tta: str = "none"
+    eval_from_epoch: int = 1
+    eval_batch_size: int = 2500
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise OptimlabError(f"invalid {name}: {value!r}; valid values are integers >= {low}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise OptimlabError(f"invalid {name}: {value!r}; valid values are true and false")
+    return value
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise OptimlabError(f"invalid {name}: {value!r}; expected a non-empty string")
+    return value.strip()
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OptimlabError(f"invalid {name}: {value!r}; expected a number")
+    return float(value)
+
+
+def _table(raw: dict[str, Any], key: str, prefix: str = "") -> dict[str, Any]:
+    table = raw.get(key, {})
+    if not isinstance(table, dict):
+        raise OptimlabError(f"invalid [{prefix}{key}]: expected a table, got {table!r}")
+    unknown = sorted(set(table) - TABLES[key])
+    if unknown:
+        raise OptimlabError(
+            f"unknown key {prefix}{key}.{unknown[0]} in the recipe; "
+            f"valid keys in [{key}]: {', '.join(sorted(TABLES[key]))}"
+        )
+    return table
+
+
+def _params(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise OptimlabError(f"invalid {name}: {value!r}; expected a table of arguments")
+    return dict(value)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` applied: tables merge key by key, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key in TABLES:
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_device(device: str) -> str:
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise OptimlabError(f"invalid device: {device!r}; valid: cpu, cuda, cuda:N")
+    return device
+
+
+def _check_registries(r: Recipe) -> None:
+    """Let the registries judge names and hyperparameters, so a typo fails up front."""
+    from optimlab import optim
+    from optimlab.data import DATASETS
+    from optimlab.data.augment_presets import parse_spec
+    from optimlab.nn import MODELS
+    from optimlab.nn.init import INITIALIZERS
+    from optimlab.schedules import create as create_schedule
+    from optimlab.schedules.registry import run_params
+
+    DATASETS.get(r.dataset)
+    MODELS.get(r.model)
+    if r.init != "default":
+        INITIALIZERS.get(r.init)
+    if r.augment:
+        parse_spec(r.augment)
+    schedule = create_schedule(
+        r.schedule, **run_params(r.schedule, r.schedule_params, total_steps=r.epochs * 100)
+    )
+    probe = [torch.zeros(1, requires_grad=True)]
+    optim.create(r.optimizer, probe, lr=schedule, fast=False, **r.optimizer_params)
+
+
+def parse_recipe(raw: dict[str, Any], device: str | None = None) -> Recipe:
+    """A ``Recipe`` from a parsed TOML table; ``device`` (or a GPU ``device`` key) applies
+    the ``[cuda]`` overrides when it names a GPU."""
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise OptimlabError(
+            f"unknown key {unknown[0]!r} in the recipe; valid keys: {', '.join(sorted(TOP_KEYS))}"
+        )
+    cuda = raw.get("cuda", {})
+    if not isinstance(cuda, dict):
+        raise OptimlabError(f"invalid [cuda]: expected a table of overrides, got {cuda!r}")
+    bad = sorted(set(cuda) - (TOP_KEYS - {"cuda"}))
+    if bad:
+        raise OptimlabError(
+            f"unknown key cuda.{bad[0]} in the recipe; valid keys in [cuda]: "
+            f"{', '.join(sorted(TOP_KEYS - {'cuda'}))}"
+        )
+    for key in TABLES:
+        _table(cuda, key, "cuda.")  # checked on every device, so a typo shows at once
+    base = {k: v for k, v in raw.items() if k != "cuda"}
+    wanted = _check_device(_str("device", device or base.get("device", "cpu")))
+    if torch.device(wanted).type == "cuda":
+        base = _merge(base, cuda)
+        base["device"] = wanted
+    for key in TABLES:
+        _table(base, key)
+    model, opt = base.get("model", {}), base.get("optimizer", {})
+    sched, train, ev = base.get("schedule", {}), base.get("train", {}), base.get("eval", {})
+    for key, table in (("model", model), ("optimizer", opt), ("schedule", sched)):
+        if "name" not in table:
+            raise OptimlabError(f"missing key {key}.name in the recipe")
+    epochs = _int("train.epochs", train.get("epochs", 5), 1)
+    recipe = Recipe(
+        name=_str("name", base.get("name", "speedrun")),
+        dataset=_str("dataset", base.get("dataset", "fashion_mnist")),
+        target=_real("target", base.get("target", 0.91)),
+        seeds=_int("seeds", base.get("seeds", 5), 1),
+        threads=_int("threads", base.get("threads", 2), 1),
+        device=_check_device(_str("device", base.get("device", "cpu"))),
+        model=_str("model.name", model["name"]),
+        model_params=_params("model.params", model.get("params", {})),
+        init=_str("model.init", model.get("init", "default")),
+        channels_last=_bool("model.channels_last", model.get("channels_last", True)),
+        compile=_bool("model.compile", model.get("compile", False)),
+        optimizer=_str("optimizer.name", opt["name"]),
+        optimizer_params=_params("optimizer.params", opt.get("params", {})),
+        fast=_bool("optimizer.fast", opt.get("fast", False)),
+        schedule=_str("schedule.name", sched["name"]),
+        schedule_params=_params("schedule.params", sched.get("params", {})),
+        epochs=epochs,
+        batch_size=_int("train.batch_size", train.get("batch_size", 256), 1),
+        label_smoothing=_real("train.label_smoothing", train.get("label_smoothing", 0.0)),
+        augment=str(train.get("augment", "")),
+        tta=str(ev.get("tta", "none")),
+        eval_from_epoch=_int("eval.from_epoch", ev.get("from_epoch", 1), 1),
+        eval_batch_size=_int("eval.batch_size", ev.get("batch_size", 2500), 1),
+    )
+    check_range("target", recipe.target, 0.0, 1.0, low_open=True)
+    check_range("train.label_smoothing", recipe.label_smoothing, 0.0, 1.0, high_open=True)
+    if recipe.tta not in TTA:
+        raise OptimlabError(f"invalid eval.tta: {recipe.tta!r}; valid: {', '.join(TTA)}")
+    if recipe.eval_from_epoch > epochs:
+        raise OptimlabError(
+            f"invalid eval.from_epoch: {recipe.eval_from_epoch}; valid: 1 to train.epochs "
+            f"({epochs}), else the run is never evaluated"
+        )
+    _check_registries(recipe)
+    return recipe
+
+
+def loads_recipe(text: str, source: str = "<recipe>", device: str | None = None) -> Recipe:
+    """Parse and validate a recipe from TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise OptimlabError(f"{source}: not valid TOML: {err}") from None
+    return parse_recipe(raw, device)
+
+
+def load_recipe(path: str | Path | None = None, device: str | None = None) -> Recipe:
+    """The recipe in ``path``, or the shipped default (``DEFAULT_TOML``) when None."""
+    if path is None:
+        return loads_recipe(DEFAULT_TOML, "default recipe", device)
+    p = Path(path)
+    if not p.is_file():
+        raise OptimlabError(f"recipe file not found: {p}")
+    return loads_recipe(p.read_text(encoding="utf-8"), str(p), device)

@@ -1,0 +1,149 @@
+"""Run a speedrun recipe: one timed training run per seed, data loading included.
+
+The clock starts before the dataset is read and decoded, and stops for the
+time-to-target at the end of the first evaluation whose test accuracy reaches the
+target (that evaluation's own time included). Training then goes on to the end of the
+schedule for the final accuracy. The per-process cache of decoded datasets is cleared
+before every seed, so each seed pays for reading the files again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.speedrun.recipe import Recipe
+
+EpochHook = Callable[[int, dict[str, Any]], None]
+
+
+def _forget_decoded_data() -> None:
+    """Empty the per-process caches of decoded datasets (functools caches)."""
+    from optimlab.data import sources, synthetic
+
+    for module in (sources, synthetic):
+        for obj in vars(module).values():
+            clear = getattr(obj, "cache_clear", None)
+            if callable(clear):
+                clear()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(recipe: Recipe, in_shape: tuple[int, ...], num_classes: int, device: torch.device):
+    """The recipe's model on ``device`` (initialized from torch's global RNG)."""
+    from optimlab.nn import build_model
+    from optimlab.nn import init as nn_init
+
+    params = dict(recipe.model_params)
+    if recipe.model == "speednet":
+        params.setdefault("in_channels", in_shape[0])
+        params.setdefault("input_size", in_shape[-1])
+        params.setdefault("num_classes", num_classes)
+    model = build_model(recipe.model, **params)
+    if recipe.init != "default":
+        nn_init.apply(model, recipe.init)
+    model = model.to(device)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) -> float:
+    """Test accuracy; ``tta="flip"`` averages the logits of each image and its mirror."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        logits = model(xb)
+        if tta == "flip":
+            logits = logits + model(xb.flip(-1))
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
+    model.train()
+    return correct / max(len(x), 1)
+
+
+def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> dict[str, Any]:
+    """Train the recipe once with ``seed``; return times, accuracies and time-to-target."""
+    from optimlab import optim
+    from optimlab.data import load
+    from optimlab.data.augment_presets import from_spec
+    from optimlab.schedules import create as create_schedule
+    from optimlab.schedules.registry import run_params
+
+    device = torch.device(recipe.device)
+    memory = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    _forget_decoded_data()
+    _sync(device)
+    start = time.perf_counter()
+
+    # Everything from here on counts: reading the files, building, compiling, training.
+    splits = load(recipe.dataset, val_size=0, seed=seed, device=device)
+    x = splits.train.x.contiguous(memory_format=memory)
+    y = splits.train.y
+    x_test = splits.test.x.contiguous(memory_format=memory)
+    y_test = splits.test.y
+    load_s = time.perf_counter() - start
+
+    torch.manual_seed(seed)
+    model = build(recipe, tuple(x.shape[1:]), splits.num_classes or 10, device)
+    net = torch.compile(model) if recipe.compile else model
+    steps_per_epoch = len(x) // recipe.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"train.batch_size {recipe.batch_size} exceeds the {len(x)} training examples"
+        )
+    total = recipe.epochs * steps_per_epoch
+    schedule = create_schedule(
+        recipe.schedule, **run_params(recipe.schedule, recipe.schedule_params, total_steps=total)
+    )
+    opt = optim.create(
+        recipe.optimizer, model.parameters(), lr=schedule, fast=recipe.fast,
+        **recipe.optimizer_params,
+    )  # fmt: skip
+    augment = from_spec(recipe.augment, seed=seed) if recipe.augment else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    order = torch.Generator().manual_seed(seed)
+
+    epochs: list[dict[str, Any]] = []
+    time_to_target: float | None = None
+    step = 0
+    for epoch in range(1, recipe.epochs + 1):
+        perm = torch.randperm(len(x), generator=order).to(device)
+        for i in range(steps_per_epoch):
+            idx = perm[i * recipe.batch_size : (i + 1) * recipe.batch_size]
+            xb, yb = x[idx], y[idx]
+            if augment is not None:
+                xb, yb = augment(xb, yb, step)
+            opt.zero_grad(set_to_none=True)
+            loss_fn(net(xb), yb).backward()
+            opt.step()
+            step += 1
+        acc = None
+        if epoch >= recipe.eval_from_epoch or epoch == recipe.epochs:
+            acc = evaluate(net, x_test, y_test, recipe.eval_batch_size, recipe.tta)
+        _sync(device)
+        now = time.perf_counter() - start
+        if acc is not None and acc >= recipe.target and time_to_target is None:
+            time_to_target = now
+        row = {"epoch": epoch, "time": now, "accuracy": acc}
+        epochs.append(row)
+        if on_epoch is not None:
+            on_epoch(seed, row)
+    return {
+        "seed": seed,
+        "load_time": load_s,
+        "time_to_target": time_to_target,
+        "reached": time_to_target is not None,
+        "final_accuracy": epochs[-1]["accuracy"],
+        "total_time": epochs[-1]["time"],
+        "epochs": epochs,
+    }

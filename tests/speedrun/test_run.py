@@ -1,0 +1,115 @@
+"""Speedrun runs on the embedded digits: real training, timing fields, JSON, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from optimlab.cli import main
+from optimlab.nn import MODELS, build_model
+from optimlab.speedrun import loads_recipe, run_speedrun, summarize
+
+DIGITS = """
+name = "digits-speedrun"
+dataset = "digits"
+target = {target}
+seeds = 2
+threads = 1
+[model]
+name = "speednet"
+params = {{ widths = [8, 16] }}
+[optimizer]
+name = "nesterov"
+params = {{ momentum = 0.9, weight_decay = 5e-4 }}
+[schedule]
+name = "one_cycle"
+params = {{ max_lr = 0.1 }}
+[train]
+epochs = 2
+batch_size = 64
+label_smoothing = 0.1
+augment = "flip"
+[eval]
+tta = "flip"
+"""
+
+
+def test_two_seeds_train_and_write_json(tmp_path):
+    recipe = loads_recipe(DIGITS.format(target=0.5))
+    out = tmp_path / "r.json"
+    threads = torch.get_num_threads()
+    result = run_speedrun(recipe, out=out)
+    assert torch.get_num_threads() == threads  # restored
+    saved = json.loads(out.read_text())
+    assert saved["summary"] == result["summary"]
+    assert [r["seed"] for r in saved["runs"]] == [0, 1]
+    for run in saved["runs"]:
+        accs = [e["accuracy"] for e in run["epochs"]]
+        assert len(accs) == 2 and all(a is not None for a in accs)
+        assert run["final_accuracy"] == accs[-1] > 0.5  # chance is 0.1
+        # the time to target is the time of the first evaluation at or above it
+        first = next(e for e in run["epochs"] if e["accuracy"] >= 0.5)
+        assert run["time_to_target"] == first["time"]
+        assert 0 < run["load_time"] < run["time_to_target"] <= run["total_time"]
+    s = saved["summary"]
+    assert s["reached"] == 2 and s["seeds"] == 2
+    assert s["time_to_target_std"] is not None and s["time_to_target_std"] >= 0
+    assert saved["recipe"]["dataset"] == "digits"
+    assert saved["machine"]["torch_threads"] == 1
+    # two seeds train differently
+    assert saved["runs"][0]["epochs"] != saved["runs"][1]["epochs"]
+
+
+def test_unreached_target_and_late_evaluation():
+    text = DIGITS.format(target=0.9999).replace('tta = "flip"', 'tta = "none"\nfrom_epoch = 2')
+    result = run_speedrun(loads_recipe(text), seeds=[3])
+    (run,) = result["runs"]
+    assert run["seed"] == 3
+    assert run["epochs"][0]["accuracy"] is None  # not evaluated before from_epoch
+    assert run["epochs"][1]["accuracy"] is not None
+    assert run["time_to_target"] is None and not run["reached"]
+    assert result["summary"]["reached"] == 0
+    assert result["summary"]["time_to_target_mean"] is None
+
+
+def test_summary_statistics():
+    runs = [
+        {"time_to_target": 10.0, "final_accuracy": 0.91, "total_time": 12.0},
+        {"time_to_target": 14.0, "final_accuracy": 0.93, "total_time": 15.0},
+        {"time_to_target": None, "final_accuracy": 0.89, "total_time": 15.0},
+    ]
+    s = summarize(runs, 0.91)
+    assert (s["reached"], s["seeds"]) == (2, 3)
+    assert s["time_to_target_mean"] == pytest.approx(12.0)
+    assert s["time_to_target_std"] == pytest.approx(2 * 2**0.5)  # sample std of 10, 14
+    assert s["final_accuracy_mean"] == pytest.approx(0.91)
+    assert s["final_accuracy_std"] == pytest.approx(0.02)
+
+
+def test_cli_runs_a_recipe_and_reports_bad_keys(tmp_path, capsys):
+    path = tmp_path / "digits.toml"
+    path.write_text(DIGITS.format(target=0.5))
+    out = tmp_path / "res.json"
+    assert main(["speedrun", str(path), "--seeds", "1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "reached 50%: 1/1 seeds" in printed
+    assert json.loads(out.read_text())["summary"]["seeds"] == 1
+    path.write_text(DIGITS.format(target=0.5).replace("epochs = 2", "epoch = 2"))
+    assert main(["speedrun", str(path)]) == 2
+    assert "train.epoch" in capsys.readouterr().err
+    assert main(["speedrun", "--device", "cuda:x"]) == 2
+    assert "invalid device" in capsys.readouterr().err
+
+
+def test_speednet_is_registered_and_checks_its_widths():
+    assert MODELS.get("speednet").input_shape == (1, 28, 28)
+    net = build_model("speednet", widths=[4, 8, 16])
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    pooled = build_model("speednet", widths=[4, 8], head="max", input_size=8, num_classes=3)
+    assert pooled(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+    with pytest.raises(ValueError, match="invalid widths"):
+        build_model("speednet", widths=[4, 4, 4, 4, 4, 4])
+    with pytest.raises(ValueError, match="invalid head"):
+        build_model("speednet", head="avg")
