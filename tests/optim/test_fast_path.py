@@ -192,3 +192,39 @@ def test_training_loop_gradients_land_in_the_flat_buffer():
 @pytest.mark.parametrize("name", oo.available())
 def test_every_optimizer_fast_equals_eager(name):
     assert_same(run(name, True), run(name, False))
+
+
+LARGE_SHAPES = [(64, 32), (40, 50), (32,), (7,)]
+
+
+def run_split(name: str, fast: bool, **hp) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+    params = make_params(LARGE_SHAPES)
+    opt = oo.create(name, params, fast=fast, **hp)
+    if fast:
+        opt.fast.large_numel = 1000  # the two matrices count as large
+    steps(opt, params, 0, 30)
+    return [p.detach() for p in params], opt
+
+
+@pytest.mark.parametrize("name", ["nadam", "amsgrad"])
+def test_large_tensors_step_one_by_one_through_one_graph(name):
+    """Large tensors skip the flat buffers (no gradient gather); tensors of two sizes
+    share one graph (symbolic length), and a schedule causes no recompilation."""
+    torch._dynamo.reset()
+    eager, _ = run_split(name, False, lr=schedule)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fast, opt = run_split(name, True, lr=schedule)
+    assert_same(fast, eager)
+    assert opt.fast.flat_groups == [0]
+    assert [p.shape for p in opt.fast._flat[0].params] == [(32,), (7,)]
+    big = opt.param_groups[0]["params"][0]
+    assert float(opt.state[big]["step"]) == 30.0
+    assert opt.state[big]["exp_avg"].shape == big.shape
+
+
+def test_global_norm_keeps_a_group_with_large_tensors_whole():
+    # the clip needs the norm of the whole group: no tensor may be stepped apart
+    eager, _ = run_split("adam", False, clip_global_norm=2.0)
+    fast, opt = run_split("adam", True, clip_global_norm=2.0)
+    assert_same(fast, eager)
+    assert len(opt.fast._flat[0].params) == len(LARGE_SHAPES)

@@ -33,13 +33,28 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim.clipping import ClipByNorm
+from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm
 from optimlab.optim.transform import Transform
 
 # Options that act on each tensor as a whole: while one is set, the group must be
 # stepped per tensor, or their meaning would change (a norm per tensor would become
 # the norm of the group).
 PER_TENSOR_OPTIONS: dict[type[Transform], str] = {ClipByNorm: "clip_norm"}
+
+# Options that act on the group as a whole: while one is set, the group must be
+# stepped in one piece (all flat), never split between flat and per-tensor steps.
+GROUP_OPTIONS: dict[type[Transform], str] = {ClipByGlobalNorm: "clip_global_norm"}
+
+
+def splittable(transforms: Sequence[Transform], hp: dict[str, Any]) -> bool:
+    """Whether the group may be stepped in parts (each part alone gives the same
+    result): a flat-safe chain with no group-wide option active."""
+    return flat_safe(transforms, hp) and not any(
+        hp.get(option) is not None
+        for transform in transforms
+        for kind, option in GROUP_OPTIONS.items()
+        if isinstance(transform, kind)
+    )
 
 
 def flat_safe(transforms: Sequence[Transform], hp: dict[str, Any]) -> bool:
