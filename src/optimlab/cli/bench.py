@@ -1,4 +1,4 @@
-"""``optimlab bench [optimizers|engine]``: benchmarks printed as side-by-side ratios."""
+"""``optimlab bench [optimizers|engine|accuracy]``: benchmarks printed as side-by-side ratios."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from optimlab.errors import unknown_name
 BENCHES = {
     "optimizers": "optimlab.bench.optimizers:run_cli",
     "engine": "optimlab.train.bench:run_engine_bench",
+    "accuracy": "optimlab.train.bench_accuracy:run_accuracy_bench",
 }
 
 
@@ -33,4 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="optimizers: leave out the compiled fast path (no compile time)",
     )
+    a = p.add_argument_group("accuracy (time to a target test accuracy)")
+    a.add_argument("--problem", help="fmnist_mlp (default), fmnist_2c2d, digits_mlp or both")
+    a.add_argument("--target", type=float, help="test accuracy to reach (default: the preset)")
+    a.add_argument("--optimizer", help="rule to compare (default: the problem's default)")
+    a.add_argument("--contenders", help="comma separated: torch, eager, fast, fast+compile")
+    a.add_argument("--budget", type=float, help="seconds per run (default: none)")
+    a.add_argument("--max-epochs", type=int, help="epochs per run (default: the problem's)")
+    a.add_argument("--eval-every", type=int, help="steps between evaluations (default: epoch)")
+    a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
+    a.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.set_defaults(func=run)
