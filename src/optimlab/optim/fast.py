@@ -114,6 +114,8 @@ class FastPath:
         self._compiled_flat = torch.compile(_own_copy(flat_step), dynamic=False)
         self._lr: dict[int, Tensor] = {}
         self._flat: dict[int, FlatGroup] = {}
+        # group index -> (its parameters, indices of the large ones), checked by identity
+        self._large: dict[int, tuple[list[Tensor], list[int]]] = {}
         # group index -> the state dicts it could not be flattened with (retry on change)
         self._refused: dict[int, list[dict]] = {}
         self.compile_seconds: float | None = None
@@ -176,13 +178,14 @@ class FastPath:
         hp = {k: v for k, v in group.items() if k != "params"}
         hp["lr"] = slot
         start = time.perf_counter() if self.compile_seconds is None else None
-        rest = self._large_tensor_steps(transforms, params, grads, states, group, hp)
-        if rest:
+        rest = self._large_tensor_steps(transforms, params, grads, states, group, index, hp)
+        if rest is not None:
             params, grads, states = (
                 [params[i] for i in rest],
                 [grads[i] for i in rest],
                 [states[i] for i in rest],
             )
+        if params:
             flat = self._flat_group(transforms, params, states, group, index)
             if flat is None:
                 self._compiled(transforms, params, grads, states, hp)
@@ -200,10 +203,11 @@ class FastPath:
         grads: list[Tensor],
         states: list[dict],
         group: dict[str, Any],
+        index: int,
         hp: dict[str, Any],
-    ) -> list[int]:
+    ) -> list[int] | None:
         """Step the group's large tensors one by one, in place; return the indices of
-        the others.
+        the others (None: all of them).
 
         A large tensor's step is long enough that one compiled call per tensor costs
         little, while gathering its gradient into a flat buffer would add 8 B per
@@ -211,19 +215,23 @@ class FastPath:
         graph: 1-D views, with the length a symbolic size (``dynamic=True``).
         """
         if self.large_numel is None or not splittable(transforms, group):
-            return list(range(len(params)))
-        rest = []
-        for i, (p, g, state) in enumerate(zip(params, grads, states)):
-            if p.numel() < self.large_numel or not _viewable(p, g, state):
-                rest.append(i)
+            return None
+        cached = self._large.get(index)
+        if cached is None or not _same(cached[0], params):
+            large = [i for i, p in enumerate(params) if p.numel() >= self.large_numel]
+            cached = self._large[index] = (list(params), large)
+        done = set()
+        for i in cached[1]:
+            p, g, state = params[i], grads[i], states[i]
+            if not _viewable(p, g, state):
                 continue
             flat_state = {k: v.view(-1) if v.dim() else v for k, v in state.items()}
             self._compiled_one(transforms, [p.view(-1)], [g.view(-1)], [flat_state], hp)
             for key in flat_state.keys() - state.keys():  # created inside the step
-                state[key] = (
-                    flat_state[key].view_as(p) if flat_state[key].dim() else flat_state[key]
-                )
-        return rest
+                value = flat_state[key]
+                state[key] = value.view_as(p) if value.dim() else value
+            done.add(i)
+        return [i for i in range(len(params)) if i not in done] if done else None
 
 
 def _viewable(p: Tensor, g: Tensor, state: dict) -> bool:
