@@ -14,9 +14,9 @@ views merely share storage. Scalar state (``step``, NAdam's ``mu_product``) is o
 entries are the per-parameter 0-d views.
 
 Gradients arrive wherever autograd put them; ``FlatGroup.gather`` copies them into
-the flat gradient buffer with one foreach copy and re-points ``p.grad`` at the views,
-so that after ``zero_grad(set_to_none=False)`` backward accumulates straight into the
-buffer and the next step copies nothing.
+the flat gradient buffer with one foreach copy and, the first time, re-points
+``p.grad`` at the views, so that after ``zero_grad(set_to_none=False)`` backward
+accumulates straight into the buffer and the next step copies nothing.
 
 A group is flattened only when its tensors share one dtype and device, are
 contiguous, and every state entry is either parameter-shaped or 0-d with the same
@@ -95,6 +95,7 @@ class FlatGroup:
     state: dict[str, Tensor]
     spread: dict[str, Tensor] = field(default_factory=dict)
     keys: set[str] = field(default_factory=set)
+    repoint: bool = True
 
     def matches(self, params: Sequence[Tensor], states: Sequence[dict]) -> bool:
         """Whether these are still the tensors and state dicts this group was built from."""
@@ -113,8 +114,14 @@ class FlatGroup:
         # one foreach copy into the views: measured 2x faster than torch.cat(out=)
         # for 200 small tensors on CPU, the same for large ones
         torch._foreach_copy_(self.grad_views, list(grads))
-        for p, v in zip(self.params, self.grad_views):
-            p.grad = v
+        if self.repoint:
+            # once: a loop that keeps its gradients (zero_grad(set_to_none=False)) then
+            # accumulates into the buffer from now on; a loop that drops them would
+            # only pay for re-pointing again each step (measured: half the gather time
+            # for 200 small tensors)
+            for p, v in zip(self.params, self.grad_views):
+                p.grad = v
+            self.repoint = False
 
     def adopt_new_keys(self) -> None:
         """Hand state entries created inside a flat step out to the parameters."""
