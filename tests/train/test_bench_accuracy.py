@@ -44,6 +44,9 @@ def test_summary_ratios_come_from_the_records(low_target):
     assert spread == 0.0
     assert summary["eager"]["seconds"][0] == records["eager"].seconds
     assert summary["eager"]["reached"] == summary["eager"]["runs"] == 1
+    r = records["eager"]
+    assert r.epochs_run == r.epochs  # it stopped at the target
+    assert summary["eager"]["seconds_per_epoch"][0] == pytest.approx(r.total_seconds / r.epochs)
     table = ba.format_result(low_target)
     assert "one after another" in table and "load average" in table
     assert f"{records['eager'].seconds:.2f}" in table and f"{ratio:.3f}" in table

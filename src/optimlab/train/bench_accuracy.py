@@ -59,6 +59,7 @@ class RunRecord:
     accuracy: float  # at the last evaluation
     best_accuracy: float
     total_seconds: float
+    epochs_run: float  # epochs trained in the whole run (to the target or the budget)
     compile_seconds: float | None  # all torch.compile work during the run
     optimizer_compile_seconds: float | None  # the fast step's first compiled call
     eval_seconds: float
@@ -190,6 +191,7 @@ def run_contender(
         accuracy=watch.accuracy,
         best_accuracy=watch.best,
         total_seconds=total,
+        epochs_run=trainer.step / steps_per_epoch,
         compile_seconds=(
             compile_after - compile_before
             if compile_before is not None and compile_after is not None
@@ -320,6 +322,7 @@ def summarize(records: Sequence[RunRecord], contenders: Sequence[str]) -> dict[s
             "accuracy": _mean_spread([r.accuracy for r in rs]),
             "compile_seconds": _mean_spread(comp) if comp else None,
             "eval_seconds": _mean_spread([r.eval_seconds for r in rs]),
+            "seconds_per_epoch": _mean_spread([r.total_seconds / r.epochs_run for r in rs]),
             "ratio_to_torch": _mean_spread(ratios) if ratios else None,
         }
     return out
@@ -362,7 +365,7 @@ def format_result(res: dict[str, Any]) -> str:
         f"  contenders ran one after another (not interleaved); test accuracy evaluated "
         f"{every}, evaluation time included in the wall time; wall time includes compile time",
         f"  {'contender':<13} {'reached':>7} {'seconds':>15} {'steps':>15} {'epochs':>13} "
-        f"{'compile s':>11} {'eval s':>8} {'final acc':>10} {'time/torch':>13}",
+        f"{'s/epoch':>9} {'compile s':>11} {'eval s':>8} {'final acc':>10} {'time/torch':>13}",
     ]
     pm = "mean ± sd" if n > 1 else ""
     for c, s in res["summary"].items():
@@ -370,9 +373,14 @@ def format_result(res: dict[str, Any]) -> str:
         lines.append(
             f"  {c:<13} {s['reached']:>3}/{s['runs']:<3} {_pm(s['seconds'], '.2f', n):>15} "
             f"{_pm(s['steps'], '.0f', n):>15} {_pm(s['epochs'], '.2f', n):>13} "
+            f"{_pm(s['seconds_per_epoch'], '.1f', n):>9} "
             f"{_pm(s['compile_seconds'], '.1f', n):>11} {_pm(s['eval_seconds'], '.1f', n):>8} "
             f"{_pm(s['accuracy'], '.4f', n):>10} {_pm(ratio, '.3f', n):>13}"
         )
+    lines.append(
+        "  (s/epoch: wall time of the whole run over the epochs it trained, a speed that"
+        " does not depend on where the accuracy crossed the target)"
+    )
     if pm:
         lines.append(f"  ({pm} over seeds; time/torch over the seeds where both reached it)")
     lines.append("  runs in order (load average 1/5/15 min before -> after):")
