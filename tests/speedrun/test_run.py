@@ -64,7 +64,9 @@ def test_two_seeds_train_and_write_json(tmp_path):
 
 def test_unreached_target_and_late_evaluation():
     text = DIGITS.format(target=0.9999).replace('tta = "flip"', 'tta = "none"\nfrom_epoch = 2')
-    result = run_speedrun(loads_recipe(text), seeds=[3])
+    recipe = loads_recipe(text.replace("[train]", "[train]\nbfloat16 = true"))
+    assert recipe.bfloat16
+    result = run_speedrun(recipe, seeds=[3])
     (run,) = result["runs"]
     assert run["seed"] == 3
     assert run["epochs"][0]["accuracy"] is None  # not evaluated before from_epoch

@@ -124,12 +124,15 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
             if augment is not None:
                 xb, yb = augment(xb, yb, step)
             opt.zero_grad(set_to_none=True)
-            loss_fn(net(xb), yb).backward()
+            with torch.autocast(device.type, torch.bfloat16, enabled=recipe.bfloat16):
+                loss = loss_fn(net(xb), yb)
+            loss.backward()
             opt.step()
             step += 1
         acc = None
         if epoch >= recipe.eval_from_epoch or epoch == recipe.epochs:
-            acc = evaluate(net, x_test, y_test, recipe.eval_batch_size, recipe.tta)
+            with torch.autocast(device.type, torch.bfloat16, enabled=recipe.bfloat16):
+                acc = evaluate(net, x_test, y_test, recipe.eval_batch_size, recipe.tta)
         _sync(device)
         now = time.perf_counter() - start
         if acc is not None and acc >= recipe.target and time_to_target is None:
