@@ -40,13 +40,33 @@ def inplace_probe(numel: int, device: torch.device | str = "cpu") -> tuple[Calla
 
 
 def peak_extra_bytes(step: Callable[[], None], device: torch.device) -> int | None:
-    """Memory allocated during one call beyond what was allocated before it, on CUDA;
-    None elsewhere (the CPU allocator keeps no such counter)."""
-    if device.type != "cuda":
+    """The most memory allocated at once during one call beyond what was allocated
+    before it.
+
+    On CUDA from the caching allocator's counters. On CPU from torch's profiler with
+    ``profile_memory=True``: it records every allocation and free of torch's CPU
+    allocator with its size and time, and the running sum in time order peaks at the
+    answer. None where neither is available.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    if device.type != "cpu":
         return None
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    step()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    try:
+        records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    except AttributeError:  # the profiler's result objects are not a stable API
+        return None
+    current = peak = 0
+    for record in sorted(records, key=lambda e: e.start_ns()):
+        current += record.nbytes()
+        peak = max(peak, current)
+    return peak

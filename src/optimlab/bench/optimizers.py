@@ -17,7 +17,8 @@ probe's bandwidth sets the floor: the time to move the bytes the step must move
 (parameters read and written, gradient read, each state slot read and written).
 Printed: median step times, the fast path's ratio to the floor, to torch's fastest
 and to torch's default, achieved GB/s, state bytes per parameter, peak extra memory
-(CUDA only) and the fast path's compile time, which is kept out of the medians.
+(CUDA allocator counters, or torch's profiler on CPU) and the fast path's compile
+time, which is kept out of the medians.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def run(
                     + "  ".join(f"{k} {v:.1f}" for k, v in row["peak_extra_mb"].items())
                 )
         else:
-            print("peak extra memory: n/a on CPU (no allocator counter)")
+            print("peak extra memory: n/a (this device keeps no allocation record)")
     return rows
 
 
