@@ -53,6 +53,7 @@ def test_two_seeds_train_and_write_json(tmp_path):
         first = next(e for e in run["epochs"] if e["accuracy"] >= 0.5)
         assert run["time_to_target"] == first["time"]
         assert 0 < run["load_time"] < run["time_to_target"] <= run["total_time"]
+        assert all(0 < e["eval_time"] < e["time"] for e in run["epochs"])
     s = saved["summary"]
     assert s["reached"] == 2 and s["seeds"] == 2
     assert s["time_to_target_std"] is not None and s["time_to_target_std"] >= 0
@@ -70,6 +71,7 @@ def test_unreached_target_and_late_evaluation():
     (run,) = result["runs"]
     assert run["seed"] == 3
     assert run["epochs"][0]["accuracy"] is None  # not evaluated before from_epoch
+    assert run["epochs"][0]["eval_time"] is None
     assert run["epochs"][1]["accuracy"] is not None
     assert run["time_to_target"] is None and not run["reached"]
     assert result["summary"]["reached"] == 0

@@ -129,7 +129,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
             loss.backward()
             opt.step()
             step += 1
-        acc = None
+        acc, eval_start = None, time.perf_counter()
         if epoch >= recipe.eval_from_epoch or epoch == recipe.epochs:
             with torch.autocast(device.type, torch.bfloat16, enabled=recipe.bfloat16):
                 acc = evaluate(net, x_test, y_test, recipe.eval_batch_size, recipe.tta)
@@ -137,7 +137,8 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
         now = time.perf_counter() - start
         if acc is not None and acc >= recipe.target and time_to_target is None:
             time_to_target = now
-        row = {"epoch": epoch, "time": now, "accuracy": acc}
+        eval_s = time.perf_counter() - eval_start if acc is not None else None
+        row = {"epoch": epoch, "time": now, "accuracy": acc, "eval_time": eval_s}
         epochs.append(row)
         if on_epoch is not None:
             on_epoch(seed, row)
