@@ -41,7 +41,7 @@ device = "cpu"
 
 [model]
 name = "speednet"
-params = { widths = [8, 32, 64, 128], norm = "batch", head = "flatten" }
+params = { widths = [16, 32, 64, 128], norm = "batch", head = "flatten" }
 init = "default"          # torch's own init; or a name from optimlab.nn.init
 channels_last = true
 compile = false           # compiling costs more than it saves within one run
