@@ -68,6 +68,7 @@ def with_change(table: str | None, key: str, value) -> dict:
         ("schedule", "name", "warp", ["unknown schedule 'warp'", "one_cycle"]),
         ("schedule", "params", {"max_learning_rate": 1}, ["max_learning_rate", "max_lr"]),
         ("train", "augment", "flip,spin", ["unknown augmentation 'spin'", "rotate"]),
+        ("train", "augment", "", ["train.augment", "non-empty"]),
         (None, "dataset", "imagenet", ["unknown dataset 'imagenet'", "fashion_mnist"]),
         (None, "device", "tpu", ["invalid device", "'tpu'", "cuda"]),
     ],

@@ -65,8 +65,9 @@ def test_two_seeds_train_and_write_json(tmp_path):
 
 def test_unreached_target_and_late_evaluation():
     text = DIGITS.format(target=0.9999).replace('tta = "flip"', 'tta = "none"\nfrom_epoch = 2')
-    recipe = loads_recipe(text.replace("[train]", "[train]\nbfloat16 = true"))
-    assert recipe.bfloat16
+    text = text.replace('augment = "flip"', 'augment = "none"\nbfloat16 = true')
+    recipe = loads_recipe(text)
+    assert recipe.bfloat16 and recipe.augment == "none"
     result = run_speedrun(recipe, seeds=[3])
     (run,) = result["runs"]
     assert run["seed"] == 3
@@ -105,6 +106,9 @@ def test_cli_runs_a_recipe_and_reports_bad_keys(tmp_path, capsys):
     assert "train.epoch" in capsys.readouterr().err
     assert main(["speedrun", "--device", "cuda:x"]) == 2
     assert "invalid device" in capsys.readouterr().err
+    path.write_text(DIGITS.format(target=0.5).replace("batch_size = 64", "batch_size = 5000"))
+    assert main(["speedrun", str(path), "--seeds", "1"]) == 2
+    assert "invalid train.batch_size: 5000" in capsys.readouterr().err
 
 
 def test_speednet_is_registered_and_checks_its_widths():

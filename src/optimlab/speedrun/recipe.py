@@ -7,7 +7,8 @@ Layout (``DEFAULT_TOML`` is the shipped Fashion-MNIST recipe)::
     [model]      name, params (builder arguments), init, channels_last, compile
     [optimizer]  name (optimlab.optim registry), params, fast
     [schedule]   name (optimlab.schedules registry), params (horizon filled in)
-    [train]      epochs, batch_size, label_smoothing, augment (augmentation spec),
+    [train]      epochs, batch_size, label_smoothing, augment (augmentation spec such
+                 as "flip,crop:2", or "none"),
                  bfloat16 (autocast the forward pass; meant for GPUs)
     [eval]       tta ("none" | "flip"), from_epoch, batch_size
     [cuda]       overrides of any of the above, applied when the device is a GPU
@@ -123,7 +124,7 @@ class Recipe:
     epochs: int = 5
     batch_size: int = 256
     label_smoothing: float = 0.0
-    augment: str = ""
+    augment: str = "none"
     bfloat16: bool = False
     tta: str = "none"
     eval_from_epoch: int = 1
@@ -211,7 +212,7 @@ def _check_registries(r: Recipe) -> None:
     MODELS.get(r.model)
     if r.init != "default":
         INITIALIZERS.get(r.init)
-    if r.augment:
+    if r.augment != "none":
         parse_spec(r.augment)
     schedule = create_schedule(
         r.schedule, **run_params(r.schedule, r.schedule_params, total_steps=r.epochs * 100)
@@ -272,7 +273,7 @@ def parse_recipe(raw: dict[str, Any], device: str | None = None) -> Recipe:
         epochs=epochs,
         batch_size=_int("train.batch_size", train.get("batch_size", 256), 1),
         label_smoothing=_real("train.label_smoothing", train.get("label_smoothing", 0.0)),
-        augment=str(train.get("augment", "")),
+        augment=_str("train.augment", train.get("augment", "none")).lower(),
         bfloat16=_bool("train.bfloat16", train.get("bfloat16", False)),
         tta=str(ev.get("tta", "none")),
         eval_from_epoch=_int("eval.from_epoch", ev.get("from_epoch", 1), 1),

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optimlab.errors import OptimlabError
 from optimlab.speedrun.recipe import Recipe
 
 EpochHook = Callable[[int, dict[str, Any]], None]
@@ -98,8 +99,9 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
     net = torch.compile(model) if recipe.compile else model
     steps_per_epoch = len(x) // recipe.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(
-            f"train.batch_size {recipe.batch_size} exceeds the {len(x)} training examples"
+        raise OptimlabError(
+            f"invalid train.batch_size: {recipe.batch_size}; valid: at most the "
+            f"{len(x)} training examples"
         )
     total = recipe.epochs * steps_per_epoch
     schedule = create_schedule(
@@ -109,7 +111,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
         recipe.optimizer, model.parameters(), lr=schedule, fast=recipe.fast,
         **recipe.optimizer_params,
     )  # fmt: skip
-    augment = from_spec(recipe.augment, seed=seed) if recipe.augment else None
+    augment = from_spec(recipe.augment, seed=seed) if recipe.augment != "none" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     order = torch.Generator().manual_seed(seed)
 
