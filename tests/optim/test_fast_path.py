@@ -228,3 +228,33 @@ def test_global_norm_keeps_a_group_with_large_tensors_whole():
     fast, opt = run_split("adam", True, clip_global_norm=2.0)
     assert_same(fast, eager)
     assert len(opt.fast._flat[0].params) == len(LARGE_SHAPES)
+
+
+def test_channels_last_conv_weights_stay_channels_last_on_both_paths():
+    """A channels-last conv net: the fast path steps its weights in memory order, on
+    flat buffers (small) and one by one (large), without changing their layout."""
+
+    def go(fast: bool):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 40, 3)
+        ).to(memory_format=torch.channels_last)
+        opt = oo.create("adam", model.parameters(), lr=1e-2, fast=fast)
+        if fast:
+            opt.fast.large_numel = 2000  # the second conv weight (2880) is large
+        x = torch.randn(4, 3, 9, 9).to(memory_format=torch.channels_last)
+        for _ in range(20):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+        weights = [model[0].weight, model[2].weight]
+        assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+        assert all(not w.is_contiguous() for w in weights)
+        if fast:
+            assert opt.fast.flat_groups == [0]
+            assert [p.shape for p in opt.fast._flat[0].params] == [(8, 3, 3, 3), (8,), (40,)]
+            exp_avg = opt.state[model[2].weight]["exp_avg"]
+            assert exp_avg.stride() == model[2].weight.stride()
+        return [p.detach() for p in model.parameters()]
+
+    assert_same(go(True), go(False))

@@ -34,8 +34,9 @@ compiled chain when
   group; ``clip_global_norm`` is the norm of the flat group and stays flat),
 * the chain holds a transform from outside optimlab that does not declare
   ``elementwise = True``,
-* its tensors mix dtypes or devices or are not contiguous, or the parameters'
-  step counts differ (some were skipped while their gradient was None).
+* its tensors mix dtypes or devices or are not dense (contiguous or channels-last),
+  or the parameters' step counts differ (some were skipped while their gradient
+  was None).
 
 Flattening re-points ``p.data`` (values unchanged): code that keeps the old storage
 of a parameter, rather than the parameter, no longer sees its updates.
@@ -56,7 +57,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim.flat import FlatGroup, flat_safe, flatten, splittable
+from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, memory_view, splittable
 from optimlab.optim.transform import Transform, step_of
 
 # Tensors with at least this many elements are stepped one by one, the rest on flat
@@ -225,28 +226,28 @@ class FastPath:
             p, g, state = params[i], grads[i], states[i]
             if not _viewable(p, g, state):
                 continue
-            flat_state = {k: v.view(-1) if v.dim() else v for k, v in state.items()}
-            self._compiled_one(transforms, [p.view(-1)], [g.view(-1)], [flat_state], hp)
+            flat_state = {k: memory_view(v) if v.dim() else v for k, v in state.items()}
+            self._compiled_one(transforms, [memory_view(p)], [memory_view(g)], [flat_state], hp)
             for key in flat_state.keys() - state.keys():  # created inside the step
                 value = flat_state[key]
-                state[key] = value.view_as(p) if value.dim() else value
+                state[key] = value.as_strided(p.shape, p.stride()) if value.dim() else value
             done.add(i)
         return [i for i in range(len(params)) if i not in done] if done else None
 
 
 def _viewable(p: Tensor, g: Tensor, state: dict) -> bool:
-    """Whether the parameter, its gradient and state can be viewed as 1-D tensors of
-    one dtype and device (contiguous, same shape)."""
+    """Whether the parameter, its gradient and its state share one dense memory layout,
+    dtype and device, so that each can be stepped as its 1-D memory view."""
     return (
-        p.is_contiguous()
-        and g.is_contiguous()
+        dense(p)
         and g.shape == p.shape
+        and g.stride() == p.stride()
         and g.dtype == p.dtype
         and g.device == p.device
         and all(
             isinstance(v, Tensor)
             and v.device == p.device
-            and (v.dim() == 0 or (v.shape == p.shape and v.is_contiguous()))
+            and (v.dim() == 0 or (v.shape == p.shape and v.stride() == p.stride()))
             for v in state.values()
         )
     )

@@ -18,10 +18,10 @@ the flat gradient buffer with one foreach copy and, the first time, re-points
 ``p.grad`` at the views, so that after ``zero_grad(set_to_none=False)`` backward
 accumulates straight into the buffer and the next step copies nothing.
 
-A group is flattened only when its tensors share one dtype and device, are
-contiguous, and every state entry is either parameter-shaped or 0-d with the same
-value for every parameter (so the step counts agree). Anything else stays on the
-per-tensor path.
+A group is flattened only when its tensors share one dtype and device, are dense
+(contiguous, or channels-last: each view keeps its tensor's layout), and every state
+entry is either parameter-shaped or 0-d with the same value for every parameter (so
+the step counts agree). Anything else stays on the per-tensor path.
 """
 
 from __future__ import annotations
@@ -138,17 +138,39 @@ class FlatGroup:
                     s[key] = view
 
 
+def dense(t: Tensor) -> bool:
+    """Whether ``t`` fills its memory span exactly once: contiguous in the default or
+    a channels-last layout. Such a tensor is a reordering of one memory range, so an
+    elementwise rule may run on that range as a 1-D tensor."""
+    if t.is_contiguous():
+        return True
+    if t.dim() == 4:
+        return t.is_contiguous(memory_format=torch.channels_last)
+    if t.dim() == 5:
+        return t.is_contiguous(memory_format=torch.channels_last_3d)
+    return False
+
+
+def memory_view(t: Tensor) -> Tensor:
+    """A dense tensor's memory as a 1-D view, in memory order (not index order)."""
+    return t.as_strided((t.numel(),), (1,), t.storage_offset())
+
+
 def _views(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
-    views, offset = [], 0
+    """Views into consecutive ranges of ``flat``, each with the shape and strides
+    (the memory layout, e.g. channels-last) of its tensor in ``like``."""
+    views, offset = [], flat.storage_offset()
     for p in like:
-        n = p.numel()
-        views.append(flat[offset : offset + n].view(p.shape))
-        offset += n
+        views.append(flat.as_strided(p.shape, p.stride(), offset))
+        offset += p.numel()
     return views
 
 
-def _concat(tensors: Sequence[Tensor]) -> Tensor:
-    return torch.cat([t.detach().reshape(-1) for t in tensors])
+def _concat(tensors: Sequence[Tensor], like: Sequence[Tensor]) -> Tensor:
+    """One buffer holding ``tensors``, laid out as ``like`` (the parameters)."""
+    flat = tensors[0].new_empty(sum(p.numel() for p in like))
+    torch._foreach_copy_(_views(flat, like), [t.detach() for t in tensors])
+    return flat
 
 
 def flatten(params: Sequence[Tensor], states: Sequence[dict]) -> FlatGroup | None:
@@ -157,7 +179,7 @@ def flatten(params: Sequence[Tensor], states: Sequence[dict]) -> FlatGroup | Non
     if any(
         p.dtype != first.dtype
         or p.device != first.device
-        or not p.is_contiguous()
+        or not dense(p)
         or not p.is_floating_point()
         for p in params
     ):
@@ -184,13 +206,13 @@ def flatten(params: Sequence[Tensor], states: Sequence[dict]) -> FlatGroup | Non
     if stacked and not all(bool((s == s[0]).all()) for s in stacked.values()):
         return None
 
-    param = _concat(params)
+    param = _concat(params, params)
     for p, view in zip(params, _views(param, params)):
         p.data = view
     grad = torch.zeros_like(param)
     flat_state: dict[str, Tensor] = {}
     for key, values in buffers.items():
-        flat_state[key] = _concat(values)
+        flat_state[key] = _concat(values, params)
         for s, view in zip(states, _views(flat_state[key], params)):
             s[key] = view
     spread: dict[str, Tensor] = {}
