@@ -35,8 +35,9 @@ class ScaleByAdagrad(Transform):
     def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         G = buffer(state, "sum", p, hp["initial_accumulator_value"])
         G.addcmul_(g, g)
-        decay = per_step(1 + (step_of(state) - 1) * hp["lr_decay"])
-        return g / ((G + hp["eps_root"]).sqrt() + hp["eps"]) / decay
+        # the learning-rate decay as a per-step multiplier (one division per element)
+        lr_scale = per_step(1 / (1 + (step_of(state) - 1) * hp["lr_decay"]))
+        return g / ((G + hp["eps_root"]).sqrt() + hp["eps"]) * lr_scale
 
 
 class Adagrad(ChainOptimizer):

@@ -55,8 +55,9 @@ class ScaleByAdam(Transform):
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         if hp["amsgrad"]:
             v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
-        m_hat = m / per_step(1 - b1**t)
-        v_hat = v / per_step(1 - b2**t)
+        # bias corrections as per-step multipliers: one division per element, not three
+        m_hat = m * per_step(1 / (1 - b1**t))
+        v_hat = v * per_step(1 / (1 - b2**t))
         return m_hat / ((v_hat + hp["eps_root"]).sqrt() + hp["eps"])
 
 
