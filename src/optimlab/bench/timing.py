@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable
 
 
 def interleaved_medians(
-    contenders: dict[str, Callable[[], None]], repeats: int = 20, warmup: int = 3
+    contenders: dict[str, Callable[[], None]], repeats: int = 20, warmup: int = 3, seed: int = 0
 ) -> dict[str, float]:
-    """Median seconds per call of each contender, calls interleaved round-robin."""
+    """Median seconds per call of each contender, calls interleaved.
+
+    Each round runs every contender once, in a fresh random order: a fixed order would
+    always time the same contender right after the same neighbour (say, one that leaves
+    100 MB of dirty cache lines or freed pages behind), and that neighbour's after-effects
+    would land on it alone.
+    """
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    rng = random.Random(seed)
+    names = list(contenders)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
-        for name, fn in contenders.items():
+        rng.shuffle(names)
+        for name in names:
             start = time.perf_counter()
-            fn()
+            contenders[name]()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: statistics.median(times[name]) for name in contenders}
