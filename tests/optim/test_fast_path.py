@@ -258,3 +258,23 @@ def test_channels_last_conv_weights_stay_channels_last_on_both_paths():
         return [p.detach() for p in model.parameters()]
 
     assert_same(go(True), go(False))
+
+
+@pytest.mark.parametrize("name, count", [("adam", 2), ("nadam", 3), ("adamax", 1)])
+def test_bias_corrections_are_computed_once_per_step_in_the_graph(name, count):
+    """The step-dependent scalars pass through the opaque per_step op, so inductor
+    computes them before the elementwise loop instead of once per vector in it."""
+    seen = []
+
+    def backend(gm, inputs):
+        op = torch.ops.optimlab.step_scalar
+        seen.extend(n for n in gm.graph.nodes if n.target in (op, op.default))
+        return gm.forward
+
+    torch._dynamo.reset()
+    params = make_params()
+    opt = oo.create(name, params, fast=True)
+    opt.fast._compiled_flat = torch.compile(flat_step, backend=backend, dynamic=False)
+    steps(opt, params, 0, 3)
+    assert opt.fast.flat_groups == [0]
+    assert len(seen) == count
