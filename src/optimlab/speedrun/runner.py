@@ -57,19 +57,13 @@ def build(recipe: Recipe, in_shape: tuple[int, ...], num_classes: int, device: t
     return model
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) -> float:
-    """Test accuracy; ``tta="flip"`` averages the logits of each image and its mirror."""
-    model.eval()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        logits = model(xb)
-        if tta == "flip":
-            logits = logits + model(xb.flip(-1))
-        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
-    model.train()
-    return correct / max(len(x), 1)
+    """Test accuracy; ``tta="flip"`` averages the predictions of each image and its
+    mirror (``optimlab.regularize.tta``)."""
+    from optimlab.regularize.tta import tta_predict
+
+    probs = tta_predict(model, x, flips=tta == "flip", batch_size=batch_size)
+    return int((probs.argmax(1) == y).sum()) / max(len(x), 1)
 
 
 def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> dict[str, Any]:
