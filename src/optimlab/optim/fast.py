@@ -57,7 +57,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, memory_view, splittable
+from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, group_wide, memory_view
 from optimlab.optim.transform import Transform, step_of
 
 # Tensors with at least this many elements are stepped one by one, the rest on flat
@@ -127,11 +127,10 @@ class FastPath:
 
     def _flat_group(
         self,
-        transforms: Sequence[Transform],
         params: list[Tensor],
         states: list[dict],
-        group: dict[str, Any],
         index: int,
+        safe: bool,
     ) -> FlatGroup | None:
         flat = self._flat.get(index)
         if flat is not None and not flat.matches(params, states):
@@ -139,7 +138,7 @@ class FastPath:
             # build again from the per-parameter tensors, which hold the current values
             del self._flat[index]
             flat = None
-        if not flat_safe(transforms, group):
+        if not safe:
             # per-tensor steps advance each parameter's own scalars: the flat copy
             # of them would go stale, so it is dropped and rebuilt later
             self._flat.pop(index, None)
@@ -179,7 +178,14 @@ class FastPath:
         hp = {k: v for k, v in group.items() if k != "params"}
         hp["lr"] = slot
         start = time.perf_counter() if self.compile_seconds is None else None
-        rest = self._large_tensor_steps(transforms, params, grads, states, group, index, hp)
+        # one check per step: whether the chain gives the same result on concatenations
+        safe = flat_safe(transforms, group)
+        split = safe and self.large_numel is not None and not group_wide(transforms, group)
+        rest = (
+            self._large_tensor_steps(transforms, params, grads, states, index, hp)
+            if split
+            else None
+        )
         if rest is not None:
             params, grads, states = (
                 [params[i] for i in rest],
@@ -187,7 +193,7 @@ class FastPath:
                 [states[i] for i in rest],
             )
         if params:
-            flat = self._flat_group(transforms, params, states, group, index)
+            flat = self._flat_group(params, states, index, safe)
             if flat is None:
                 self._compiled(transforms, params, grads, states, hp)
             else:
@@ -203,20 +209,17 @@ class FastPath:
         params: list[Tensor],
         grads: list[Tensor],
         states: list[dict],
-        group: dict[str, Any],
         index: int,
         hp: dict[str, Any],
     ) -> list[int] | None:
         """Step the group's large tensors one by one, in place; return the indices of
-        the others (None: all of them).
+        the others (None: all of them). Called only for a group that may be split.
 
         A large tensor's step is long enough that one compiled call per tensor costs
         little, while gathering its gradient into a flat buffer would add 8 B per
         parameter to the 12 to 28 B the step moves. Every large tensor runs the same
         graph: 1-D views, with the length a symbolic size (``dynamic=True``).
         """
-        if self.large_numel is None or not splittable(transforms, group):
-            return None
         cached = self._large.get(index)
         if cached is None or not _same(cached[0], params):
             large = [i for i, p in enumerate(params) if p.numel() >= self.large_numel]

@@ -46,10 +46,10 @@ PER_TENSOR_OPTIONS: dict[type[Transform], str] = {ClipByNorm: "clip_norm"}
 GROUP_OPTIONS: dict[type[Transform], str] = {ClipByGlobalNorm: "clip_global_norm"}
 
 
-def splittable(transforms: Sequence[Transform], hp: dict[str, Any]) -> bool:
-    """Whether the group may be stepped in parts (each part alone gives the same
-    result): a flat-safe chain with no group-wide option active."""
-    return flat_safe(transforms, hp) and not any(
+def group_wide(transforms: Sequence[Transform], hp: dict[str, Any]) -> bool:
+    """Whether an option acting on the group as a whole is active: then the group may
+    not be stepped in parts."""
+    return any(
         hp.get(option) is not None
         for transform in transforms
         for kind, option in GROUP_OPTIONS.items()
