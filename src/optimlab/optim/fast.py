@@ -22,8 +22,8 @@ single tensors. Gradients are copied into a flat buffer each step (one
 foreach copy), unless they already live there. That copy adds 8 B per parameter to
 the 12 to 28 B a step moves, so tensors of ``LARGE_NUMEL`` elements or more skip
 it: each is stepped alone, as a 1-D view, by one more compiled graph whose length
-is symbolic (one graph for every size; a call costs tens of microseconds, small
-next to a large tensor's step). Measured on the 14.7M-parameter benchmark model
+is symbolic (one graph for every size; a call costs about 0.1 ms, small next to
+a large tensor's step). Measured on the 14.7M-parameter benchmark model
 (2-core CPU): the gather made the compiled SGD step 2.3x slower than with gradients
 in place; stepping the large tensors alone removes the difference. The result is
 the same because every rule is elementwise; a group is never split while a
@@ -61,9 +61,9 @@ from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, group_wide
 from optimlab.optim.transform import Transform, step_of
 
 # Tensors with at least this many elements are stepped one by one, the rest on flat
-# buffers (see ``FastPath._large_tensor_steps``). One compiled call costs tens of
-# microseconds; gathering a gradient costs 8 B per element (about 0.5 ns per element
-# at this machine's ~17 GB/s): from about 2^18 elements the call is the cheaper.
+# buffers (see ``FastPath._large_tensor_steps``). One compiled call cost 100 to 150 us
+# on a 2-core CPU (measured); gathering a gradient costs 8 B per element, about 0.5 ns
+# per element at its ~17 GB/s: from about 2^18 elements the call is the cheaper.
 LARGE_NUMEL = 2**18
 
 
