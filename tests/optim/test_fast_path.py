@@ -222,6 +222,30 @@ def test_large_tensors_step_one_by_one_through_one_graph(name):
     assert opt.state[big]["exp_avg"].shape == big.shape
 
 
+def test_large_tensor_views_follow_a_loaded_state_and_a_new_storage():
+    """A large tensor's 1-D views are kept between steps; load_state_dict (new state
+    dicts) and ``p.data = ...`` (new storage) must make the fast path build them again,
+    or it would go on updating the old buffers."""
+
+    def go(fast: bool) -> list[torch.Tensor]:
+        params = make_params(LARGE_SHAPES)
+        opt = oo.create("adam", params, fast=fast)
+        if fast:
+            opt.fast.large_numel = 1000
+        steps(opt, params, 0, 5)
+        saved = copy.deepcopy(opt.state_dict())
+        steps(opt, params, 5, 5)
+        opt.load_state_dict(saved)
+        steps(opt, params, 10, 5)
+        with torch.no_grad():
+            params[0].data = params[0].data.clone()
+        steps(opt, params, 15, 5)
+        return [p.detach() for p in params]
+
+    eager = go(False)
+    assert_same(go(True), eager)
+
+
 def test_global_norm_keeps_a_group_with_large_tensors_whole():
     # the clip needs the norm of the whole group: no tensor may be stepped apart
     eager, _ = run_split("adam", False, clip_global_norm=2.0)
