@@ -58,7 +58,8 @@ class ScaleByAdam(Transform):
         # bias corrections as per-step multipliers: one division per element, not three
         m_hat = m * per_step(1 / (1 - b1**t))
         v_hat = v * per_step(1 / (1 - b2**t))
-        return m_hat / ((v_hat + hp["eps_root"]).sqrt() + hp["eps"])
+        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
+        return m_hat / ((v_hat if eps_root == 0 else v_hat + eps_root).sqrt() + hp["eps"])
 
 
 class Adam(ChainOptimizer):

@@ -114,14 +114,19 @@ class ChainOptimizer(torch.optim.Optimizer):
         return loss
 
     def _step_group(self, group: dict[str, Any], index: int) -> None:
-        params = [p for p in group["params"] if p.grad is not None]
+        # one pass: with hundreds of small tensors the Python per tensor is what costs
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                raise OptimlabError(f"{type(self).__name__} does not support sparse gradients")
+            params.append(p)
+            grads.append(g)
         if not params:
             return
-        grads: list[Tensor] = []
-        for p in params:
-            if p.grad.is_sparse:
-                raise OptimlabError(f"{type(self).__name__} does not support sparse gradients")
-            grads.append(p.grad)
         if group["skip_nonfinite"] and not all(bool(torch.isfinite(g).all()) for g in grads):
             self.state[SKIPPED] = self.state.get(SKIPPED, 0) + 1
             return

@@ -49,6 +49,7 @@ the time the first compiled call took in this process.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
 import types
@@ -165,7 +166,7 @@ class FastPath:
 
     def ready(self, states: list[dict]) -> bool:
         """Compiled steps need every parameter's state to exist already."""
-        return all("step" in s for s in states)
+        return all(map(operator.contains, states, itertools.repeat("step")))
 
     def __call__(
         self,
@@ -181,7 +182,7 @@ class FastPath:
             lr = lr(int(step_of(states[0])))  # the schedule at this update, counted from 0
         slot = self._lr.get(index)
         if slot is None or slot.device != params[0].device:
-            slot = self._lr[index] = torch.zeros((), dtype=params[0].dtype, device=params[0].device)
+            slot = self._lr[index] = torch.zeros((), dtype=torch.float64, device=params[0].device)
         slot.fill_(lr)
         hp = {k: v for k, v in group.items() if k != "params"}
         hp["lr"] = slot

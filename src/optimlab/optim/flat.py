@@ -26,6 +26,7 @@ the step counts agree). Anything else stays on the per-tensor path.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,17 +100,18 @@ class FlatGroup:
 
     def matches(self, params: Sequence[Tensor], states: Sequence[dict]) -> bool:
         """Whether these are still the tensors and state dicts this group was built from."""
-        if len(params) != len(self.params):
-            return False
-        for p, q, s, t, ptr in zip(params, self.params, states, self.states, self.param_ptrs):
-            # load_state_dict installs new state dicts; p.data = ... a new storage
-            if p is not q or s is not t or p.data_ptr() != ptr:
-                return False
-        return True
+        # load_state_dict installs new state dicts; p.data = ... a new storage.
+        # Compared with map in C: this runs on every step, for every tensor.
+        return (
+            len(params) == len(self.params)
+            and all(map(operator.is_, params, self.params))
+            and all(map(operator.is_, states, self.states))
+            and list(map(Tensor.data_ptr, params)) == self.param_ptrs
+        )
 
     def gather(self, grads: Sequence[Tensor]) -> None:
         """Bring the gradients into ``self.grad``; a no-op when they are its views."""
-        if all(g is v for g, v in zip(grads, self.grad_views)):
+        if all(map(operator.is_, grads, self.grad_views)):
             return
         # one foreach copy into the views: measured 2x faster than torch.cat(out=)
         # for 200 small tensors on CPU, the same for large ones

@@ -43,7 +43,8 @@ class ScaleByRMS(Transform):
             a = buffer(state, "grad_avg", p)
             a.lerp_(g, 1 - alpha)
             s = s - a * a
-        return g / ((s + hp["eps_root"]).sqrt() + hp["eps"])
+        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
+        return g / ((s if eps_root == 0 else s + eps_root).sqrt() + hp["eps"])
 
 
 class RMSprop(ChainOptimizer):
