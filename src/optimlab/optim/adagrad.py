@@ -42,7 +42,7 @@ class ScaleByAdagrad(Transform):
         if lr_decay == 0:
             return u
         # the learning-rate decay as a per-step multiplier (one division per element)
-        return u * per_step(1 / (1 + (step_of(state) - 1) * lr_decay))
+        return u * per_step(1 / (1 + (step_of(state) - 1) * lr_decay), u)
 
 
 class Adagrad(ChainOptimizer):

@@ -56,8 +56,8 @@ class ScaleByAdam(Transform):
         if hp["amsgrad"]:
             v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
         # bias corrections as per-step multipliers: one division per element, not three
-        m_hat = m * per_step(1 / (1 - b1**t))
-        v_hat = v * per_step(1 / (1 - b2**t))
+        m_hat = m * per_step(1 / (1 - b1**t), m)
+        v_hat = v * per_step(1 / (1 - b2**t), v)
         eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
         return m_hat / ((v_hat if eps_root == 0 else v_hat + eps_root).sqrt() + hp["eps"])
 

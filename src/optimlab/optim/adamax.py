@@ -46,7 +46,7 @@ class ScaleByAdamax(Transform):
         u = buffer(state, "exp_inf", p)
         m.lerp_(g, 1 - b1)
         torch.maximum(u.mul_(b2), g.abs() + eps if in_max else g.abs(), out=u)
-        return m * per_step(1 / (1 - b1 ** step_of(state))) / (u if in_max else u + eps)
+        return m * per_step(1 / (1 - b1 ** step_of(state)), m) / (u if in_max else u + eps)
 
 
 class Adamax(ChainOptimizer):

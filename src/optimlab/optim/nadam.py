@@ -52,8 +52,8 @@ class ScaleByNAdam(Transform):
         v = buffer(state, "exp_avg_sq", p)
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v * per_step(1 / (1 - b2**t))).sqrt() + hp["eps"]
-        c_g, c_m = per_step((1 - mu) / (1 - P)), per_step(mu_next / (1 - P * mu_next))
+        denom = (v * per_step(1 / (1 - b2**t), v)).sqrt() + hp["eps"]
+        c_g, c_m = per_step((1 - mu) / (1 - P), g), per_step(mu_next / (1 - P * mu_next), m)
         return (c_g * g + c_m * m) / denom
 
 

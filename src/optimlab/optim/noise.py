@@ -28,5 +28,5 @@ class AddGradientNoise(Transform):
         if eta == 0:
             return u
         t = step_of(state) - 1
-        sigma = per_step((eta / (1.0 + t) ** hp["grad_noise_decay"]) ** 0.5)
+        sigma = per_step((eta / (1.0 + t) ** hp["grad_noise_decay"]) ** 0.5, u)
         return u + sigma * torch.randn_like(u)
