@@ -284,8 +284,9 @@ def test_channels_last_conv_weights_stay_channels_last_on_both_paths():
     assert_same(go(True), go(False))
 
 
-@pytest.mark.parametrize("name, count", [("adam", 2), ("nadam", 3), ("adamax", 1)])
-def test_bias_corrections_are_computed_once_per_step_in_the_graph(name, count):
+# the rule's bias corrections, and -lr
+@pytest.mark.parametrize("name, count", [("adam", 3), ("nadam", 4), ("adamax", 2), ("sgd", 1)])
+def test_step_scalars_are_computed_once_per_step_in_the_graph(name, count):
     """The step-dependent scalars pass through the opaque per_step op, so inductor
     computes them before the elementwise loop instead of once per vector in it."""
     seen = []

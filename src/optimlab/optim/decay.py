@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from optimlab.errors import check_range
-from optimlab.optim.transform import Hyper, Transform, learning_rate
+from optimlab.optim.transform import Hyper, Transform, learning_rate, per_step
 
 
 class AddWeightDecay(Transform):
@@ -36,4 +36,4 @@ class DecoupledWeightDecay(Transform):
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         wd = hp["weight_decay"]
-        return u if wd == 0 else u - learning_rate(hp, state) * wd * p
+        return u if wd == 0 else u - per_step(learning_rate(hp, state) * wd, p) * p

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from optimlab.errors import check_range
-from optimlab.optim.transform import Hyper, Transform, learning_rate
+from optimlab.optim.transform import Hyper, Transform, learning_rate, per_step
 
 
 class ScaleByLearningRate(Transform):
@@ -23,4 +23,5 @@ class ScaleByLearningRate(Transform):
             check_range("lr", float(lr), 0.0)
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
-        return u * -learning_rate(hp, state)
+        # -lr_t changes at most once per step (a schedule, or the fast path's lr tensor)
+        return u * per_step(-learning_rate(hp, state), u)
