@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ import torch
 
 from optimlab.bench.memory import inplace_probe, peak_extra_bytes, state_bytes, step_bytes
 from optimlab.bench.timing import interleaved_medians
+from optimlab.errors import OptimlabError
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord
 
 MODELS: dict[str, list[tuple[int, ...]]] = {
@@ -118,28 +120,48 @@ def bench_optimizer(
     device: torch.device,
     repeats: int,
     fast: bool = True,
+    instances: int = 1,
 ) -> dict:
-    """Median step times of every contender for one registry optimizer, and the floor."""
-    contenders: dict[str, Contender] = {
-        "eager": _contender(lambda ps: record.builder(ps, **record.defaults), sizes, device)
+    """Median step times of every contender for one registry optimizer, and the floor.
+
+    With ``instances`` > 1 every contender is built that many times, on tensors
+    allocated anew, all timed in the same rotation; its time is the mean of its
+    instances' medians. Where a contender's tensors land in memory moved its time by
+    up to 7% between instances in one process (measured, 14.7M parameters on CPU),
+    more than the differences this benchmark is meant to show.
+    """
+    if instances < 1:
+        raise OptimlabError(f"invalid instances: {instances}; expected an integer >= 1")
+    builders: dict[str, tuple[Callable, bool]] = {
+        "eager": (lambda ps: record.builder(ps, **record.defaults), True)
     }
     if fast:
         for name, fresh in (("fast", True), ("fast*", False)):
-            contenders[name] = _contender(
-                lambda ps: record.builder(ps, **record.defaults, fast=True), sizes, device, fresh
-            )
+            builders[name] = (lambda ps: record.builder(ps, **record.defaults, fast=True), fresh)
     for name, make in torch_builders(record, device).items():
-        contenders[name] = _contender(make, sizes, device)
+        builders[name] = (make, True)
+    every: dict[str, list[Contender]] = {
+        name: [_contender(make, sizes, device, fresh) for _ in range(instances)]
+        for name, (make, fresh) in builders.items()
+    }
+    contenders = {name: copies[0] for name, copies in every.items()}
     probe, probe_bytes = inplace_probe(PROBE_NUMEL, device)
     # the first calls build state and, for the fast path, compile: time them apart
-    for c in contenders.values():
-        c.step()
-        c.step()
+    for copies in every.values():
+        for c in copies:
+            c.step()
+            c.step()
     compile_s = contenders["fast"].opt.fast.compile_seconds if fast else None
-    fns: dict[str, Callable[[], None]] = {name: c.step for name, c in contenders.items()}
+    fns: dict[str, Callable[[], None]] = {
+        f"{name}#{i}": c.step for name, copies in every.items() for i, c in enumerate(copies)
+    }
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     fns["probe"] = (lambda: (probe(), sync(device))) if sync else probe
-    medians = interleaved_medians(fns, repeats=repeats)
+    timed = interleaved_medians(fns, repeats=repeats)
+    per_instance = {name: [timed[f"{name}#{i}"] for i in range(instances)] for name in every}
+    medians = {name: statistics.fmean(ts) for name, ts in per_instance.items()}
+    medians["probe"] = timed["probe"]
+    spread = {name: max(ts) / min(ts) - 1 for name, ts in per_instance.items()}
 
     params = contenders["eager"].opt.param_groups[0]["params"]
     moved = step_bytes(params, record.state_slots)
@@ -161,6 +183,9 @@ def bench_optimizer(
             for b in [peak_extra_bytes(c.step, device)]
         },
         "ours": best,
+        "instances": instances,
+        "ms_instances": {name: [t * 1e3 for t in ts] for name, ts in per_instance.items()},
+        "instance_spread": spread,
     }
 
 
@@ -171,17 +196,25 @@ def _fmt_row(row: dict, default: str) -> str:
     fastest = min(torch_names, key=lambda n: ms[n])
     times = "  ".join(f"{n} {ms[n]:7.2f}" for n in ms)
     compile_s = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f}s"
+    spread = ""
+    if row["instances"] > 1:
+        worst = max(row["instance_spread"].values())
+        spread = f"  instances {row['instances']} (max spread {worst * 100:.0f}%)"
     return (
         f"{row['optimizer']:9s} {times}  | {row['ours']}/floor (x{ours / row['floor_ms']:.2f})"
         f"  /torch-{fastest} (x{ours / ms[fastest]:.2f})"
         f"  /torch-{default} (x{ours / ms[default]:.2f})"
         f"  {row['gbs'][row['ours']]:5.1f} GB/s  state {row['state_bytes_per_param']:.0f} B/param"
-        f"  compile {compile_s}"
+        f"  compile {compile_s}{spread}"
     )
 
 
 def run(
-    model: str = "large", repeats: int = 20, fast: bool = True, device: str | None = None
+    model: str = "large",
+    repeats: int = 20,
+    fast: bool = True,
+    device: str | None = None,
+    instances: int = 1,
 ) -> list[dict]:
     """Benchmark every registry optimizer on one model; print a line per optimizer."""
     sizes = MODELS[model]
@@ -195,13 +228,14 @@ def run(
     print(
         f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
         f"float32, {where}, median ms of {repeats} interleaved"
+        + (f", mean over {instances} instances of each contender" if instances > 1 else "")
     )
     default = torch_default(dev)
     rows = []
     for record in OPTIMIZERS:
         if record.torch_class is None:
             continue
-        row = bench_optimizer(record, sizes, dev, repeats, fast)
+        row = bench_optimizer(record, sizes, dev, repeats, fast, instances)
         print(_fmt_row(row, default), flush=True)
         rows.append(row)
     if rows:
@@ -230,5 +264,10 @@ def run_cli(args: argparse.Namespace) -> None:
             from optimlab.errors import unknown_name
 
             raise unknown_name("benchmark model", model, MODELS)
-        run(model, repeats=args.repeats, fast=getattr(args, "fast", True))
+        run(
+            model,
+            repeats=args.repeats,
+            fast=getattr(args, "fast", True),
+            instances=getattr(args, "instances", 1),
+        )
         print()

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="both", help="optimizers: large, small or both")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions per contender")
     p.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="optimizers: build each contender N times on fresh tensors, report the mean",
+    )
+    p.add_argument(
         "--no-fast",
         dest="fast",
         action="store_false",
