@@ -1,10 +1,21 @@
-"""Suite-wide settings: one torch thread per test process.
+"""Suite-wide settings: one torch thread in every test.
 
 The models in the tests are small, where a second thread gains little, and on a
 machine with other work running, OpenMP threads that spin-wait for a busy core
-can slow a run down by orders of magnitude.
+can slow a run down by orders of magnitude. The fixture also restores the count
+after each test, so a test that asks for more threads (``--threads 2``) does not
+change the ones after it.
 """
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

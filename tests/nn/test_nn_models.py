@@ -30,14 +30,6 @@ def valid(size: int, kernel: int) -> int:
     return size - kernel + 1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_mlp_shapes_counts_and_layers():
     model = m.mlp(20, [16, 8], 3, activation="tanh", dropout=0.5, batch_norm=True)
     assert model(torch.randn(4, 4, 5)).shape == (4, 3)  # flattens its input

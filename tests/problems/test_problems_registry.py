@@ -16,14 +16,6 @@ from optimlab.problems.problem import l2_penalty, with_penalty
 from optimlab.problems.quadratic import NOISE_STD
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _build(name: str, **kwargs):
     try:
         return build(name, **kwargs)
