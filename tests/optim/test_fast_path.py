@@ -246,6 +246,27 @@ def test_large_tensor_views_follow_a_loaded_state_and_a_new_storage():
     assert_same(go(True), eager)
 
 
+def test_changing_a_hyperparameter_mid_run_compiles_again_on_the_kept_views():
+    """A changed constant of the graph (here weight decay, then betas) compiles a new
+    graph on the large tensors' kept 1-D views; those views, made under no_grad from
+    parameters that require grad, must still be usable after many in-place steps."""
+
+    def go(fast: bool) -> list[torch.Tensor]:
+        params = make_params(LARGE_SHAPES)
+        opt = oo.create("adam", params, fast=fast)
+        if fast:
+            opt.fast.large_numel = 1000
+        steps(opt, params, 0, 5)
+        opt.param_groups[0]["weight_decay"] = 0.1
+        steps(opt, params, 5, 5)
+        opt.param_groups[0]["betas"] = (0.8, 0.99)
+        steps(opt, params, 10, 5)
+        return [p.detach() for p in params]
+
+    eager = go(False)
+    assert_same(go(True), eager)
+
+
 def test_global_norm_keeps_a_group_with_large_tensors_whole():
     # the clip needs the norm of the whole group: no tensor may be stepped apart
     eager, _ = run_split("adam", False, clip_global_norm=2.0)

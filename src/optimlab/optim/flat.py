@@ -154,8 +154,14 @@ def dense(t: Tensor) -> bool:
 
 
 def memory_view(t: Tensor) -> Tensor:
-    """A dense tensor's memory as a 1-D view, in memory order (not index order)."""
-    return t.as_strided((t.numel(),), (1,), t.storage_offset())
+    """A dense tensor's memory as a 1-D view, in memory order (not index order).
+
+    The view is taken of ``t.detach()``: a view of a parameter, made under no_grad
+    and kept across steps, would otherwise be a view of a leaf that requires grad
+    whose base was since modified in place, which autograd refuses to inspect (and
+    torch.compile inspects it whenever it compiles again, e.g. after a
+    hyperparameter changed)."""
+    return t.detach().as_strided((t.numel(),), (1,), t.storage_offset())
 
 
 def _views(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
