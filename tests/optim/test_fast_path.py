@@ -22,7 +22,7 @@ import torch
 import torch._dynamo
 
 import optimlab.optim as oo
-from optimlab.optim.fast import flat_step
+from optimlab.optim.fast import MAX_BUNDLE
 
 STEPS = 100
 
@@ -100,7 +100,7 @@ def test_flat_graph_does_not_grow_with_the_number_of_tensors():
         torch._dynamo.reset()
         params = make_params([(5, 4)] * count)
         opt = oo.create("adam", params, fast=True)
-        opt.fast._compiled_flat = torch.compile(flat_step, backend=backend, dynamic=False)
+        opt.fast.backend = backend
         steps(opt, params, 0, 3)
         assert opt.fast.flat_groups == [0]
         sizes[count] = nodes
@@ -207,9 +207,10 @@ def run_split(name: str, fast: bool, **hp) -> tuple[list[torch.Tensor], torch.op
 
 
 @pytest.mark.parametrize("name", ["nadam", "amsgrad"])
-def test_large_tensors_step_one_by_one_through_one_graph(name):
-    """Large tensors skip the flat buffers (no gradient gather); tensors of two sizes
-    share one graph (symbolic length), and a schedule causes no recompilation."""
+def test_large_tensors_step_in_place_in_one_call_with_the_flat_group(name):
+    """Large tensors skip the flat buffers (no gradient gather) and are stepped as
+    1-D views in the same compiled call as the flat group; a schedule causes no
+    recompilation."""
     torch._dynamo.reset()
     eager, _ = run_split(name, False, lr=schedule)
     with torch._dynamo.config.patch(error_on_recompile=True):
@@ -220,6 +221,29 @@ def test_large_tensors_step_one_by_one_through_one_graph(name):
     big = opt.param_groups[0]["params"][0]
     assert float(opt.state[big]["step"]) == 30.0
     assert opt.state[big]["exp_avg"].shape == big.shape
+
+
+def test_more_large_tensors_than_one_call_takes_share_the_graphs():
+    """Eleven large tensors of assorted sizes are stepped in two calls, one of
+    MAX_BUNDLE and one of the rest with the flat group: the eager numbers, and a
+    changing lr never recompiles."""
+    shapes = [(30 + i, 40) for i in range(11)] + [(5,), (9,)]
+
+    def go(fast: bool) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+        params = make_params(shapes)
+        opt = oo.create("adam", params, fast=fast, lr=schedule)
+        if fast:
+            opt.fast.large_numel = 1000
+        steps(opt, params, 0, 12)
+        return [p.detach() for p in params], opt
+
+    eager, _ = go(False)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fast, opt = go(True)
+    assert_same(fast, eager)
+    assert MAX_BUNDLE < 11
+    assert sorted(opt.fast._graphs) == [(0, 11 - MAX_BUNDLE, True), (0, MAX_BUNDLE, False)]
+    assert [p.shape for p in opt.fast._flat[0].params] == [(5,), (9,)]
 
 
 def test_large_tensor_views_follow_a_loaded_state_and_a_new_storage():
@@ -320,7 +344,7 @@ def test_step_scalars_are_computed_once_per_step_in_the_graph(name, count):
     torch._dynamo.reset()
     params = make_params()
     opt = oo.create(name, params, fast=True)
-    opt.fast._compiled_flat = torch.compile(flat_step, backend=backend, dynamic=False)
+    opt.fast.backend = backend
     steps(opt, params, 0, 3)
     assert opt.fast.flat_groups == [0]
     assert len(seen) == count

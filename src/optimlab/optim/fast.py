@@ -21,11 +21,14 @@ tensors becoming views into them, and the unchanged chain runs compiled on those
 single tensors. Gradients are copied into a flat buffer each step (one
 foreach copy), unless they already live there. That copy adds 8 B per parameter to
 the 12 to 28 B a step moves, so tensors of ``LARGE_NUMEL`` elements or more skip
-it: each is stepped alone, as a 1-D view, by one more compiled graph whose length
-is symbolic (one graph for every size; a call costs about 0.1 ms, small next to
-a large tensor's step). Measured on the 14.7M-parameter benchmark model
-(2-core CPU): the gather made the compiled SGD step 2.3x slower than with gradients
-in place; stepping the large tensors alone removes the difference. The result is
+it: each is stepped in place, as a 1-D view whose length is symbolic (graphs do
+not depend on the sizes), in the same compiled call as the flat buffers, up to
+``MAX_BUNDLE`` large tensors per call. Measured on the 14.7M-parameter benchmark
+model (2-core CPU): the gather made the compiled SGD step 2.3x slower than with
+gradients in place; stepping the large tensors in place removes the difference,
+and one call for the group instead of one per tensor saves the fixed cost of a
+call, which is large on a step that streams hundreds of megabytes (the call's
+Python and guard code then runs with cold caches). The result is
 the same because every rule is elementwise; a group is never split while a
 group-wide option (``clip_global_norm``) is set, and falls back to the per-tensor
 compiled chain when
@@ -70,6 +73,9 @@ from optimlab.optim.transform import Transform, compute_dtype, step_of
 # cheaper.
 LARGE_NUMEL = 2**18
 
+# At most this many large tensors share one compiled call (see ``_bundled_steps``).
+MAX_BUNDLE = 8
+
 
 def apply_chain(
     transforms: Sequence[Transform],
@@ -90,19 +96,20 @@ def apply_chain(
         p.add_(u)
 
 
-def flat_step(
+def group_step(
     transforms: Sequence[Transform],
-    param: Tensor,
-    grad: Tensor,
-    state: dict[str, Tensor],
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict],
     spread: dict[str, Tensor],
     hp: dict[str, Any],
 ) -> None:
-    """``apply_chain`` on a flattened group, then its scalar state (step, ...) copied
-    to every parameter's entry."""
-    apply_chain(transforms, [param], [grad], [state], hp)
+    """``apply_chain`` on the tensors of one compiled call: large tensors' 1-D views
+    and, last, a flattened group. The flat group's scalar state (step, ...) is then
+    copied to every parameter's entry (``spread``; empty when there is no flat group)."""
+    apply_chain(transforms, params, grads, states, hp)
     for key, buf in spread.items():
-        buf.copy_(state[key].expand_as(buf))
+        buf.copy_(states[-1][key].expand_as(buf))
 
 
 class FastPath:
@@ -110,17 +117,16 @@ class FastPath:
 
     Groups are stepped on flat buffers when they can be (see the module docstring),
     per tensor otherwise; ``flat_groups`` says which group indices are flat now.
+    ``backend`` is handed to ``torch.compile`` (tests inspect the graphs with their own).
     """
 
-    def __init__(self, large_numel: int | None = LARGE_NUMEL) -> None:
+    def __init__(self, large_numel: int | None = LARGE_NUMEL, backend: Any = "inductor") -> None:
         self.large_numel = large_numel
+        self.backend = backend
         self._compiled = torch.compile(_own_copy(apply_chain), dynamic=False)
-        # Sizes are marked dynamic on the tensors (one graph for every length) while
-        # hyperparameters stay constants of the graph: with ``dynamic=True`` every float
-        # in the group became a graph input, converted to a tensor on each call and
-        # loaded inside the loop (measured: 227 against 119 us per call for Adam).
-        self._compiled_one = torch.compile(_own_copy(apply_chain), dynamic=None)
-        self._compiled_flat = torch.compile(_own_copy(flat_step), dynamic=False)
+        # (group index, large tensors in the call, with the flat group) -> its graph;
+        # one code object each, so that no group's variants evict another's
+        self._graphs: dict[tuple[int, int, bool], Callable[..., None]] = {}
         self._lr: dict[int, Tensor] = {}
         self._flat: dict[int, FlatGroup] = {}
         # group index -> (its parameters, indices of the large ones), checked by identity
@@ -134,6 +140,19 @@ class FastPath:
     @property
     def flat_groups(self) -> list[int]:
         return sorted(self._flat)
+
+    def _graph(self, index: int, large: int, flat: bool) -> Callable[..., None]:
+        key = (index, large, flat)
+        graph = self._graphs.get(key)
+        if graph is None:
+            # Sizes are marked dynamic on the large tensors' views (one graph for every
+            # length) while hyperparameters stay constants of the graph: with
+            # ``dynamic=True`` every float in the group became a graph input, converted
+            # to a tensor on each call and loaded inside the loop (measured: 227
+            # against 119 us per call for Adam).
+            graph = torch.compile(_own_copy(group_step), dynamic=None, backend=self.backend)
+            self._graphs[key] = graph
+        return graph
 
     def _flat_group(
         self,
@@ -194,44 +213,78 @@ class FastPath:
         # one check per step: whether the chain gives the same result on concatenations
         safe = flat_safe(transforms, group)
         split = safe and self.large_numel is not None and not group_wide(transforms, group)
-        rest = (
-            self._large_tensor_steps(transforms, params, grads, states, index, hp)
-            if split
-            else None
-        )
-        if rest is not None:
+        large = self._large_views(params, grads, states, index) if split else []
+        if large:
+            taken = {i for i, _, _ in large}
+            rest = [i for i in range(len(params)) if i not in taken]
             params, grads, states = (
                 [params[i] for i in rest],
                 [grads[i] for i in rest],
                 [states[i] for i in rest],
             )
+        flat = None
         if params:
             flat = self._flat_group(params, states, index, safe)
             if flat is None:
                 self._compiled(transforms, params, grads, states, hp)
             else:
                 flat.gather(grads)
-                self._compiled_flat(transforms, flat.param, flat.grad, flat.state, flat.spread, hp)
-                flat.adopt_new_keys()
+        self._bundled_steps(transforms, large, flat, index, hp)
+        if flat is not None:
+            flat.adopt_new_keys()
+        for _, one, _ in large:
+            one.adopt_new_keys()
         if start is not None:
             self.compile_seconds = time.perf_counter() - start
 
-    def _large_tensor_steps(
+    def _bundled_steps(
         self,
         transforms: Sequence[Transform],
+        large: list[tuple[int, _OneTensor, Tensor]],
+        flat: FlatGroup | None,
+        index: int,
+        hp: dict[str, Any],
+    ) -> None:
+        """Step the large tensors' views and the flat group in as few compiled calls
+        as ``MAX_BUNDLE`` allows: the flat group rides along with the last call.
+
+        On a step that streams hundreds of megabytes, the Python and guard code of
+        each compiled call runs with cold caches: one call cost about 0.35 ms there
+        against 0.03 ms warm (measured, 2-core CPU), so four large Adam tensors in
+        one call instead of four saved 1.4 ms of a 21 ms step. A call's graph grows
+        with its tensors (about 0.9 s of compiling per tensor for Adam, once; cached
+        on disk), hence the bound.
+        """
+        chunks = [large[i : i + MAX_BUNDLE] for i in range(0, len(large), MAX_BUNDLE)]
+        if flat is not None and not chunks:
+            chunks = [[]]
+        for n, chunk in enumerate(chunks):
+            params = [one.param_view for _, one, _ in chunk]
+            grads = [grad for _, _, grad in chunk]
+            states = [one.state_view for _, one, _ in chunk]
+            spread: dict[str, Tensor] = {}
+            with_flat = flat is not None and n == len(chunks) - 1
+            if with_flat:
+                params.append(flat.param)
+                grads.append(flat.grad)
+                states.append(flat.state)
+                spread = flat.spread
+            self._graph(index, len(chunk), with_flat)(transforms, params, grads, states, spread, hp)
+
+    def _large_views(
+        self,
         params: list[Tensor],
         grads: list[Tensor],
         states: list[dict],
         index: int,
-        hp: dict[str, Any],
-    ) -> list[int] | None:
-        """Step the group's large tensors one by one, in place; return the indices of
-        the others (None: all of them). Called only for a group that may be split.
+    ) -> list[tuple[int, _OneTensor, Tensor]]:
+        """The group's large tensors that can be stepped as 1-D views: their index,
+        views and gradient view. Called only for a group that may be split.
 
-        A large tensor's step is long enough that one compiled call per tensor costs
-        little, while gathering its gradient into a flat buffer would add 8 B per
-        parameter to the 12 to 28 B the step moves. Every large tensor runs the same
-        graph: 1-D views, with the length marked as a symbolic size.
+        A large tensor's step is long enough that stepping it in place costs little,
+        while gathering its gradient into a flat buffer would add 8 B per parameter
+        to the 12 to 28 B the step moves. Every view's length is marked as a symbolic
+        size, so graphs do not depend on the tensors' sizes.
         """
         cached = self._large.get(index)
         if cached is None or not _same(cached[0], params):
@@ -239,7 +292,7 @@ class FastPath:
             cached = self._large[index] = (list(params), large)
             kept = {id(c[0][i]) for c in self._large.values() for i in c[1]}
             self._views = {k: v for k, v in self._views.items() if k in kept}
-        done = set()
+        found = []
         for i in cached[1]:
             p, g, state = params[i], grads[i], states[i]
             if not _viewable(p, g, state):
@@ -249,14 +302,8 @@ class FastPath:
                 one = self._views[id(p)] = _OneTensor.of(p, state)
             grad = memory_view(g)
             torch._dynamo.maybe_mark_dynamic(grad, 0)
-            self._compiled_one(transforms, [one.param_view], [grad], [one.state_view], hp)
-            if one.state_view.keys() != state.keys():  # created inside the step
-                for key in one.state_view.keys() - state.keys():
-                    value = one.state_view[key]
-                    state[key] = value.as_strided(p.shape, p.stride()) if value.dim() else value
-                self._views[id(p)] = _OneTensor.of(p, state)
-            done.add(i)
-        return [i for i in range(len(params)) if i not in done] if done else None
+            found.append((i, one, grad))
+        return found
 
 
 @dataclass
@@ -280,6 +327,21 @@ class _OneTensor:
             if view.dim():
                 torch._dynamo.maybe_mark_dynamic(view, 0)
         return cls(p, p.data_ptr(), state, list(state.values()), param_view, state_view)
+
+    def adopt_new_keys(self) -> None:
+        """Hand state entries created inside a compiled step out to the parameter's
+        state, shaped as the parameter; the views are then made again."""
+        created = self.state_view.keys() - self.state.keys()
+        if not created:
+            return
+        for key in created:
+            value = self.state_view[key]
+            self.state[key] = (
+                value.as_strided(self.param.shape, self.param.stride()) if value.dim() else value
+            )
+        fresh = _OneTensor.of(self.param, self.state)
+        self.ptr, self.values, self.state_view = fresh.ptr, fresh.values, fresh.state_view
+        self.param_view = fresh.param_view
 
     def matches(self, p: Tensor, state: dict) -> bool:
         return (
