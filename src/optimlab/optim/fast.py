@@ -66,11 +66,12 @@ from torch import Tensor
 from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, group_wide, memory_view
 from optimlab.optim.transform import Transform, compute_dtype, step_of
 
-# Tensors with at least this many elements are stepped one by one, the rest on flat
-# buffers (see ``FastPath._large_tensor_steps``). One compiled call costs 50 to 130 us
-# (SGD to Adam) on a 2-core CPU (measured); gathering a gradient costs 8 B per element,
-# about 0.5 ns per element at its ~17 GB/s: from about 2^18 elements the call is the
-# cheaper.
+# Tensors with at least this many elements are stepped in place as 1-D views, the rest
+# on flat buffers (see ``FastPath._large_views``). Gathering a gradient into the flat
+# buffer costs 8 B per element, about 0.5 ns per element at its ~17 GB/s on a 2-core
+# CPU (0.13 ms at 2^18 elements); a tensor stepped in place costs instead its share of
+# a compiled call (its guards, inputs and per-step scalars: tens of us, measured), and
+# makes the call's graph larger, which costs compile time.
 LARGE_NUMEL = 2**18
 
 # At most this many large tensors share one compiled call (see ``_bundled_steps``).
