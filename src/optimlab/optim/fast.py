@@ -294,9 +294,12 @@ class FastPath:
             kept = {id(c[0][i]) for c in self._large.values() for i in c[1]}
             self._views = {k: v for k, v in self._views.items() if k in kept}
         found = []
+        device = params[0].device
         for i in cached[1]:
             p, g, state = params[i], grads[i], states[i]
-            if not _viewable(p, g, state):
+            # one compiled call takes every large tensor: keep it on one device (a
+            # group that spans devices steps the others on the per-tensor path)
+            if p.device != device or not _viewable(p, g, state):
                 continue
             one = self._views.get(id(p))
             if one is None or not one.matches(p, state):
