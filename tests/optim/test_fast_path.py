@@ -242,8 +242,32 @@ def test_more_large_tensors_than_one_call_takes_share_the_graphs():
         fast, opt = go(True)
     assert_same(fast, eager)
     assert MAX_BUNDLE < 11
-    assert sorted(opt.fast._graphs) == [(0, 11 - MAX_BUNDLE, True), (0, MAX_BUNDLE, False)]
+    assert sorted(opt.fast._graphs) == [
+        ("bundle", 0, 11 - MAX_BUNDLE, True),
+        ("bundle", 0, MAX_BUNDLE, False),
+    ]
     assert [p.shape for p in opt.fast._flat[0].params] == [(5,), (9,)]
+
+
+def test_groups_on_the_per_tensor_path_compile_apart():
+    """Groups that cannot be flattened (here: per-tensor clipping) each get their own
+    compiled function, so groups with other hyperparameters are not variants of one
+    graph (dynamo keeps 8 per function, then runs it eagerly)."""
+
+    def go(fast: bool) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+        params = make_params([(6, 5), (5,)] * 3)
+        groups = [{"params": params[2 * i : 2 * i + 2], "weight_decay": 0.01 * i} for i in range(3)]
+        opt = oo.create("adam", groups, fast=fast, clip_norm=1.0)
+        steps(opt, params, 0, 6)
+        return [p.detach() for p in params], opt
+
+    eager, _ = go(False)
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        fast, opt = go(True)
+    assert_same(fast, eager)
+    assert opt.fast.flat_groups == []
+    assert sorted(opt.fast._graphs) == [("tensors", 0), ("tensors", 1), ("tensors", 2)]
 
 
 def test_large_tensor_views_follow_a_loaded_state_and_a_new_storage():

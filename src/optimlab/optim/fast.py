@@ -106,8 +106,9 @@ def group_step(
     hp: dict[str, Any],
 ) -> None:
     """``apply_chain`` on the tensors of one compiled call: large tensors' 1-D views
-    and, last, a flattened group. The flat group's scalar state (step, ...) is then
-    copied to every parameter's entry (``spread``; empty when there is no flat group)."""
+    and, last, a flattened group (or, for a group that cannot be flattened, its
+    tensors as they are). The flat group's scalar state (step, ...) is then copied to
+    every parameter's entry (``spread``; empty when there is no flat group)."""
     apply_chain(transforms, params, grads, states, hp)
     for key, buf in spread.items():
         buf.copy_(states[-1][key].expand_as(buf))
@@ -124,10 +125,11 @@ class FastPath:
     def __init__(self, large_numel: int | None = LARGE_NUMEL, backend: Any = "inductor") -> None:
         self.large_numel = large_numel
         self.backend = backend
-        self._compiled = torch.compile(_own_copy(apply_chain), dynamic=False)
-        # (group index, large tensors in the call, with the flat group) -> its graph;
-        # one code object each, so that no group's variants evict another's
-        self._graphs: dict[tuple[int, int, bool], Callable[..., None]] = {}
+        # ("bundle", group index, large tensors in the call, with the flat group) or
+        # ("tensors", group index) for the per-tensor chain -> its compiled function;
+        # one code object each, so that one group's variants (dynamo keeps 8 per code
+        # object, then runs it eagerly) never evict another's
+        self._graphs: dict[tuple, Callable[..., None]] = {}
         self._lr: dict[int, Tensor] = {}
         self._flat: dict[int, FlatGroup] = {}
         # group index -> (its parameters, indices of the large ones), checked by identity
@@ -142,8 +144,7 @@ class FastPath:
     def flat_groups(self) -> list[int]:
         return sorted(self._flat)
 
-    def _graph(self, index: int, large: int, flat: bool) -> Callable[..., None]:
-        key = (index, large, flat)
+    def _graph(self, *key: Any) -> Callable[..., None]:
         graph = self._graphs.get(key)
         if graph is None:
             # Sizes are marked dynamic on the large tensors' views (one graph for every
@@ -227,7 +228,8 @@ class FastPath:
         if params:
             flat = self._flat_group(params, states, index, safe)
             if flat is None:
-                self._compiled(transforms, params, grads, states, hp)
+                # not flattened: the chain over the tensors, unrolled in the graph
+                self._graph("tensors", index)(transforms, params, grads, states, {}, hp)
             else:
                 flat.gather(grads)
         self._bundled_steps(transforms, large, flat, index, hp)
@@ -270,7 +272,8 @@ class FastPath:
                 grads.append(flat.grad)
                 states.append(flat.state)
                 spread = flat.spread
-            self._graph(index, len(chunk), with_flat)(transforms, params, grads, states, spread, hp)
+            graph = self._graph("bundle", index, len(chunk), with_flat)
+            graph(transforms, params, grads, states, spread, hp)
 
     def _large_views(
         self,
