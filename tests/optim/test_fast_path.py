@@ -77,6 +77,22 @@ def test_changing_learning_rate_does_not_recompile():
     assert_same(fast, eager)
 
 
+def test_lr_set_between_steps_reaches_the_compiled_step():
+    """torch's StepLR writes group["lr"] between steps; the fast path writes its lr
+    tensor only when the value changed, and must still follow every change."""
+
+    def go(fast: bool) -> list[torch.Tensor]:
+        params = make_params()
+        opt = oo.create("momentum", params, fast=fast, lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        for step in range(12):
+            steps(opt, params, step, 1)
+            sched.step()
+        return [p.detach() for p in params]
+
+    assert_same(go(True), go(False))
+
+
 def test_flat_group_with_schedule_and_global_clip_does_not_recompile():
     # clip_global_norm stays on the flat path (the norm of the flat group is the
     # group's norm); the step and the schedule's lr are tensors of the graph

@@ -131,6 +131,7 @@ class FastPath:
         # object, then runs it eagerly) never evict another's
         self._graphs: dict[tuple, Callable[..., None]] = {}
         self._lr: dict[int, Tensor] = {}
+        self._lr_value: dict[int, float | None] = {}  # what each slot holds
         self._flat: dict[int, FlatGroup] = {}
         # group index -> (its parameters, indices of the large ones), checked by identity
         self._large: dict[int, tuple[list[Tensor], list[int]]] = {}
@@ -208,7 +209,11 @@ class FastPath:
         slot = self._lr.get(index)
         if slot is None or slot.device != device or slot.dtype != dtype:
             slot = self._lr[index] = torch.zeros((), dtype=dtype, device=device)
-        slot.fill_(lr)
+            self._lr_value.pop(index, None)
+        # written only when it changes: a tensor op costs tens of us with cold caches
+        if isinstance(lr, Tensor) or self._lr_value.get(index) != lr:
+            slot.fill_(lr)
+            self._lr_value[index] = None if isinstance(lr, Tensor) else lr
         hp = {k: v for k, v in group.items() if k != "params"}
         hp["lr"] = slot
         start = time.perf_counter() if self.compile_seconds is None else None
