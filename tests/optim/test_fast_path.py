@@ -331,6 +331,28 @@ def test_changing_a_hyperparameter_mid_run_compiles_again_on_the_kept_views():
     assert_same(go(True), eager)
 
 
+def test_state_created_inside_a_compiled_step_reaches_every_parameter():
+    """Turning AMSGrad on mid-run makes the compiled step create a state entry
+    (``max_exp_avg_sq``) for the large tensors' views and the flat group: each
+    parameter's state must receive it, shaped as the parameter, and go on with it."""
+
+    def go(fast: bool) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+        params = make_params(LARGE_SHAPES)
+        opt = oo.create("adam", params, fast=fast)
+        if fast:
+            opt.fast.large_numel = 1000
+        steps(opt, params, 0, 4)
+        opt.param_groups[0]["amsgrad"] = True
+        steps(opt, params, 4, 6)
+        return [p.detach() for p in params], opt
+
+    eager, _ = go(False)
+    fast, opt = go(True)
+    assert_same(fast, eager)
+    for p in opt.param_groups[0]["params"]:
+        assert opt.state[p]["max_exp_avg_sq"].shape == p.shape
+
+
 def test_global_norm_keeps_a_group_with_large_tensors_whole():
     # the clip needs the norm of the whole group: no tensor may be stepped apart
     eager, _ = run_split("adam", False, clip_global_norm=2.0)
