@@ -213,11 +213,16 @@ def test_every_optimizer_fast_equals_eager(name):
 LARGE_SHAPES = [(64, 32), (40, 50), (32,), (7,)]
 
 
-def run_split(name: str, fast: bool, **hp) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+def split_setup(name: str, fast: bool, **hp) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
     params = make_params(LARGE_SHAPES)
     opt = oo.create(name, params, fast=fast, **hp)
     if fast:
         opt.fast.large_numel = 1000  # the two matrices count as large
+    return params, opt
+
+
+def run_split(name: str, fast: bool, **hp) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
+    params, opt = split_setup(name, fast, **hp)
     steps(opt, params, 0, 30)
     return [p.detach() for p in params], opt
 
@@ -292,10 +297,7 @@ def test_large_tensor_views_follow_a_loaded_state_and_a_new_storage():
     or it would go on updating the old buffers."""
 
     def go(fast: bool) -> list[torch.Tensor]:
-        params = make_params(LARGE_SHAPES)
-        opt = oo.create("adam", params, fast=fast)
-        if fast:
-            opt.fast.large_numel = 1000
+        params, opt = split_setup("adam", fast)
         steps(opt, params, 0, 5)
         saved = copy.deepcopy(opt.state_dict())
         steps(opt, params, 5, 5)
@@ -316,10 +318,7 @@ def test_changing_a_hyperparameter_mid_run_compiles_again_on_the_kept_views():
     parameters that require grad, must still be usable after many in-place steps."""
 
     def go(fast: bool) -> list[torch.Tensor]:
-        params = make_params(LARGE_SHAPES)
-        opt = oo.create("adam", params, fast=fast)
-        if fast:
-            opt.fast.large_numel = 1000
+        params, opt = split_setup("adam", fast)
         steps(opt, params, 0, 5)
         opt.param_groups[0]["weight_decay"] = 0.1
         steps(opt, params, 5, 5)
@@ -337,10 +336,7 @@ def test_state_created_inside_a_compiled_step_reaches_every_parameter():
     parameter's state must receive it, shaped as the parameter, and go on with it."""
 
     def go(fast: bool) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
-        params = make_params(LARGE_SHAPES)
-        opt = oo.create("adam", params, fast=fast)
-        if fast:
-            opt.fast.large_numel = 1000
+        params, opt = split_setup("adam", fast)
         steps(opt, params, 0, 4)
         opt.param_groups[0]["amsgrad"] = True
         steps(opt, params, 4, 6)
