@@ -151,8 +151,8 @@ class FastPath:
             # Sizes are marked dynamic on the large tensors' views (one graph for every
             # length) while hyperparameters stay constants of the graph: with
             # ``dynamic=True`` every float in the group became a graph input, converted
-            # to a tensor on each call and loaded inside the loop (measured: 227
-            # against 119 us per call for Adam).
+            # to a tensor on each call and loaded inside the loop (measured in
+            # docs/benchmarks.md, "Only the sizes symbolic").
             graph = torch.compile(_own_copy(group_step), dynamic=None, backend=self.backend)
             self._graphs[key] = graph
         return graph
