@@ -7,6 +7,7 @@ for several seeds, with wall time from data loading to the target test accuracy.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from optimlab.speedrun.recipe import DEFAULT_TOML, Recipe, load_recipe, loads_recipe, parse_recipe
 from optimlab.speedrun.report import format_table, machine, summarize, write_json
 from optimlab.speedrun.runner import EpochHook, evaluate, run_seed
+from optimlab.train.denormals import flush_denormals
 
 __all__ = [
     "DEFAULT_TOML",
@@ -40,10 +42,18 @@ def run_speedrun(
 ) -> dict[str, Any]:
     """Run ``recipe`` once per seed (default ``range(recipe.seeds)``) with
     ``recipe.threads`` torch threads; return (and write to ``out``, atomically) the
-    per-seed results, their summary and the machine description."""
+    per-seed results, their summary and the machine description. A recipe with
+    ``flush_denormal`` turns flushing on for the rest of the process
+    (``optimlab.train.denormals``)."""
     seeds = list(range(recipe.seeds)) if seeds is None else list(seeds)
     previous = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
+    if recipe.flush_denormal and not flush_denormals():
+        warnings.warn(
+            "flush_denormal: torch's worker threads started before the speedrun and do "
+            "not flush subnormals; run it in a fresh process (`optimlab speedrun`)",
+            stacklevel=2,
+        )
     try:
         before = machine()
         runs = []

@@ -4,6 +4,7 @@ Layout (``DEFAULT_TOML`` is the shipped Fashion-MNIST recipe)::
 
     name = "..."; dataset = "fashion_mnist"; target = 0.91
     seeds = 5; threads = 2; device = "cpu"
+    flush_denormal = false (flush subnormal floats to zero, optimlab.train.denormals)
     [model]      name, params (builder arguments), init, channels_last, compile
     [optimizer]  name (optimlab.optim registry), params, fast
     [schedule]   name (optimlab.schedules registry), params (horizon filled in)
@@ -97,7 +98,7 @@ TABLES: dict[str, set[str]] = {
     "train": {"epochs", "batch_size", "label_smoothing", "augment", "bfloat16"},
     "eval": {"tta", "from_epoch", "batch_size"},
 }
-SCALARS = {"name", "dataset", "target", "seeds", "threads", "device"}
+SCALARS = {"name", "dataset", "target", "seeds", "threads", "device", "flush_denormal"}
 TOP_KEYS = SCALARS | set(TABLES) | {"cuda"}
 
 
@@ -112,6 +113,7 @@ class Recipe:
     threads: int
     device: str
     model: str
+    flush_denormal: bool = False
     model_params: dict[str, Any] = field(default_factory=dict)
     init: str = "default"
     channels_last: bool = True
@@ -260,6 +262,7 @@ def parse_recipe(raw: dict[str, Any], device: str | None = None) -> Recipe:
         seeds=_int("seeds", base.get("seeds", 5), 1),
         threads=_int("threads", base.get("threads", 2), 1),
         device=_check_device(_str("device", base.get("device", "cpu"))),
+        flush_denormal=_bool("flush_denormal", base.get("flush_denormal", False)),
         model=_str("model.name", model["name"]),
         model_params=_params("model.params", model.get("params", {})),
         init=_str("model.init", model.get("init", "default")),

@@ -1,0 +1,75 @@
+"""Flushing subnormals: the mode is per thread and process-wide, so each case runs in
+a fresh interpreter; the check must see every intra-op thread."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from optimlab.speedrun import DEFAULT_TOML, loads_recipe
+
+# The CPU has a flush-to-zero mode (x86 with SSE3); elsewhere torch says it has none.
+HAS_FTZ = subprocess.run(
+    [sys.executable, "-c", "import sys, torch; sys.exit(0 if torch.set_flush_denormal(True) else 1)"],
+    check=False,
+).returncode == 0
+needs_ftz = pytest.mark.skipif(not HAS_FTZ, reason="this CPU has no flush-to-zero mode")
+
+# A product of two halves of a subnormal: 2**-128 without flushing, 0 with it.
+PRELUDE = """
+import torch
+torch.set_num_threads(2)
+from optimlab.train.denormals import flush_denormals, threads_flushing
+def zeros():
+    x = torch.full((2**20,), 0x00400000, dtype=torch.int32).view(torch.float32)
+    return int(((x * 0.5) == 0).sum())
+"""
+
+
+def run(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + code], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+@needs_ftz
+def test_flushing_before_any_parallel_op_reaches_every_thread():
+    # without flushing, no result is zero and the check says so
+    assert run("print(threads_flushing(), zeros())") == ["False", "0"]
+    assert run("print(flush_denormals(), threads_flushing(), zeros())") == [
+        "True",
+        "True",
+        str(2**20),
+    ]
+
+
+@needs_ftz
+def test_a_late_call_is_detected():
+    # a parallel op first starts torch's worker thread, which keeps its own mode: the
+    # main thread then flushes its half of a large op and the worker does not
+    out = run("torch.randn(2**22).exp_()\nprint(flush_denormals(), zeros())")
+    assert out[0] == "False"
+    assert 0 < int(out[1]) < 2**20
+
+
+@needs_ftz
+def test_cli_switch_flushes_for_the_command():
+    code = (
+        "import sys\nfrom optimlab.cli import main\n"
+        "assert main(['--flush-denormal', 'list', 'optimizers']) == 0\n"
+        "print(threads_flushing())"
+    )
+    assert run(code)[-1] == "True"
+
+
+def test_recipe_key_is_checked():
+    assert loads_recipe(DEFAULT_TOML).flush_denormal in (True, False)
+    text = DEFAULT_TOML.replace('device = "cpu"', 'device = "cpu"\nflush_denormal = true', 1)
+    assert loads_recipe(text).flush_denormal is True
+    bad = DEFAULT_TOML.replace('device = "cpu"', 'device = "cpu"\nflush_denormal = "yes"', 1)
+    with pytest.raises(ValueError, match="flush_denormal"):
+        loads_recipe(bad)
