@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import pytest
 
 from optimlab.speedrun import DEFAULT_TOML, loads_recipe
 
 # The CPU has a flush-to-zero mode (x86 with SSE3); elsewhere torch says it has none.
-HAS_FTZ = subprocess.run(
-    [sys.executable, "-c", "import sys, torch; sys.exit(0 if torch.set_flush_denormal(True) else 1)"],
-    check=False,
-).returncode == 0
+PROBE = "import sys, torch; sys.exit(0 if torch.set_flush_denormal(True) else 1)"
+HAS_FTZ = subprocess.run([sys.executable, "-c", PROBE], check=False).returncode == 0
 needs_ftz = pytest.mark.skipif(not HAS_FTZ, reason="this CPU has no flush-to-zero mode")
 
 # A product of two halves of a subnormal: 2**-128 without flushing, 0 with it.
 PRELUDE = """
 import torch
 torch.set_num_threads(2)
-from optimlab.train.denormals import flush_denormals, threads_flushing
+from optimlab.train.denormals import flush_denormals, flushing_here, threads_flushing
 def zeros():
     x = torch.full((2**20,), 0x00400000, dtype=torch.int32).view(torch.float32)
     return int(((x * 0.5) == 0).sum())
@@ -45,6 +44,33 @@ def test_flushing_before_any_parallel_op_reaches_every_thread():
         "True",
         str(2**20),
     ]
+
+
+@needs_ftz
+def test_the_calling_threads_mode_is_read_without_workers():
+    assert run("print(flushing_here())") == ["False"]
+    # a late call still sets the calling thread's mode, which study workers inherit
+    assert run("torch.randn(2**22).exp_()\nflush_denormals()\nprint(flushing_here())") == ["True"]
+
+
+def test_study_workers_are_handed_the_mode(tmp_path, monkeypatch):
+    import optimlab.lab.runner as runner
+    from optimlab.lab.spec import parse_study
+
+    started = []
+
+    class Ctx:  # records the workers' arguments instead of starting processes
+        def Process(self, target, args):  # noqa: N802 (multiprocessing's name)
+            started.append(args)
+            return types.SimpleNamespace(start=lambda: None, join=lambda: None)
+
+    monkeypatch.setattr(runner.mp, "get_context", lambda method: Ctx())
+    spec = parse_study('problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\n')
+    for mode in (True, False):
+        started.clear()
+        monkeypatch.setattr(runner, "flushing_here", lambda mode=mode: mode)
+        runner.run_study(spec, tmp_path / str(mode), workers=2, report=False, quiet=True)
+        assert [args[5] for args in started] == [mode, mode]  # work(..., flush_denormal)
 
 
 @needs_ftz

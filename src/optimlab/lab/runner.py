@@ -26,6 +26,7 @@ from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
 from optimlab.lab.store import Store, study_name
 from optimlab.lab.trial import run_key, run_trial, selection_metric
+from optimlab.train.denormals import flush_denormals, flushing_here
 
 Printer = Callable[[str], None]
 FAILED = ("diverged", "failed")
@@ -211,10 +212,20 @@ def _all_names(spec: StudySpec) -> list[str]:
     ]
 
 
-def work(url: str, spec: StudySpec, out_dir: Path, threads: int, quiet: bool = False) -> None:
-    """A worker's loop: claim, train, record; until nothing is left to do."""
+def work(
+    url: str,
+    spec: StudySpec,
+    out_dir: Path,
+    threads: int,
+    quiet: bool = False,
+    flush_denormal: bool = False,
+) -> None:
+    """A worker's loop: claim, train, record; until nothing is left to do.
+    ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``)."""
     import torch
 
+    if flush_denormal:
+        flush_denormals()
     torch.set_num_threads(threads)
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
     store = Store(url)
@@ -294,8 +305,9 @@ def run_study(
         work(url, spec, out_dir, threads, quiet)
     else:
         ctx = mp.get_context("spawn")
+        flush = flushing_here()  # a spawned process starts without it
         procs = [
-            ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet))
+            ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet, flush))
             for _ in range(workers)
         ]
         for p in procs:

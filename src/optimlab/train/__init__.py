@@ -6,6 +6,7 @@
 
 from optimlab.train.callback import Callback, CallbackList
 from optimlab.train.checkpoint import ModelCheckpoint, load_checkpoint
+from optimlab.train.denormals import flush_denormals
 from optimlab.train.early_stopping import EarlyStopping
 from optimlab.train.evaluate import evaluate
 from optimlab.train.loggers import CSVLogger, JSONLLogger, TensorBoardLogger
@@ -28,5 +29,6 @@ __all__ = [
     "Trainer",
     "evaluate",
     "fit",
+    "flush_denormals",
     "load_checkpoint",
 ]

@@ -15,7 +15,8 @@ torch's intra-op worker threads copy the main thread's when they start, at the f
 parallel operation of the process. ``flush_denormals`` must therefore run before
 that; ``threads_flushing`` checks every thread, so a late call is detected instead of
 flushing on some threads only. The ``optimlab --flush-denormal`` switch and the
-speedrun recipe's ``flush_denormal`` key set it before any tensor work.
+speedrun recipe's ``flush_denormal`` key set it before any tensor work; the workers
+of ``optimlab study`` (separate processes) take it from the process that starts them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def threads_flushing() -> bool:
     n = 2 * _GRAIN * torch.get_num_threads()
     x = torch.full((n,), _SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
     return bool(((x * 0.5) == 0).all())
+
+
+def flushing_here() -> bool:
+    """Whether the calling thread flushes subnormals (one element: no worker is used).
+
+    Lets a parent process hand the mode on to workers it starts with ``spawn``, which
+    begin with the mode off."""
+    x = torch.full((1,), _SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
+    return bool((x * 0.5) == 0)
 
 
 def flush_denormals() -> bool:
