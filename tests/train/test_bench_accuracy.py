@@ -50,6 +50,9 @@ def test_summary_ratios_come_from_the_records(low_target):
     table = ba.format_result(low_target)
     assert "one after another" in table and "load average" in table
     assert f"{records['eager'].seconds:.2f}" in table and f"{ratio:.3f}" in table
+    # whether subnormals were flushed is part of the result (off in the test process)
+    assert low_target["flush_denormal"] is False and "subnormals flushed" not in table
+    assert "subnormals flushed" in ba.format_result({**low_target, "flush_denormal": True})
 
 
 def test_unreachable_target_is_reported_not_raised():

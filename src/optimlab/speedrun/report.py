@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from optimlab.train.denormals import threads_flushing
+
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (None where there are too few values)."""
@@ -74,6 +76,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "flush_denormal": threads_flushing(),
     }
     if hasattr(os, "getloadavg"):
         info["load_average"] = list(os.getloadavg())

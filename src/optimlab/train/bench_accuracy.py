@@ -33,6 +33,7 @@ from torch import nn
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
 from optimlab.train.callback import Callback
+from optimlab.train.denormals import threads_flushing
 from optimlab.train.evaluate import evaluate
 
 # problem -> (optimizer, target test accuracy): the problem's DeepOBS default optimizer
@@ -289,6 +290,7 @@ def time_to_accuracy(
         "seeds": seeds,
         "device": device,
         "threads": torch.get_num_threads(),
+        "flush_denormal": threads_flushing(),
         "contenders": names,
         "records": records,
         "summary": summarize(records, names),
@@ -361,7 +363,8 @@ def format_result(res: dict[str, Any]) -> str:
     lines = [
         f"time to accuracy: {res['problem']}, {res['optimizer']} (its defaults), test "
         f"accuracy >= {res['target']:.3f}, {res['device']}, {res['threads']} threads, "
-        f"{n} seed(s), budget {budget}",
+        f"{n} seed(s), budget {budget}"
+        + (", subnormals flushed" if res.get("flush_denormal") else ""),
         f"  contenders ran one after another (not interleaved); test accuracy evaluated "
         f"{every}, evaluation time included in the wall time; wall time includes compile time",
         f"  {'contender':<13} {'reached':>7} {'seconds':>15} {'steps':>15} {'epochs':>13} "
