@@ -1,7 +1,8 @@
 """Flushing subnormal floats to zero on the CPU.
 
 A float32 of magnitude below 2**-126 (about 1.2e-38) is subnormal, and x86 cores
-compute with one in microcode, tens of times slower than with a normal number.
+compute with one in microcode, far slower than with a normal number (halving 16M
+subnormals took 72 ms, 21 ms with them flushed; 2 threads, measured here).
 Training can fill tensors with them as it goes on: on fmnist_mlp with Adam (2 threads,
 batch 128) every step slowed down after about 650 steps, the fast path's optimizer
 step from 1.2 to 3.7 ms and torch's from 2.7 to 4.8 ms, and neither slowed down with
