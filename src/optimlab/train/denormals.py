@@ -42,9 +42,7 @@ def threads_flushing() -> bool:
     writes exact zeros, one that does not writes 2**-128, so all results are zero
     exactly when every thread flushes.
     """
-    n = 2 * _GRAIN * torch.get_num_threads()
-    x = torch.full((n,), _SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
-    return bool(((x * 0.5) == 0).all())
+    return _halved_to_zero(2 * _GRAIN * torch.get_num_threads())
 
 
 def flushing_here() -> bool:
@@ -52,8 +50,12 @@ def flushing_here() -> bool:
 
     Lets a parent process hand the mode on to workers it starts with ``spawn``, which
     begin with the mode off."""
-    x = torch.full((1,), _SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
-    return bool((x * 0.5) == 0)
+    return _halved_to_zero(1)
+
+
+def _halved_to_zero(n: int) -> bool:
+    x = torch.full((n,), _SUBNORMAL_BITS, dtype=torch.int32).view(torch.float32)
+    return bool(((x * 0.5) == 0).all())
 
 
 def flush_denormals() -> bool:
