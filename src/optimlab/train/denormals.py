@@ -5,7 +5,7 @@ compute with one in microcode, far slower than with a normal number (halving 16M
 subnormals took 72 ms, 21 ms with them flushed; 2 threads, measured here).
 Training can fill tensors with them as it goes on: on fmnist_mlp with Adam (2 threads,
 batch 128) every step slowed down after about 650 steps, the fast path's optimizer
-step from 1.2 to 3.7 ms and torch's from 2.7 to 4.8 ms, and neither slowed down with
+step from about 1.2 to 3.7 ms and torch's from 2.7 to 4.8 ms, and neither slowed down with
 the values flushed (docs/benchmarks.md, "Subnormal numbers"). Flushing (the FTZ and
 DAZ modes that ``torch.set_flush_denormal`` sets) replaces every subnormal input and
 result by zero, so it changes results only where values fall below 2**-126; it is off
