@@ -77,8 +77,8 @@ def test_compare_one_liner_equals_the_study_file(tmp_path):
 
 def test_two_worker_processes_give_the_same_results(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    run_study(parse_study(STUDY), one, report=False, quiet=True, threads=1)
-    run_study(parse_study(STUDY), two, workers=2, report=False, quiet=True, threads=1)
+    run_study(parse_study(STUDY), one, report=False, quiet=True)
+    run_study(parse_study(STUDY), two, workers=2, report=False, quiet=True)
     assert finals(one) == finals(two)
     assert len(finals(two)) == 4
 

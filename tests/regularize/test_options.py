@@ -27,10 +27,12 @@ def test_invalid_values(opts, match):
 
 
 def test_parser_round_trip():
+    from optimlab.cli.train import add_regularization_arguments, regularization_options
+
     p = argparse.ArgumentParser()
-    options.add_arguments(p)
+    add_regularization_arguments(p)
     args = p.parse_args(["--l2", "0.01", "--dropout", "0.3", "--augment", "flip", "--swa"])
-    assert options.from_namespace(args) == {
+    assert regularization_options(args) == {
         "l2": 0.01, "dropout": 0.3, "augment": "flip", "swa": 0.75,
     }  # fmt: skip
 

@@ -17,8 +17,9 @@ from train_toys import without_time
 
 from optimlab import optim, problems, schedules
 from optimlab.cli import main
-from optimlab.cli.train import load_config, parse_pairs, parse_value
+from optimlab.cli.train import parse_pairs, parse_value
 from optimlab.errors import OptimlabError
+from optimlab.run import load_toml
 from optimlab.train import fit
 
 
@@ -41,16 +42,16 @@ def test_parse_values():
 def test_config_file_checks_keys_and_types(tmp_path):
     good = tmp_path / "run.toml"
     good.write_text('problem = "digits_mlp"\nlr = 1\n[hp]\nbetas = [0.8, 0.9]\n')
-    assert load_config(good) == {"problem": "digits_mlp", "lr": 1.0, "hp": {"betas": (0.8, 0.9)}}
+    assert load_toml(good) == {"problem": "digits_mlp", "lr": 1, "hp": {"betas": [0.8, 0.9]}}
     bad = tmp_path / "bad.toml"
     bad.write_text('problem = "digits_mlp"\nepoch = 3\n')
     with pytest.raises(OptimlabError, match="unknown setting.*epoch.*valid settings: problem"):
-        load_config(bad)
+        load_toml(bad)
     bad.write_text('epochs = "three"\n')
     with pytest.raises(OptimlabError, match="invalid epochs"):
-        load_config(bad)
+        load_toml(bad)
     with pytest.raises(OptimlabError, match="does not exist"):
-        load_config(tmp_path / "missing.toml")
+        load_toml(tmp_path / "missing.toml")
 
 
 def direct_run(seed, lr, momentum, epochs):
@@ -81,11 +82,14 @@ def test_cli_run_equals_direct_fit_and_config_merges(tmp_path, capsys):
     assert "status     completed" in printed and "momentum (lr 0.05)" in printed
 
 
+SGD = ["--problem", "digits_mlp", "--optimizer", "sgd"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--optimizer", "adam"], "missing --problem; valid problems: beale"),
-        (["--problem", "digits_mlp"], "missing --optimizer; valid optimizers: adadelta"),
+        (["--optimizer", "adam"], "missing problem; valid problems: beale"),
+        (["--problem", "digits_mlp"], "missing optimizer; valid optimizers: adadelta"),
         (["--problem", "nope", "--optimizer", "adam"], "unknown problem 'nope'; valid"),
         (["--problem", "digits_mlp", "--optimizer", "adamx"], "unknown optimizer 'adamx'"),
         (
@@ -94,16 +98,38 @@ def test_cli_run_equals_direct_fit_and_config_merges(tmp_path, capsys):
         ),
         (
             ["--problem", "digits_mlp", "--optimizer", "sgd", "--schedule-arg", "a=1"],
-            "needs --schedule",
+            "need a schedule name (--schedule NAME)",
         ),
-        (["--problem", "digits_mlp", "--optimizer", "sgd", "--resume"], "no checkpoint"),
+        (["--problem", "digits_mlp", "--optimizer", "sgd", "--resume"], "--resume needs --out"),
+        (SGD + ["--batch-size", "0"], "invalid batch_size: 0; valid range is [1, inf]"),
+        (SGD + ["--lr", "inf"], "invalid lr: inf; valid: a finite number >= 0"),
+        (SGD + ["--lr", "nan"], "invalid lr: nan"),
+        (SGD + ["--device", "tpu"], "invalid device 'tpu'; valid: auto, cpu, cuda"),
+        (SGD + ["--grad-accumulation", "0"], "invalid grad_accumulation: 0"),
+        (SGD + ["--seconds", "0"], "invalid seconds: 0.0; valid: a finite number > 0"),
+        (SGD + ["--threads", "0"], "invalid threads: 0"),
+        (SGD + ["--hp", "betas=0.9,0.99"], "unknown argument 'betas' of optimizer 'sgd'"),
+        (SGD + ["--order", "sorted"], "invalid order 'sorted'; valid orders: random"),
+        (SGD + ["--data-dir", "no/such/dir"], "invalid data_dir 'no/such/dir': no such directory"),
+        (SGD + ["--resume", "--restart"], "contradict"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, capsys):
+    """Each bad input ends in one line naming it and what is valid, before any work."""
     assert main(["train", *argv, "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("optimlab: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_an_unwritable_out_is_an_error_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for out in (blocker / "run", "/proc/optimlab-run"):
+        assert main(["train", *SGD, "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"optimlab: error: invalid --out '{out}'") and err.count("\n") == 1
+    assert blocker.read_text() == ""
 
 
 def test_cli_refuses_a_different_run_in_the_same_directory(tmp_path, capsys):

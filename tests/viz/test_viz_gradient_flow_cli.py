@@ -7,8 +7,8 @@ import torch
 
 from optimlab import problems
 from optimlab.cli import main
-from optimlab.cli.gradients import apply_init, callbacks
 from optimlab.errors import OptimlabError
+from optimlab.run import RunConfig, build_run
 
 
 def test_train_with_init_and_diagnose_writes_diagnostics(tmp_path, capsys):
@@ -24,12 +24,9 @@ def test_train_with_init_and_diagnose_writes_diagnostics(tmp_path, capsys):
 
 
 def test_init_option_reinitializes_reproducibly():
-    settings = {"init": "he_normal", "seed": 3}
-    a = problems.build("digits_mlp", seed=0)
-    b = problems.build("digits_mlp", seed=0)
-    before = a.model[1].weight.detach().clone()
-    apply_init(settings, a)
-    apply_init(settings, b)
+    config = RunConfig(problem="digits_mlp", optimizer="sgd", init="he_normal", seed=3, steps=1)
+    a, b = build_run(config).problem, build_run(config).problem
+    before = problems.build("digits_mlp", seed=3).model[1].weight
     assert not torch.equal(a.model[1].weight, before)
     assert torch.equal(a.model[1].weight, b.model[1].weight)
     # He normal: Var = 2 / fan_in with fan_in = 64
@@ -38,11 +35,10 @@ def test_init_option_reinitializes_reproducibly():
 
 
 def test_option_errors():
-    with pytest.raises(OptimlabError, match="needs --out"):
-        callbacks({"diagnose": True})
-    with pytest.raises(OptimlabError, match="needs --diagnose"):
-        callbacks({"diagnose_every": 5})
-    assert callbacks({}) == []
-    problem = problems.build("digits_mlp", seed=0)
+    base = {"problem": "digits_mlp", "optimizer": "sgd"}
+    with pytest.raises(OptimlabError, match="needs an output directory"):
+        RunConfig(**base, diagnose=True)
+    with pytest.raises(OptimlabError, match="needs diagnose"):
+        RunConfig(**base, diagnose_every=5)
     with pytest.raises(OptimlabError, match="unknown initializer 'nope'"):
-        apply_init({"init": "nope"}, problem)
+        RunConfig(**base, init="nope")

@@ -6,8 +6,10 @@ the selection metric goes to phase "final" and runs with seeds 0..K-1 (seed 0 is
 tuning run itself: same configuration, same run directory, nothing recomputed).
 Protocol "fixed" has no tuning phase.
 
-Workers are processes (``workers > 1``) or this process; each caps torch's threads
-so that together they do not oversubscribe the machine's cores.
+Workers are processes (``workers > 1``) or this process. Every run uses the study's
+``threads`` torch threads (default 1), whatever the number of workers, so that a
+study's results do not depend on ``--workers``; give ``workers * threads`` at most the
+machine's cores.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,7 @@ def base_config(
         "seed": seed,
         "budget": spec.budget,
         "batch_size": spec.batch_size,
+        "threads": spec.threads,
     }
     if opt.regularize:  # only when used, so that plain runs keep their identity
         config["regularize"] = opt.regularize
@@ -216,17 +218,14 @@ def work(
     url: str,
     spec: StudySpec,
     out_dir: Path,
-    threads: int,
     quiet: bool = False,
     flush_denormal: bool = False,
 ) -> None:
     """A worker's loop: claim, train, record; until nothing is left to do.
     ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``)."""
-    import torch
 
     if flush_denormal:
         flush_denormals()
-    torch.set_num_threads(threads)
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
     store = Store(url)
     names = _all_names(spec)
@@ -273,12 +272,8 @@ def run_study(
     storage: str | None = None,
     report: bool = True,
     quiet: bool = False,
-    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) ``spec`` in ``out_dir``; returns where the results are.
-
-    ``threads`` caps torch's threads per worker (default: the cores shared out).
-    """
+    """Run (or resume) ``spec`` in ``out_dir``; returns where the results are."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if workers < 1:
@@ -300,14 +295,13 @@ def run_study(
     planned = plan(store, spec)
     if planned:
         say(f"study {spec.name!r}: {planned} runs planned, {workers} worker(s), storage {url}")
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     if workers == 1:
-        work(url, spec, out_dir, threads, quiet)
+        work(url, spec, out_dir, quiet)
     else:
         ctx = mp.get_context("spawn")
         flush = flushing_here()  # a spawned process starts without it
         procs = [
-            ctx.Process(target=work, args=(url, spec, out_dir, threads, quiet, flush))
+            ctx.Process(target=work, args=(url, spec, out_dir, quiet, flush))
             for _ in range(workers)
         ]
         for p in procs:

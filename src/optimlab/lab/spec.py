@@ -6,6 +6,7 @@ A study is a TOML file::
     problems = ["digits_mlp"]
     optimizers = ["sgd", "momentum", "adam"]       # or [[optimizers]] tables, below
     seeds = 3                                      # reruns of the selected setting
+    threads = 1                                    # torch threads per run (default 1)
     metric = "val_accuracy"                        # selection metric (default by task)
 
     [budget]
@@ -60,6 +61,7 @@ TOP_KEYS = {
     "targets",
     "batch_size",
     "sampler_seed",
+    "threads",
 }
 DEEPOBS_GRID = (1e-5, 1e2, 36)
 
@@ -93,6 +95,7 @@ class StudySpec:
     pruning: bool = False
     sampler_seed: int = 0
     targets: dict[str, float] = field(default_factory=dict)
+    threads: int = 1  # torch threads per run, whatever the number of workers
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (stored with the study and used by the report)."""
@@ -111,6 +114,7 @@ class StudySpec:
             "pruning": self.pruning,
             "sampler_seed": self.sampler_seed,
             "targets": self.targets,
+            "threads": self.threads,
             "optimizers": [
                 {
                     "name": o.name,
@@ -249,6 +253,8 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         raise where.error("name", "must be a non-empty string")
     sampler_seed = data.get("sampler_seed", 0)
     _check_int(sampler_seed, "sampler_seed", 0, where)
+    threads = data.get("threads", 1)
+    _check_int(threads, "threads", 1, where)
     return StudySpec(
         name=name,
         problems=list(problems),
@@ -265,6 +271,7 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         pruning=pruning,
         sampler_seed=sampler_seed,
         targets=dict(targets),
+        threads=threads,
     )
 
 

@@ -1,9 +1,11 @@
 """One training run of a study, from a plain JSON-able configuration.
 
-A configuration names everything the run depends on (problem, optimizer and its
-hyperparameters, schedule, seed, budget), so its hash is the run's identity: the
-same configuration always maps to the same run directory, and rerunning it there
-resumes from the last checkpoint (``Trainer(resume="auto")``).
+A trial's configuration names its contender (``label``) and everything its run
+depends on (problem, optimizer and its hyperparameters, schedule, seed, budget,
+threads); it becomes a :class:`optimlab.run.RunConfig` and is built by
+:func:`optimlab.run.build_run`, as ``optimlab train`` builds its run. The run's identity
+(with the label) names its directory: the same configuration always maps to the same
+run directory, and rerunning it there resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -17,12 +19,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimlab.train import Callback, Trainer
+from optimlab.run import RunConfig, build_run
+from optimlab.train import Callback
+
+
+def run_config(config: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` of a study's trial configuration."""
+    return RunConfig.from_study_entry(
+        problem=config["problem"],
+        optimizer=config["optimizer"],
+        params=config["params"],
+        schedule=config.get("schedule"),
+        regularize=config.get("regularize"),
+        budget=config["budget"],
+        batch_size=config.get("batch_size"),
+        seed=config["seed"],
+        threads=config.get("threads"),
+        fold=config.get("fold"),
+    )
 
 
 def run_key(config: dict[str, Any]) -> str:
-    """A short stable hash of the configuration: the run's identity."""
-    text = json.dumps(config, sort_keys=True, default=str)
+    """A short stable hash of the trial: its run's identity and its contender's label
+    (two contenders never share a run directory)."""
+    text = json.dumps(
+        {"run": run_config(config).identity(), "label": config["label"]}, sort_keys=True
+    )
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -49,27 +71,6 @@ class _EpochHook(Callback):
             self.trainer.stop_training = True
 
 
-def _schedule(spec: dict[str, Any] | None, lr: float, total_steps: int):
-    if not spec:
-        return None
-    from optimlab.schedules import create
-    from optimlab.schedules.registry import run_params
-
-    # the schedule's shape starts from the tuned learning rate and spans the run
-    params = run_params(spec["name"], spec.get("params", {}), lr=lr, total_steps=total_steps)
-    return create(spec["name"], **params)
-
-
-def _fold(problem: Any, fold: dict[str, int]) -> Any:
-    """The problem with its train/val split replaced by fold ``index`` of ``k``."""
-    import dataclasses
-
-    from optimlab.data.folds import kfold_splits
-
-    folds = kfold_splits(problem.splits, fold["k"], seed=fold["seed"])
-    return dataclasses.replace(problem, splits=folds[fold["index"]])
-
-
 def run_trial(
     config: dict[str, Any],
     run_dir: Path,
@@ -82,54 +83,16 @@ def run_trial(
     ``on_epoch(epoch, logs) -> prune?`` is called after every epoch. Exceptions are
     caught and recorded (status "failed", with the error), never raised.
     """
-    import torch
-
-    from optimlab.optim import create as create_optimizer
-    from optimlab.problems import build
-
     start = time.perf_counter()
     record: dict[str, Any] = {"status": "failed", "history": [], "final": {}, "error": None}
     try:
-        torch.manual_seed(config["seed"])
-        problem = build(config["problem"], seed=config["seed"])
-        if config.get("fold"):
-            problem = _fold(problem, config["fold"])
-        params = dict(config["params"])
-        budget = config["budget"]
-        batch_size = config.get("batch_size") or problem.batch_size
-        n_train = len(problem.splits.train.x) if problem.splits is not None else batch_size
-        per_epoch = max(1, math.ceil(n_train / batch_size))
-        epochs = budget.get("epochs")
-        total = budget.get("steps") or (epochs or problem.epochs) * per_epoch
-        schedule = _schedule(config.get("schedule"), params.get("lr", 1e-3), int(total))
-        if schedule is not None:
-            params["lr"] = schedule  # our optimizers take a schedule as their lr
-        optimizer = create_optimizer(config["optimizer"], problem.model.parameters(), **params)
         hook = _EpochHook(on_epoch) if on_epoch else None
-        kwargs: dict[str, Any] = {
-            "epochs": epochs,
-            "steps": budget.get("steps"),
-            "seconds": budget.get("seconds"),
-            "batch_size": batch_size,
-            "seed": config["seed"],
-            "callbacks": [hook] if hook else [],
-        }
-        if config.get("regularize"):
-            from optimlab.regularize.options import apply
-
-            problem, kwargs = apply(
-                config["regularize"], problem, kwargs, optimizer=optimizer, total_steps=int(total)
-            )
-        trainer = Trainer(
-            problem,
-            optimizer,
-            out_dir=run_dir,
-            resume="auto",
-            config=config,
+        run = build_run(
+            run_config(config).replace(out=str(run_dir)),
+            callbacks=[hook] if hook else [],
             progress=progress,
-            **kwargs,
         )
-        result = trainer.run()
+        result = run.fit()
         record["status"] = "pruned" if hook and hook.pruned else result.status
         record["history"] = _history(result.history)
         record["step_log"] = result.step_log[-200:]

@@ -1,5 +1,5 @@
-"""Regularization switched on by name: the ``optimlab train`` options and the same keys in
-a plain dict (for study files).
+"""Regularization switched on by name: one plain dict of options, the same keys for
+``optimlab train``'s options, a run file's ``[regularize]`` table and study files.
 
 Keys (all optional): ``l1``, ``l2`` (penalty factors >= 0, Keras convention: l2 adds
 ``l2 * sum(w**2)``), ``dropout`` (rate in [0, 1) after every hidden activation),
@@ -12,34 +12,11 @@ Keys (all optional): ``l1``, ``l2`` (penalty factors >= 0, Keras convention: l2 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from optimlab.errors import OptimlabError, check_range
 
 KEYS = ("l1", "l2", "dropout", "max_norm", "augment", "mixup", "snapshots", "swa", "ema")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the regularization options to a command's parser (one argument group)."""
-    g = parser.add_argument_group("regularization")
-    g.add_argument("--l1", type=float, help="L1 penalty factor on weights")
-    g.add_argument("--l2", type=float, help="L2 penalty l*sum(w^2) on weights (= wd 2l)")
-    g.add_argument("--dropout", type=float, help="dropout rate after hidden activations")
-    g.add_argument("--max-norm", type=float, metavar="R", help="max-norm r per unit")
-    g.add_argument("--augment", metavar="SPEC", help="augmentations, e.g. flip,crop:4")
-    g.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup Beta(alpha, alpha)")
-    g.add_argument("--snapshots", type=int, metavar="M", help="snapshot ensemble of M cycles")
-    g.add_argument(
-        "--swa", type=float, nargs="?", const=0.75, metavar="START",
-        help="stochastic weight averaging from this fraction of the budget (0.75)",
-    )  # fmt: skip
-    g.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights")
-
-
-def from_namespace(args: argparse.Namespace) -> dict[str, Any]:
-    """The options given on the command line, as a plain dict."""
-    return {k: getattr(args, k) for k in KEYS if getattr(args, k, None) is not None}
 
 
 def validate(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,258 @@
+"""``build_run``: the one way a :class:`RunConfig` becomes a problem, an optimizer, a
+schedule, callbacks and a trainer. ``optimlab train``, the lab's trials and
+``bench accuracy`` all go through it; the speedrun, which times its own loop, takes its
+optimizer and schedule from :func:`build_optimizer`.
+
+The rules, each written once:
+
+- **Defaults**: the optimizer's registry record supplies every hyperparameter not given,
+  its learning rate included; the problem supplies the batch size and, when no budget is
+  given, the epochs.
+- **Length**: :func:`total_steps` is the run's number of optimizer steps (``None`` when
+  only a time budget bounds it); a schedule's horizon (``T_max``, ``total_steps``) is
+  that number unless the schedule's arguments give one.
+- **Schedules** drive the optimizer through :class:`optimlab.schedules.ScheduleAdapter`,
+  which writes ``group["lr"]`` before every step (step 0 first, as torch's schedulers
+  do), so torch's own optimizers follow a schedule exactly as ours do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError
+from optimlab.run.config import RunConfig
+
+DIAGNOSE_EVERY = 50
+
+
+@dataclass
+class Run:
+    """A built run: its configuration (threads and device resolved), the problem as
+    trained (regularization applied), the optimizer and the trainer."""
+
+    config: RunConfig
+    problem: Any
+    optimizer: torch.optim.Optimizer
+    trainer: Any
+
+    def fit(self) -> Any:
+        """Train (resuming from the run directory's checkpoint when there is one)."""
+        return self.trainer.run()
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; an unavailable device fails."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise OptimlabError(f"invalid device {name!r}: CUDA is not available here; use cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise OptimlabError("invalid device 'mps': MPS is not available here; use cpu")
+    return name
+
+
+def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int) -> int:
+    """Optimizer steps in one epoch: batches (the last one partial) over accumulation."""
+    from optimlab.schedules import steps_per_epoch as batches
+
+    if problem.splits is None:  # a 2-D function: one full step per epoch
+        return 1
+    return math.ceil(batches(len(problem.splits.train.x), batch_size) / config.grad_accumulation)
+
+
+def total_steps(config: RunConfig, problem: Any, batch_size: int) -> int | None:
+    """The run's length in optimizer steps: the smaller of ``steps`` and ``epochs``
+    (the problem's epochs when no budget is given); ``None`` under a time budget alone."""
+    epochs = config.epochs
+    if epochs is None and config.steps is None and config.seconds is None:
+        epochs = problem.epochs
+    per_epoch = steps_per_epoch(config, problem, batch_size)
+    candidates = [n for n in (config.steps, epochs and epochs * per_epoch) if n]
+    return min(candidates) if candidates else None
+
+
+def build_optimizer(
+    config: RunConfig, parameters: Iterable[Any], total: int | None
+) -> tuple[torch.optim.Optimizer, Any]:
+    """The optimizer (registry defaults for what ``config`` leaves out) and, when the
+    run has a schedule, the :class:`ScheduleAdapter` that drives its learning rate."""
+    from optimlab import optim
+
+    hp = {k: tuple(v) if isinstance(v, list) else v for k, v in config.hp.items()}
+    if config.lr is not None:
+        hp["lr"] = config.lr
+    if config.fast:
+        hp["fast"] = True  # the compiled fast path of optimlab.optim.fast
+    optimizer = optim.create(config.optimizer, parameters, **hp)
+    if config.schedule is None:
+        return optimizer, None
+    from optimlab.schedules import ScheduleAdapter, create, record
+    from optimlab.schedules.registry import HORIZON, REQUIRED, run_params
+
+    rec = record(config.schedule)
+    lr = float(optimizer.param_groups[0]["lr"])  # the given lr, else the registry's
+    params = run_params(rec.name, config.schedule_args, lr=lr, total_steps=total)
+    for key in HORIZON:
+        if rec.defaults.get(key, None) is REQUIRED and key not in params:
+            raise OptimlabError(
+                f"schedule {rec.name!r} needs {key} (the run has no step count: "
+                f"give epochs or steps, or the schedule argument {key}=N)"
+            )
+    return optimizer, ScheduleAdapter(optimizer, create(rec.name, **params))
+
+
+def build_run(
+    config: RunConfig,
+    *,
+    callbacks: Iterable[Any] = (),
+    resume: bool | str = "auto",
+    progress: bool = False,
+) -> Run:
+    """Build everything ``config`` describes, ready to :meth:`Run.fit`.
+
+    ``callbacks`` are added to the run's own (diagnostics, early stopping,
+    regularization). ``resume``: ``"auto"`` continues from a checkpoint in
+    ``config.out`` when there is one, ``True`` requires one, ``False`` starts over.
+    """
+    from optimlab import problems
+    from optimlab.regularize.options import apply as apply_regularization
+    from optimlab.train import EarlyStopping, Trainer
+
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    # what the numbers depend on, resolved: the thread count actually used
+    config = config.replace(threads=torch.get_num_threads())
+    device = resolve_device(config.device)
+    if config.data_dir is not None and not Path(config.data_dir).is_dir():
+        raise OptimlabError(f"invalid data_dir {config.data_dir!r}: no such directory")
+    if config.out is not None:
+        _check_out(config.out)
+    problem = problems.build(
+        config.problem,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        download=config.download,
+        device=device,
+    )
+    if config.fold:
+        problem = _fold(problem, config.fold)
+    if config.preprocess and problem.splits is not None:  # fitted on train only
+        problem.splits = _preprocess(config, problem.splits, restart=resume is False)
+    if config.init:
+        _initialize(config, problem)
+    batch_size = config.batch_size or problem.batch_size
+    total = total_steps(config, problem, batch_size)
+    optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
+    monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
+    own: list[Any] = []
+    if config.diagnose:
+        from optimlab.train.diagnostics import GradientFlow
+
+        every = config.diagnose_every or DIAGNOSE_EVERY
+        own.append(GradientFlow(every=every, out_dir=Path(config.out) / "diagnostics"))
+    if config.early_stopping is not None:
+        own.append(EarlyStopping(monitor, patience=config.early_stopping,
+                                 restore_best_weights=True))  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "callbacks": [*own, *callbacks],
+        "scheduler": scheduler,
+        "seed": config.seed,
+    }
+    if config.regularize:
+        problem, kwargs = apply_regularization(
+            config.regularize, problem, kwargs, optimizer=optimizer, total_steps=total
+        )
+    trainer = Trainer(
+        problem,
+        optimizer,
+        epochs=config.epochs,
+        steps=config.steps,
+        seconds=config.seconds,
+        batch_size=batch_size,
+        grad_accumulation=config.grad_accumulation,
+        order=config.order,
+        out_dir=config.out,
+        resume=resume,
+        checkpoint_every=config.checkpoint_every,
+        keep_epoch_checkpoints=config.keep_epochs,
+        log_every=config.log_every,
+        monitor=monitor,
+        progress=progress,
+        config=config.identity(),
+        **kwargs,
+    )
+    return Run(config=config, problem=problem, optimizer=optimizer, trainer=trainer)
+
+
+def _fold(problem: Any, fold: dict[str, int]) -> Any:
+    """The problem with its train/val split replaced by fold ``index`` of ``k``."""
+    import dataclasses
+
+    from optimlab.data.folds import kfold_splits
+
+    if problem.splits is None:
+        raise OptimlabError(f"problem {problem.name!r} has no data to split into folds")
+    folds = kfold_splits(problem.splits, fold["k"], seed=fold["seed"])
+    return dataclasses.replace(problem, splits=folds[fold["index"]])
+
+
+def _preprocess(config: RunConfig, splits: Any, restart: bool) -> Any:
+    """Fit the input transform on train and store it with the run (``preprocess.pt``),
+    so that a resumed run, or a later evaluation, uses the very transform it trained with."""
+    from optimlab.data.preprocess import apply_fitted, apply_to_splits, from_state_dict
+    from optimlab.train.atomic import atomic_torch_save
+
+    path = Path(config.out) / "preprocess.pt" if config.out else None
+    if path is not None and path.exists() and not restart:
+        return apply_fitted(splits, from_state_dict(torch.load(path, weights_only=True)))
+    splits, transform = apply_to_splits(splits, config.preprocess)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(transform.state_dict(), path)
+    return splits
+
+
+def _initialize(config: RunConfig, problem: Any) -> None:
+    """Re-initialize the model with ``config.init`` (LSUV reads the first training batch),
+    seeded by the run's seed; training reseeds from it afterwards."""
+    from optimlab.nn import init
+
+    record = init.INITIALIZERS.get(config.init)
+    data = None
+    if record.needs_data:
+        if problem.splits is None:
+            raise OptimlabError(f"init {record.name!r} needs a problem with training data")
+        data = problem.splits.train.x[: problem.batch_size]
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    params = list(problem.model.parameters())
+    if params and params[0].device.type != "cpu":
+        generator = None
+        torch.manual_seed(config.seed)
+    with torch.no_grad():
+        init.apply(problem.model, record.name, data=data, generator=generator)
+
+
+def _check_out(out: str) -> None:
+    """Fail before any work when ``out`` cannot become a writable directory."""
+    path = Path(out)
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OptimlabError(f"invalid --out {out!r}: {str(parent)!r} is not a directory")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OptimlabError(
+            f"invalid --out {out!r}: cannot write there ({err.strerror}); give a writable directory"
+        ) from None

@@ -1,0 +1,341 @@
+"""``RunConfig``: every setting of one training run, typed and validated in one place.
+
+One record is read from the command line (:meth:`RunConfig.from_cli`), a TOML run file
+(:func:`load_toml`), a study's contender (:meth:`RunConfig.from_study_entry`) or JSON
+(:meth:`RunConfig.from_json`), and turned into a run by :func:`optimlab.run.build_run`.
+Each field carries its help text and whether it changes the run's numbers; the
+command line's options and the TOML keys are generated from the fields, so adding a
+run option is one field here and one line in the builder.
+
+:meth:`RunConfig.identity` is what a run's numbers depend on, as plain JSON: the
+trainer stores it in every checkpoint and refuses to resume under a different one, and
+:meth:`RunConfig.key` (its hash) names the run's directory in a study. The thread count
+is part of it, because a CPU reduction split over another number of threads rounds
+differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from optimlab.errors import OptimlabError, check_range
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+def _opt(default: Any = None, help: str = "", identity: bool = True, **meta: Any) -> Any:
+    """A field with its command-line help and whether it is part of the run's identity."""
+    kind = dict if isinstance(default, dict) else None
+    metadata = {"help": help, "identity": identity, **meta}
+    if kind is dict:
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: problem, optimizer, schedule, budget, regularization, where.
+
+    ``None`` means "the default": the problem's batch size and epochs, the optimizer's
+    registry defaults (its learning rate included), torch's thread count. Epochs are
+    counted from 1 wherever they are shown or stored.
+    """
+
+    problem: str = _opt(help="problem name (optimlab list problems)", metavar="NAME")
+    optimizer: str = _opt(help="optimizer name (optimlab list optimizers)", metavar="NAME")
+    lr: float | None = _opt(help="learning rate (default: the optimizer's)")
+    hp: dict[str, Any] = _opt({}, help="optimizer argument", metavar="KEY=VALUE")
+    schedule: str | None = _opt(help="LR schedule name (optimlab list schedules)")
+    schedule_args: dict[str, Any] = _opt({}, help="schedule parameter", metavar="KEY=VALUE")
+    epochs: int | None = _opt(help="epochs (default: the problem's)")
+    steps: int | None = _opt(help="stop after this many optimizer steps")
+    seconds: float | None = _opt(help="stop after this much training time")
+    batch_size: int | None = _opt(help="batch size (default: the problem's)")
+    grad_accumulation: int = _opt(1, help="micro-batches per optimizer step")
+    seed: int = _opt(0, help="seed of the model, data split and order")
+    threads: int | None = _opt(help="torch CPU threads (default: torch's, recorded)")
+    order: str = _opt("random", help="example order: random, shuffle_once, cyclic, full")
+    preprocess: str | None = _opt(help="input transform fitted on train: standardize, "
+                                  "channel_mean, pca_whiten, zca_whiten, none")  # fmt: skip
+    init: str | None = _opt(help="re-initialize the model's Linear/Conv weights by name")
+    regularize: dict[str, Any] = _opt({}, help="regularization options", cli=False)
+    fold: dict[str, int] | None = _opt(help="k-fold split {k, index, seed}", cli=False)
+    early_stopping: int | None = _opt(help="stop early after PATIENCE epochs", metavar="PATIENCE")
+    fast: bool = _opt(False, help="run the optimizer's compiled fast path (same math)")
+    log_every: int = _opt(50, help="sample the loss every N steps")
+    diagnose: bool = _opt(False, help="record per-layer gradient flow into OUT/diagnostics")
+    diagnose_every: int | None = _opt(help="sample the gradient flow every K steps (50)")
+    # Where and how: these do not change the numbers, so a resumed run may change them.
+    out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
+                           identity=False)  # fmt: skip
+    data_dir: str | None = _opt(help="where datasets are looked for", identity=False)
+    download: bool = _opt(False, help="download a missing dataset", identity=False)
+    device: str = _opt("auto", help="cpu, cuda, cuda:N, mps or auto", identity=False)
+    checkpoint_every: int | None = _opt(help="also checkpoint every N steps", identity=False)
+    keep_epochs: bool = _opt(False, help="also keep every epoch's weights", identity=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # plain containers, so that equal configs compare equal
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                object.__setattr__(self, f.name, _plain(value))
+        self._check_required()
+        self._check_types()
+        self._check_values()
+
+    # ------------------------------------------------------------------ checks
+    def _check_required(self) -> None:
+        from optimlab import optim, problems
+
+        for name, valid in (("problem", problems.available), ("optimizer", optim.available)):
+            if not getattr(self, name):
+                raise OptimlabError(f"missing {name}; valid {name}s: {', '.join(valid())}")
+
+    def _check_types(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            want = _base_type(f.type)
+            if value is None and "None" in str(f.type):
+                continue
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+                continue
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise OptimlabError(f"invalid {f.name}: {value!r}; expected {_type_words(f.type)}")
+
+    def _check_values(self) -> None:
+        from optimlab import optim, problems, schedules
+        from optimlab.data.loader import ORDERS
+
+        problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        record = optim.get(self.optimizer)
+        if self.lr is not None and (not math.isfinite(self.lr) or self.lr < 0):
+            raise OptimlabError(f"invalid lr: {self.lr!r}; valid: a finite number >= 0")
+        valid_hp = record.hyperparameters()
+        for key in self.hp:
+            if key == "lr":
+                raise OptimlabError("give the learning rate as lr, not as an optimizer argument")
+            if key not in valid_hp:
+                raise OptimlabError(
+                    f"unknown argument {key!r} of optimizer {record.name!r}; "
+                    f"valid: {', '.join(sorted(k for k in valid_hp if k != 'lr'))}"
+                )
+        if self.schedule is not None:
+            rec = schedules.record(self.schedule)
+            for key in self.schedule_args:
+                if key not in rec.defaults:
+                    raise OptimlabError(
+                        f"invalid parameter {key!r} for schedule {rec.name!r}; "
+                        f"valid parameters: {', '.join(rec.defaults)}"
+                    )
+        elif self.schedule_args:
+            raise OptimlabError("schedule arguments need a schedule name (--schedule NAME)")
+        for name in ("epochs", "steps", "batch_size", "grad_accumulation", "threads",
+                     "log_every", "diagnose_every", "checkpoint_every"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value, 1)
+        check_range("seed", self.seed, 0)
+        if self.early_stopping is not None:
+            check_range("early_stopping", self.early_stopping, 0)
+        if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise OptimlabError(f"invalid seconds: {self.seconds!r}; valid: a finite number > 0")
+        if self.order not in ORDERS:
+            raise OptimlabError(f"invalid order {self.order!r}; valid orders: {', '.join(ORDERS)}")
+        if self.preprocess is not None:
+            from optimlab.data.preprocess import TRANSFORMS
+
+            if self.preprocess not in TRANSFORMS:
+                raise OptimlabError(
+                    f"invalid preprocess {self.preprocess!r}; valid: {', '.join(TRANSFORMS)}"
+                )
+        if self.init is not None:
+            from optimlab.nn.init import INITIALIZERS
+
+            INITIALIZERS.get(self.init)
+        if self.diagnose_every is not None and not self.diagnose:
+            raise OptimlabError("diagnose_every needs diagnose (--diagnose)")
+        if self.diagnose and not self.out:
+            raise OptimlabError("diagnose needs an output directory (--out DIR)")
+        if not _valid_device(self.device):
+            raise OptimlabError(f"invalid device {self.device!r}; valid: {', '.join(DEVICES)}")
+        if self.regularize:
+            from optimlab.regularize.options import validate
+
+            validate(dict(self.regularize))
+        if self.fold is not None and set(self.fold) != {"k", "index", "seed"}:
+            raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
+
+    # ------------------------------------------------------------- identity
+    def identity(self) -> dict[str, Any]:
+        """The settings the run's numbers depend on, as plain JSON values."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["identity"]}
+
+    def key(self) -> str:
+        """A short stable hash of :meth:`identity`: the run's name in a study."""
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+    # --------------------------------------------------------- conversions
+    def to_json(self) -> dict[str, Any]:
+        """Every field as plain JSON values (tuples become lists)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: str = "run configuration") -> RunConfig:
+        """The inverse of :meth:`to_json`; unknown keys are an error naming ``source``."""
+        unknown = sorted(set(data) - set(setting_names()))
+        if unknown:
+            raise OptimlabError(
+                f"unknown setting(s) {', '.join(unknown)} in {source}; "
+                f"valid settings: {', '.join(setting_names())}"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_cli(cls, given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> RunConfig:
+        """The settings given on the command line (``None`` = not given) over ``base``
+        (e.g. a TOML run file's), over the defaults. ``hp`` and ``schedule_args`` merge
+        key by key; an ``lr`` among the optimizer arguments is the learning rate."""
+        settings = dict(base or {})
+        for key, value in given.items():
+            if value is None:
+                continue
+            if key in ("hp", "schedule_args", "regularize"):
+                settings[key] = {**settings.get(key, {}), **value}
+            else:
+                settings[key] = value
+        hp = dict(settings.get("hp", {}))
+        if "lr" in hp:
+            lr = hp.pop("lr")
+            if settings.get("lr") is not None and settings["lr"] != lr:
+                raise OptimlabError("lr given both as --lr and as --hp lr=...; give it once")
+            settings["lr"], settings["hp"] = lr, hp
+        return cls.from_json(settings, "the command line")
+
+    @classmethod
+    def from_study_entry(
+        cls,
+        *,
+        problem: str,
+        optimizer: str,
+        params: Mapping[str, Any],
+        schedule: Mapping[str, Any] | None = None,
+        regularize: Mapping[str, Any] | None = None,
+        budget: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        fold: Mapping[str, int] | None = None,
+    ) -> RunConfig:
+        """One run of a study: a contender's ``params`` (hyperparameters, lr among them),
+        ``schedule = {name, params}`` and ``regularize`` table, the study's budget
+        (``epochs``/``steps``/``seconds``), batch size and threads, and a seed."""
+        hp = dict(params)
+        lr = hp.pop("lr", None)
+        budget = dict(budget or {})
+        return cls(
+            problem=problem,
+            optimizer=optimizer,
+            lr=lr,
+            hp=hp,
+            schedule=schedule["name"] if schedule else None,
+            schedule_args=dict(schedule.get("params", {})) if schedule else {},
+            regularize=dict(regularize or {}),
+            epochs=budget.get("epochs"),
+            steps=budget.get("steps"),
+            seconds=budget.get("seconds"),
+            batch_size=batch_size,
+            seed=seed,
+            threads=threads,
+            fold=dict(fold) if fold else None,
+        )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The optimizer's arguments as a study writes them: ``hp`` with ``lr`` when set."""
+        return {**self.hp, **({"lr": self.lr} if self.lr is not None else {})}
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(RunConfig)]
+
+
+def cli_fields() -> list[dataclasses.Field]:
+    """The fields the command line offers as ``--name`` options, in declaration order."""
+    return [f for f in fields(RunConfig) if f.metadata.get("cli", True)]
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The settings of a TOML run file (keys as the long options with underscores, plus
+    ``[hp]``, ``[schedule_args]`` and ``[regularize]`` tables), not yet checked."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OptimlabError(f"config file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise OptimlabError(f"cannot read config file {str(p)!r}: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise OptimlabError(f"config file {str(p)!r} is not valid TOML: {err}") from None
+    unknown = sorted(set(data) - set(setting_names()))
+    if unknown:
+        raise OptimlabError(
+            f"unknown setting(s) {', '.join(unknown)} in {str(p)!r}; "
+            f"valid settings: {', '.join(setting_names())}"
+        )
+    types = {f.name: f.type for f in fields(RunConfig)}
+    for key, value in data.items():
+        want = _base_type(types[key])
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            raise OptimlabError(
+                f"invalid {key} in {str(p)!r}: {value!r}; expected {_type_words(types[key])}"
+            )
+    return _plain(data)
+
+
+def _plain(value: Any) -> Any:
+    """Lists (TOML, JSON) and tuples (Python literals) alike as lists, dicts copied."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "dict": dict}
+
+
+def _base_type(annotation: Any) -> type:
+    """``"float | None"`` -> float; ``"dict[str, Any]"`` -> dict (annotations are text)."""
+    text = str(annotation).split("|")[0].strip()
+    return _TYPES[text.split("[")[0]]
+
+
+def _type_words(annotation: Any) -> str:
+    kind = _base_type(annotation)
+    words = {str: "a string", float: "a number", int: "a whole number", bool: "true or false",
+             dict: "a table"}[kind]  # fmt: skip
+    return words + (" (or nothing)" if "None" in str(annotation) else "")
+
+
+def _valid_device(name: str) -> bool:
+    if name in ("auto", "cpu", "cuda", "mps"):
+        return True
+    prefix, _, index = name.partition(":")
+    return prefix == "cuda" and index.isdigit()
