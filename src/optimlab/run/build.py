@@ -1,7 +1,7 @@
 """``build_run``: the one way a :class:`RunConfig` becomes a problem, an optimizer, a
-schedule, callbacks and a trainer. ``optimlab train``, the lab's trials and
-``bench accuracy`` all go through it; the speedrun, which times its own loop, takes its
-optimizer and schedule from :func:`build_optimizer`.
+schedule, callbacks and a trainer. ``optimlab train`` and the lab's trials go through it;
+the speedrun, which times its own loop, takes its optimizer and schedule from
+:func:`make_optimizer`.
 
 The rules, each written once:
 
@@ -81,24 +81,44 @@ def total_steps(config: RunConfig, problem: Any, batch_size: int) -> int | None:
 def build_optimizer(
     config: RunConfig, parameters: Iterable[Any], total: int | None
 ) -> tuple[torch.optim.Optimizer, Any]:
-    """The optimizer (registry defaults for what ``config`` leaves out) and, when the
-    run has a schedule, the :class:`ScheduleAdapter` that drives its learning rate."""
+    """The run's optimizer and, when it has a schedule, the scheduler (see
+    :func:`make_optimizer`)."""
+    return make_optimizer(
+        config.optimizer, parameters, lr=config.lr, hp=config.hp, fast=config.fast,
+        schedule=config.schedule, schedule_args=config.schedule_args, total=total,
+    )  # fmt: skip
+
+
+def make_optimizer(
+    name: str,
+    parameters: Iterable[Any],
+    *,
+    lr: float | None = None,
+    hp: dict[str, Any] | None = None,
+    fast: bool = False,
+    schedule: str | None = None,
+    schedule_args: dict[str, Any] | None = None,
+    total: int | None = None,
+) -> tuple[torch.optim.Optimizer, Any]:
+    """Optimizer ``name`` (registry defaults for what is not given, lr included) and,
+    with a ``schedule``, the :class:`ScheduleAdapter` that drives its learning rate from
+    step 0 over ``total`` steps; call its ``step()`` after every optimizer step."""
     from optimlab import optim
 
-    hp = {k: tuple(v) if isinstance(v, list) else v for k, v in config.hp.items()}
-    if config.lr is not None:
-        hp["lr"] = config.lr
-    if config.fast:
-        hp["fast"] = True  # the compiled fast path of optimlab.optim.fast
-    optimizer = optim.create(config.optimizer, parameters, **hp)
-    if config.schedule is None:
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}
+    if lr is not None:
+        kwargs["lr"] = lr
+    if fast:
+        kwargs["fast"] = True  # the compiled fast path of optimlab.optim.fast
+    optimizer = optim.create(name, parameters, **kwargs)
+    if schedule is None:
         return optimizer, None
     from optimlab.schedules import ScheduleAdapter, create, record
     from optimlab.schedules.registry import HORIZON, REQUIRED, run_params
 
-    rec = record(config.schedule)
-    lr = float(optimizer.param_groups[0]["lr"])  # the given lr, else the registry's
-    params = run_params(rec.name, config.schedule_args, lr=lr, total_steps=total)
+    rec = record(schedule)
+    base_lr = float(optimizer.param_groups[0]["lr"])  # the given lr, else the registry's
+    params = run_params(rec.name, schedule_args or {}, lr=base_lr, total_steps=total)
     for key in HORIZON:
         if rec.defaults.get(key, None) is REQUIRED and key not in params:
             raise OptimlabError(

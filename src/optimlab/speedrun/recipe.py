@@ -7,7 +7,7 @@ Layout (``DEFAULT_TOML`` is the shipped Fashion-MNIST recipe)::
     flush_denormal = false (flush subnormal floats to zero, optimlab.train.denormals)
     [model]      name, params (builder arguments), init, channels_last, compile
     [optimizer]  name (optimlab.optim registry), params, fast
-    [schedule]   name (optimlab.schedules registry), params (horizon filled in)
+    [schedule]   name (optimlab.schedules registry), params (horizon and lr filled in)
     [train]      epochs, batch_size, label_smoothing, augment (augmentation spec such
                  as "flip,crop:2", or "none"),
                  bfloat16 (autocast the forward pass; meant for GPUs)
@@ -202,13 +202,11 @@ def _check_device(device: str) -> str:
 
 def _check_registries(r: Recipe) -> None:
     """Let the registries judge names and hyperparameters, so a typo fails up front."""
-    from optimlab import optim
     from optimlab.data import DATASETS
     from optimlab.data.augment_presets import parse_spec
     from optimlab.nn import MODELS
     from optimlab.nn.init import INITIALIZERS
-    from optimlab.schedules import create as create_schedule
-    from optimlab.schedules.registry import run_params
+    from optimlab.run.build import make_optimizer
 
     DATASETS.get(r.dataset)
     MODELS.get(r.model)
@@ -216,11 +214,9 @@ def _check_registries(r: Recipe) -> None:
         INITIALIZERS.get(r.init)
     if r.augment != "none":
         parse_spec(r.augment)
-    schedule = create_schedule(
-        r.schedule, **run_params(r.schedule, r.schedule_params, total_steps=r.epochs * 100)
-    )
     probe = [torch.zeros(1, requires_grad=True)]
-    optim.create(r.optimizer, probe, lr=schedule, fast=False, **r.optimizer_params)
+    make_optimizer(r.optimizer, probe, hp=r.optimizer_params, schedule=r.schedule,
+                   schedule_args=r.schedule_params, total=r.epochs * 100)  # fmt: skip
 
 
 def parse_recipe(raw: dict[str, Any], device: str | None = None) -> Recipe:

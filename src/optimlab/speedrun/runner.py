@@ -68,11 +68,9 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) 
 
 def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train the recipe once with ``seed``; return times, accuracies and time-to-target."""
-    from optimlab import optim
     from optimlab.data import load
     from optimlab.data.augment_presets import from_spec
-    from optimlab.schedules import create as create_schedule
-    from optimlab.schedules.registry import run_params
+    from optimlab.run.build import make_optimizer
 
     device = torch.device(recipe.device)
     memory = torch.channels_last if recipe.channels_last else torch.contiguous_format
@@ -97,13 +95,10 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
             f"invalid train.batch_size: {recipe.batch_size}; valid: at most the "
             f"{len(x)} training examples"
         )
-    total = recipe.epochs * steps_per_epoch
-    schedule = create_schedule(
-        recipe.schedule, **run_params(recipe.schedule, recipe.schedule_params, total_steps=total)
-    )
-    opt = optim.create(
-        recipe.optimizer, model.parameters(), lr=schedule, fast=recipe.fast,
-        **recipe.optimizer_params,
+    opt, scheduler = make_optimizer(
+        recipe.optimizer, model.parameters(), hp=recipe.optimizer_params, fast=recipe.fast,
+        schedule=recipe.schedule, schedule_args=recipe.schedule_params,
+        total=recipe.epochs * steps_per_epoch,
     )  # fmt: skip
     augment = from_spec(recipe.augment, seed=seed) if recipe.augment != "none" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -124,6 +119,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
                 loss = loss_fn(net(xb), yb)
             loss.backward()
             opt.step()
+            scheduler.step()
             step += 1
         acc, eval_start = None, time.perf_counter()
         if epoch >= recipe.eval_from_epoch or epoch == recipe.epochs:
