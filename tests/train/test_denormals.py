@@ -71,7 +71,7 @@ def test_study_workers_are_handed_the_mode(tmp_path, monkeypatch):
         started.clear()
         monkeypatch.setattr(runner, "flushing_here", lambda mode=mode: mode)
         runner.run_study(spec, tmp_path / str(mode), workers=2, report=False, quiet=True)
-        assert [args[5] for args in started] == [mode, mode]  # work(..., flush_denormal)
+        assert [args[-1] for args in started] == [mode, mode]  # work(..., flush_denormal)
 
 
 @needs_ftz

@@ -108,7 +108,7 @@ def test_restore_best_weights_at_end_without_early_stop(restore):
     assert not trainer.stop_training
     cb.on_train_end({})
     assert trainer.model.weight.item() == (2.0 if restore else 3.0)
-    assert trainer.restored_epoch == (1 if restore else None)
+    assert trainer.restored_epoch == (2 if restore else None)  # the second, counted from 1
 
 
 def test_restore_best_weights_after_early_stop():
@@ -258,7 +258,7 @@ def test_model_checkpoint_last_and_best(tmp_path):
         assert torch.equal(v, snaps.weights[best][k])
     for k, v in last["model"].items():
         assert torch.equal(v, problem.model.state_dict()[k])
-    assert result.summary["best"]["epoch"] == best
+    assert result.summary["best"]["epoch"] == best + 1 == best_state["epoch"]  # from 1
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
 

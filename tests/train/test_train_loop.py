@@ -76,7 +76,7 @@ def test_loss_sampled_every_k_steps():
     opt = torch.optim.SGD(problem.model.parameters(), lr=0.05)
     result = fit(problem, opt, epochs=2, batch_size=16, log_every=4)
     assert [r["step"] for r in result.step_log] == [4, 8, 12, 16]
-    assert [r["epoch"] for r in result.step_log] == [0, 0, 1, 1]
+    assert [r["epoch"] for r in result.step_log] == [1, 1, 2, 2]
     assert [r["loss"] for r in result.step_log] == pytest.approx(
         [ref_steps[s - 1] for s in (4, 8, 12, 16)], rel=1e-12
     )
@@ -191,7 +191,7 @@ def test_divergence_is_a_result_and_keeps_last_good_checkpoint(tmp_path, log_eve
     )
     assert result.status == "diverged"
     assert len(result.history) == 2 and all(math.isfinite(r["loss"]) for r in result.history)
-    assert result.summary["diverged_at"]["epoch"] == 2
+    assert result.summary["diverged_at"]["epoch"] == 3
     assert not math.isfinite(result.summary["diverged_at"]["loss"])
     assert "last good checkpoint" in result.summary["message"]
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
@@ -213,7 +213,7 @@ def test_divergence_in_the_first_epoch_says_no_checkpoint(tmp_path, out):
         log_every=1,
         out_dir=tmp_path if out else None,
     )
-    assert result.status == "diverged" and result.summary["diverged_at"]["epoch"] == 0
+    assert result.status == "diverged" and result.summary["diverged_at"]["epoch"] == 1
     expected = "no checkpoint had been written yet" if out else "no checkpoint was written"
     assert expected in result.summary["message"]
     assert not (tmp_path / "checkpoints" / "last.pt").exists()

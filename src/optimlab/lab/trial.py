@@ -105,11 +105,11 @@ def run_trial(
 
 
 def _history(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Epochs counted from 1 and time made cumulative, for learning curves."""
+    """Time made cumulative, for learning curves (epochs count from 1, as everywhere)."""
     out, elapsed = [], 0.0
     for row in rows:
         elapsed += float(row.get("time", 0.0))
-        out.append({**_finite_or_none(row), "epoch": int(row["epoch"]) + 1, "time": elapsed})
+        out.append({**_finite_or_none(row), "time": elapsed})
     return out
 
 

@@ -87,14 +87,14 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
             if self.verbose:
-                print(f"early stopping at epoch {epoch}: {self.monitor} did not improve")
+                print(f"early stopping at epoch {epoch + 1}: {self.monitor} did not improve")
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.trainer.model.load_state_dict(self.best_weights)
-            self.trainer.restored_epoch = self.best_epoch
+            self.trainer.restored_epoch = self.best_epoch + 1  # counted from 1, as records
             if self.verbose:
-                print(f"restored the weights of epoch {self.best_epoch}")
+                print(f"restored the weights of epoch {self.best_epoch + 1}")
 
     def state_dict(self) -> dict[str, Any]:
         return {

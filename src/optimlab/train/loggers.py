@@ -118,7 +118,7 @@ class TensorBoardLogger(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         for key, value in logs.items():
             if key != "epoch" and isinstance(value, int | float):
-                self.writer.add_scalar(f"epoch/{key}", value, epoch)
+                self.writer.add_scalar(f"epoch/{key}", value, logs.get("epoch", epoch + 1))
         for record in self.trainer.step_log[self._steps_written :]:
             self.writer.add_scalar("step/loss", record["loss"], record["step"])
         self._steps_written = len(self.trainer.step_log)

@@ -193,6 +193,11 @@ class Trainer:
 
     A non-finite training loss ends the run with status "diverged"; it is a result,
     not an exception, and ``last.pt`` still holds the last good state.
+
+    Epochs are counted from 1 in everything recorded or shown (history, step log,
+    ``metrics.jsonl``/``.csv``, ``summary.json``, the progress display, checkpoints'
+    ``epoch``): a record with ``epoch = k`` holds the state after ``k`` epochs. Callbacks
+    receive the 0-based index of the epoch, as in Keras.
     """
 
     def __init__(
@@ -568,7 +573,7 @@ class Trainer:
         self._train_batches(batches, epoch)
         if self.status == "diverged":
             return
-        logs: dict[str, Any] = {"epoch": epoch}
+        logs: dict[str, Any] = {"epoch": epoch + 1}  # records count epochs from 1
         logs.update(self._totals.means())
         if not math.isfinite(logs["loss"]):
             self._diverge(epoch, logs["loss"])
@@ -596,7 +601,7 @@ class Trainer:
 
     def _diverge(self, epoch: int, value: float) -> None:
         self.status = "diverged"
-        self.diverged_at = {"epoch": epoch, "step": self.step, "loss": value}
+        self.diverged_at = {"epoch": epoch + 1, "step": self.step, "loss": value}
 
     def _train_batches(self, batches: Iterator[tuple[Tensor, Tensor]], epoch: int) -> None:
         # Locals, not attributes, inside the loop: this is the per-step path.
@@ -649,7 +654,7 @@ class Trainer:
                 self.step_log.append(
                     {
                         "step": self.step,
-                        "epoch": epoch,
+                        "epoch": epoch + 1,
                         "loss": value,
                         "lr": current_lr(opt, self.step),
                     }
