@@ -11,7 +11,7 @@ from collections.abc import Callable
 from optimlab.errors import unknown_name
 
 GAP = 2  # spaces between columns
-MIN_COLUMN = 12  # a wrapped column keeps at least this many characters (or its header's)
+MIN_COLUMN = 10  # a wrapped column keeps at least this many characters (or its header's)
 
 # Each kind maps to "module:function" returning (headers, rows); modules are
 # imported lazily so that listing optimizers does not load datasets.
