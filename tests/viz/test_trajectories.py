@@ -115,3 +115,22 @@ def test_gallery_writes_every_preset(tmp_path) -> None:
     written = tr.write_gallery(tmp_path)
     assert sorted(p.stem for p in written) == sorted(tr.PRESETS)
     assert all(p.read_bytes()[:8] == PNG_SIGNATURE for p in written)
+
+
+def test_turn_backs_measure_a_zig_zag() -> None:
+    def path(points):
+        pts = np.array(points, dtype=float)
+        return tr.Trajectory("x", 0.1, pts, np.zeros(len(pts)), diverged=False)
+
+    assert path([(0, 0), (1, 0.1), (2, 0), (3, 0.1)]).turn_backs() == 0.0  # turns under 90
+    assert path([(0, 1), (0, -1), (0, 1), (0, -1)]).turn_backs() == 1.0
+    assert path([(0, 0), (1, 0), (2, 0), (1.5, 0), (2, 0)]).turn_backs() == pytest.approx(2 / 3)
+    assert path([(0, 0), (1, 0), (1, 0), (1, 0)]).turn_backs() == 0.0  # standing still
+
+
+def test_preset_titles_are_measured_not_claimed() -> None:
+    paths = tr.preset_paths("ravine", steps=30)
+    text = tr.title(tr.get_preset("ravine"), paths)
+    for p in paths:
+        assert f"{p.optimizer} f={p.losses[-1]:.3g}, {p.turn_backs():.0%} turn back" in text
+    assert "zig-zag" not in text

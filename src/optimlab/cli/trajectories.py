@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         start = _start(args.start) or preset.start
         lrs = _lrs(args.lr, optimizers) or preset.lrs
         tune = args.tune or (preset.lrs is None and args.lr is None)
-        title = f"{preset.function}: {preset.caption}"
+        title = None  # set from the paths, once they are computed
     else:
         if not args.function or not args.optimizers:
             raise OptimlabError("give --function and --optimizers (or --preset, or --gallery)")
@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
             raise OptimlabError("give either --lr or --tune, not both")
     check_range("steps", steps, 1)
     paths = tr.compute(function, optimizers, steps=steps, lrs=lrs, tune=tune, start=start)
+    if args.preset:
+        title = tr.title(preset, paths)
     for p in paths:
         print(f"{p.optimizer:>10}  lr={p.lr:<10.4g} final f={p.losses[-1]:.6g}"
               + ("  (diverged)" if p.diverged else ""))  # fmt: skip
