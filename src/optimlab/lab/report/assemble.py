@@ -7,6 +7,7 @@ from pathlib import Path
 from optimlab.lab.report.analysis import Analysis
 from optimlab.lab.report.curves import curves_figure
 from optimlab.lab.report.document import Bullets, Document, Heading, Paragraph, Section
+from optimlab.lab.report.edges import edges
 from optimlab.lab.report.figures import colours
 from optimlab.lab.report.fmt import plural
 from optimlab.lab.report.generalization import generalization_table
@@ -75,6 +76,10 @@ def build_document(analysis: Analysis, figure_dir: Path) -> Document:
             table.blocks += [Heading(p.problem), final_table(p)]
     if not table.blocks:
         table.blocks.append(Paragraph("No final runs yet: only tuning trials were recorded."))
+    at_edge = edges(analysis.runs)
+    if at_edge:
+        table.blocks += [Heading("At the edge of the search space"),
+                         Bullets([e.sentence() for e in at_edge])]  # fmt: skip
     doc.sections.append(table)
 
     gaps = Section("Generalization")
