@@ -121,3 +121,29 @@ def test_speednet_is_registered_and_checks_its_widths():
         build_model("speednet", widths=[4, 4, 4, 4, 4, 4])
     with pytest.raises(ValueError, match="invalid head"):
         build_model("speednet", head="avg")
+
+
+def test_each_seed_is_written_as_it_finishes_and_a_rerun_keeps_them(tmp_path, monkeypatch):
+    import optimlab.speedrun as speedrun
+
+    recipe = loads_recipe(DIGITS.format(target=0.5))
+    out = tmp_path / "r.json"
+    real, calls = speedrun.run_seed, []
+
+    def second_seed_killed(recipe, seed, on_epoch=None):
+        if seed == 1:
+            saved = json.loads(out.read_text())  # written before the second seed starts
+            assert saved["finished"] is False and [r["seed"] for r in saved["runs"]] == [0]
+            raise KeyboardInterrupt
+        calls.append(seed)
+        return real(recipe, seed, on_epoch)
+
+    monkeypatch.setattr(speedrun, "run_seed", second_seed_killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_speedrun(recipe, out=out)
+    first = json.loads(out.read_text())["runs"][0]
+    monkeypatch.setattr(speedrun, "run_seed", lambda r, s, h=None: calls.append(s) or real(r, s, h))
+    result = run_speedrun(recipe, out=out)
+    assert calls == [0, 1]  # seed 0 ran once, in the first call
+    assert result["finished"] is True and result["runs"][0] == first
+    assert json.loads(out.read_text())["summary"]["seeds"] == 2

@@ -42,7 +42,9 @@ def run_speedrun(
 ) -> dict[str, Any]:
     """Run ``recipe`` once per seed (default ``range(recipe.seeds)``) with
     ``recipe.threads`` torch threads; return (and write to ``out``, atomically) the
-    per-seed results, their summary and the machine description. A recipe with
+    per-seed results, their summary and the machine description. ``out`` is rewritten
+    after every seed (``"finished": false`` until the last), and a rerun with the same
+    recipe on the same ``out`` keeps the seeds it holds and runs the rest. A recipe with
     ``flush_denormal`` turns flushing on for the rest of the process
     (``optimlab.train.denormals``)."""
     seeds = list(range(recipe.seeds)) if seeds is None else list(seeds)
@@ -54,10 +56,16 @@ def run_speedrun(
             "not flush subnormals; run it in a fresh process (`optimlab speedrun`)",
             stacklevel=2,
         )
+    done = _finished_seeds(out, recipe)
     try:
         before = machine()
         runs = []
         for seed in seeds:
+            if seed in done:  # a rerun on the same file keeps what finished
+                runs.append(done[seed])
+                if log is not None:
+                    log(f"seed {seed}: kept from {out}")
+                continue
             runs.append(run_seed(recipe, seed, on_epoch))
             if log is not None:
                 r = runs[-1]
@@ -66,15 +74,38 @@ def run_speedrun(
                     f"seed {seed}: final accuracy {r['final_accuracy'] * 100:.2f}%, "
                     f"target reached at {reached}, total {r['total_time']:.1f} s"
                 )
-        result = {
-            "recipe": recipe.to_dict(),
-            "runs": runs,
-            "summary": summarize(runs, recipe.target),
-            "machine": before,
-            "load_average_after": machine().get("load_average"),
-        }
+            if out is not None and len(runs) < len(seeds):  # nothing finished is lost
+                write_json(out, _result(recipe, runs, before, finished=False))
+        result = _result(recipe, runs, before, finished=True)
     finally:
         torch.set_num_threads(previous)
     if out is not None:
         write_json(out, result)
     return result
+
+
+def _result(recipe: Recipe, runs: list[dict[str, Any]], before: dict[str, Any], *,
+            finished: bool) -> dict[str, Any]:  # fmt: skip
+    return {
+        "recipe": recipe.to_dict(),
+        "finished": finished,
+        "runs": runs,
+        "summary": summarize(runs, recipe.target),
+        "machine": before,
+        "load_average_after": machine().get("load_average"),
+    }
+
+
+def _finished_seeds(out: str | Path | None, recipe: Recipe) -> dict[int, dict[str, Any]]:
+    """The runs an earlier call with the same recipe wrote to ``out``, by seed."""
+    import json
+
+    if out is None or not Path(out).is_file():
+        return {}
+    try:
+        saved = json.loads(Path(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if saved.get("recipe") != json.loads(json.dumps(recipe.to_dict())):
+        return {}
+    return {r["seed"]: r for r in saved.get("runs", [])}
