@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes
 
 FORMATS = ("png", "pdf", "svg")
 

@@ -227,7 +227,7 @@ def _preprocess(config: RunConfig, splits: Any, restart: bool) -> Any:
     """Fit the input transform on train and store it with the run (``preprocess.pt``),
     so that a resumed run, or a later evaluation, uses the very transform it trained with."""
     from optimlab.data.preprocess import apply_fitted, apply_to_splits, from_state_dict
-    from optimlab.train.atomic import atomic_torch_save
+    from optimlab.io import atomic_torch_save
 
     path = Path(config.out) / "preprocess.pt" if config.out else None
     if path is not None and path.exists() and not restart:

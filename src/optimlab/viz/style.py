@@ -14,8 +14,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from optimlab.errors import OptimlabError
+from optimlab.io import atomic_write_bytes
 from optimlab.lab.report.figures import DPI, PALETTE, colours
-from optimlab.train.atomic import atomic_write_bytes
 
 __all__ = ["DPI", "PALETTE", "colour_map", "figure", "save_figure", "SUFFIXES"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib
 from matplotlib.figure import Figure
 
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes
 
 # Tableau 10, then the light half of Tableau 20: distinct hues first.
 PALETTE = (

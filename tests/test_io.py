@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from optimlab.train import atomic
-from optimlab.train.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from optimlab import io as optimlab_io
+from optimlab.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
 
 def test_replaces_content_and_leaves_no_temp_file(tmp_path):
@@ -26,7 +26,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
+    monkeypatch.setattr(optimlab_io.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_bytes(target, b"new" * 1000)
     assert target.read_bytes() == b"old"
@@ -44,7 +44,7 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     """mkstemp makes private files; written results get 0o666 less the umask."""
     import os
 
-    from optimlab.train.atomic import atomic_write_text
+    from optimlab.io import atomic_write_text
 
     mask = os.umask(0o022)
     try:
