@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from optimlab import optim, problems
     from optimlab.cli.train import parse_pairs
     from optimlab.io import check_output_file
-    from optimlab.schedules.lr_find import check_args, lr_find
-    from optimlab.schedules.lr_find_plot import figure_format, plot_lr_find
+    from optimlab.train.lr_find import check_args, lr_find
+    from optimlab.viz.lr_find import figure_format, plot_lr_find
 
     # Every user mistake is reported before any data is read or any step is taken.
     problem_name = problems.PROBLEMS.get(args.problem).name
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from optimlab.schedules.lr_find import MODES
+    from optimlab.train.lr_find import MODES
 
     p = sub.add_parser(
         "lr-find",

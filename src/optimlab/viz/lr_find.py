@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from optimlab.errors import OptimlabError
 
 if TYPE_CHECKING:
-    from optimlab.schedules.lr_find import LRFindResult
+    from optimlab.train.lr_find import LRFindResult
 
 FORMATS = ("png", "svg", "pdf")
 
