@@ -10,8 +10,8 @@ from optimlab.errors import unknown_name
 # name -> "module:function" taking the parsed args
 BENCHES = {
     "optimizers": "optimlab.bench.optimizers:run_cli",
-    "engine": "optimlab.train.bench:run_engine_bench",
-    "accuracy": "optimlab.train.bench_accuracy:run_accuracy_bench",
+    "engine": "optimlab.bench.engine:run_engine_bench",
+    "accuracy": "optimlab.bench.accuracy:run_accuracy_bench",
 }
 
 

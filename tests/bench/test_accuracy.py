@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 
+from optimlab.bench import accuracy as ba
 from optimlab.errors import OptimlabError
-from optimlab.train import bench_accuracy as ba
 
 
 @pytest.fixture(scope="module")
@@ -120,4 +120,4 @@ def test_bench_is_registered_with_the_cli():
     from optimlab.cli.bench import BENCHES
 
     module, func = BENCHES["accuracy"].split(":")
-    assert (module, func) == ("optimlab.train.bench_accuracy", "run_accuracy_bench")
+    assert (module, func) == ("optimlab.bench.accuracy", "run_accuracy_bench")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from optimlab.bench.engine import bench_engine
 from optimlab.cli import main
-from optimlab.train.bench import bench_engine
 
 
 def test_bench_engine_cli_prints_the_three_contenders(capsys):
