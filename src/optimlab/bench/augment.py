@@ -5,22 +5,22 @@ a pad-4 random crop and one affine warp (rotation 15 degrees, shift 0.1, shear 1
 degrees, zoom 0.9-1.1), bilinear, on the CPU with one thread (or on CUDA when present:
 --device cuda). Both sides are timed in alternation, repeats interleaved, and the median
 per-batch times and their ratio are printed. kornia is optional: without it only the
-optimlab timings are printed.
-
-Usage: python benchmarks/bench_augment.py [--batch 128 1024] [--repeats 30] [--device cpu]
+optimlab timings are printed. ``python benchmarks/bench_augment.py`` runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import platform
 import statistics
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from optimlab.data.augment import Augment, RandomAffine, RandomCrop, RandomFlip
+from optimlab.errors import check_range
 
 
 def optimlab_pipeline() -> Augment:
@@ -50,31 +50,38 @@ def _time(fn, sync) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch", type=int, nargs="+", default=[128, 1024])
-    p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+def run_augment_bench(
+    batches: Sequence[int] = (128, 1024),
+    *,
+    repeats: int = 30,
+    device: str = "cpu",
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Median milliseconds per batch of each pipeline, printed as a table and returned
+    (``kornia_ms`` is None without kornia)."""
+    for n in batches:
+        check_range("batch", n, 1)
+    check_range("repeats", repeats, 1)
+    check_range("threads", threads, 1)
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     ours = optimlab_pipeline()
     try:
-        theirs = kornia_pipeline().to(device)
+        theirs = kornia_pipeline().to(dev)
         import kornia
 
         kornia_version = kornia.__version__
     except ImportError:
         theirs, kornia_version = None, None
-    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
-    print(f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
-          f"threads {args.threads}, kornia {kornia_version}")  # fmt: skip
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else platform.processor()
+    print(f"device {dev} ({name or platform.machine()}), torch {torch.__version__}, "
+          f"threads {threads}, kornia {kornia_version}")  # fmt: skip
     print(f"{'batch':>6} {'optimlab ms':>12} {'kornia ms':>10} {'kornia/optimlab':>16}")
-    for n in args.batch:
-        x = torch.rand(n, 1, 28, 28, device=device)
-        y = torch.zeros(n, dtype=torch.long, device=device)
+    rows = []
+    for n in batches:
+        x = torch.rand(n, 1, 28, 28, device=dev)
+        y = torch.zeros(n, dtype=torch.long, device=dev)
         step = iter(range(10**9))
         run_ours = functools.partial(_call_ours, ours, x, y, step)
         run_theirs = functools.partial(theirs, x) if theirs is not None else None
@@ -83,17 +90,15 @@ def main() -> None:
             if run_theirs:
                 run_theirs()
         t_ours, t_theirs = [], []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             t_ours.append(_time(run_ours, sync))
             if run_theirs:
                 t_theirs.append(_time(run_theirs, sync))
         a = statistics.median(t_ours) * 1e3
-        if run_theirs:
-            b = statistics.median(t_theirs) * 1e3
+        b = statistics.median(t_theirs) * 1e3 if run_theirs else None
+        if b is not None:
             print(f"{n:>6} {a:>12.2f} {b:>10.2f} {b / a:>16.2f}")
         else:
             print(f"{n:>6} {a:>12.2f} {'-':>10} {'-':>16}")
-
-
-if __name__ == "__main__":
-    main()
+        rows.append({"batch": n, "optimlab_ms": a, "kornia_ms": b})
+    return rows
