@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from optimlab.data import whitening_experiment
+from optimlab.lab import whitening
 
 
 def main() -> None:
@@ -21,9 +21,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="data seed (0)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = whitening_experiment.run(args.n, tol=args.tol, max_steps=args.max_steps, seed=args.seed)
+    rows = whitening.run(args.n, tol=args.tol, max_steps=args.max_steps, seed=args.seed)
     print(f"target: (f - f*) <= {args.tol:g} (f(0) - f*); full-batch steps, float64")
-    print(whitening_experiment.format_table(rows, args.max_steps))
+    print(whitening.format_table(rows, args.max_steps))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,11 @@ def test_cli_prints_the_instances_and_their_spread(capsys):
     out = capsys.readouterr().out
     assert "mean over 2 instances" in out.splitlines()[0]
     assert "instances 2 (max spread" in out
+
+
+def test_unknown_model_is_refused_before_any_run(capsys):
+    from optimlab.bench.optimizers import run_optimizer_bench
+
+    with pytest.raises(OptimlabError, match="unknown benchmark model 'huge'.*large, small"):
+        run_optimizer_bench("huge", repeats=1, fast=False)
+    assert capsys.readouterr().out == ""

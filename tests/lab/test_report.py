@@ -11,8 +11,8 @@ import pytest
 import report_records as rr
 
 from optimlab.lab.report import analyse_records, verdicts
-from optimlab.lab.report.figures import colours
 from optimlab.lab.report.fmt import num
+from optimlab.viz.style import colour_map
 
 
 class Sources(HTMLParser):
@@ -182,8 +182,8 @@ def test_time_and_steps_to_target_are_the_first_epoch_reaching_it(analysis):
 
 
 def test_each_optimizer_keeps_its_colour_in_every_figure(paths):
-    palette = colours(rr.OPTIMIZERS)
-    assert palette == colours(reversed(rr.OPTIMIZERS))
+    palette = colour_map(rr.OPTIMIZERS)
+    assert palette == colour_map(reversed(rr.OPTIMIZERS))
     assert len(set(palette.values())) == len(palette)
     for svg in paths["figures"].glob("*.svg"):
         text = svg.read_text(encoding="utf-8").lower()

@@ -23,7 +23,6 @@ time, which is kept out of the medians.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import statistics
 from collections.abc import Callable
@@ -257,17 +256,24 @@ def run(
     return rows
 
 
-def run_cli(args: argparse.Namespace) -> None:
-    models = list(MODELS) if args.model == "both" else [args.model]
-    for model in models:
-        if model not in MODELS:
-            from optimlab.errors import unknown_name
+def run_optimizer_bench(
+    model: str = "both",
+    *,
+    repeats: int = 20,
+    fast: bool = True,
+    instances: int = 1,
+    device: str | None = None,
+) -> list[dict]:
+    """Entry point of ``optimlab bench optimizers``: ``run`` for ``model`` (large, small or
+    both), a blank line after each; returns every row."""
+    from optimlab.errors import unknown_name
 
-            raise unknown_name("benchmark model", model, MODELS)
-        run(
-            model,
-            repeats=args.repeats,
-            fast=getattr(args, "fast", True),
-            instances=getattr(args, "instances", 1),
-        )
+    models = list(MODELS) if model == "both" else [model]
+    for name in models:  # all checks before the first (long) run
+        if name not in MODELS:
+            raise unknown_name("benchmark model", name, MODELS)
+    rows = []
+    for name in models:
+        rows += run(name, repeats=repeats, fast=fast, device=device, instances=instances)
         print()
+    return rows

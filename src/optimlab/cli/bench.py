@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+from collections.abc import Callable
 
 from optimlab.errors import unknown_name
 
-# name -> "module:function" taking the parsed args
-BENCHES = {
-    "optimizers": "optimlab.bench.optimizers:run_cli",
-    "engine": "optimlab.train.bench:run_engine_bench",
-    "accuracy": "optimlab.train.bench_accuracy:run_accuracy_bench",
+
+def _optimizers(args: argparse.Namespace) -> None:
+    from optimlab.bench.optimizers import run_optimizer_bench
+
+    run_optimizer_bench(args.model, repeats=args.repeats, fast=args.fast, instances=args.instances)
+
+
+def _engine(args: argparse.Namespace) -> None:
+    from optimlab.bench.engine import run_engine_bench
+
+    run_engine_bench(args.model, repeats=args.repeats)
+
+
+def _accuracy(args: argparse.Namespace) -> None:
+    from optimlab.bench.accuracy import DEFAULT_CONTENDERS, run_accuracy_bench
+
+    contenders = [c.strip() for c in (args.contenders or "").split(",") if c.strip()]
+    run_accuracy_bench(
+        args.problem or "fmnist_mlp",
+        target=args.target,
+        optimizer=args.optimizer,
+        contenders=contenders or DEFAULT_CONTENDERS,
+        budget=args.budget,
+        max_epochs=args.max_epochs,
+        eval_every=args.eval_every,
+        seeds=args.seeds,
+        threads=args.threads,
+    )
+
+
+# name -> the function that turns the parsed options into the benchmark's arguments
+BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "optimizers": _optimizers,
+    "engine": _engine,
+    "accuracy": _accuracy,
 }
 
 
 def run(args: argparse.Namespace) -> int:
     if args.what not in BENCHES:
         raise unknown_name("benchmark", args.what, BENCHES)
-    module, func = BENCHES[args.what].split(":")
-    getattr(importlib.import_module(module), func)(args)
+    BENCHES[args.what](args)
     return 0
 
 

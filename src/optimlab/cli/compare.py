@@ -42,10 +42,13 @@ def build_spec(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from optimlab.cli.study import _print_done
+    from optimlab.io import check_output_dir
     from optimlab.lab.runner import run_study
 
+    if args.out is not None:
+        check_output_dir(args.out)
     spec = build_spec(args)
-    out = Path(args.out) if args.out else Path("runs") / spec.name
+    out = Path(args.out) if args.out else check_output_dir(Path("runs") / spec.name)
     _print_done(run_study(spec, out, workers=args.workers, storage=args.storage))
     return 0
 

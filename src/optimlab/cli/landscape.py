@@ -86,11 +86,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from optimlab.io import check_output_file
     from optimlab.problems import build
     from optimlab.viz import landscape as ls
     from optimlab.viz import style
 
     style.check_suffix(args.out, style.SUFFIXES)
+    check_output_file(args.out)  # the cached .npz goes beside it
     check_range("--resolution", args.resolution, 2)
     check_range("--subset", args.subset, 1)
     if args.dims not in (1, 2):

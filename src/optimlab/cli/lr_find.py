@@ -37,8 +37,9 @@ def _device(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from optimlab import optim, problems
     from optimlab.cli.train import parse_pairs
-    from optimlab.schedules.lr_find import check_args, lr_find
-    from optimlab.schedules.lr_find_plot import figure_format, plot_lr_find
+    from optimlab.io import check_output_file
+    from optimlab.train.lr_find import check_args, lr_find
+    from optimlab.viz.lr_find import figure_format, plot_lr_find
 
     # Every user mistake is reported before any data is read or any step is taken.
     problem_name = problems.PROBLEMS.get(args.problem).name
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise OptimlabError(
             f"invalid --out: {str(out)!r}; use a .png, .svg or .pdf file name"
         ) from None
+    check_output_file(out)
     if args.batch_size is not None and args.batch_size < 1:
         raise OptimlabError(f"invalid --batch-size: {args.batch_size}; valid range is [1, inf)")
     hp = parse_pairs(args.hp, "--hp")
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from optimlab.schedules.lr_find import MODES
+    from optimlab.train.lr_find import MODES
 
     p = sub.add_parser(
         "lr-find",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes, check_output_file
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -102,6 +102,8 @@ def print_table(curves: list[tuple[str, list[float]]], rows: int = 11) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output_file(args.out)
     if args.steps < 1:
         raise OptimlabError(f"invalid --steps: {args.steps}; expected an integer >= 1")
     specs = [parse_spec(args.spec), *(parse_spec(tokens) for tokens in args.more or [])]

@@ -10,8 +10,11 @@ from optimlab.errors import OptimlabError
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from optimlab.io import check_output_file
     from optimlab.speedrun import format_table, load_recipe, run_speedrun
 
+    if args.out is not None:
+        check_output_file(args.out)
     recipe = load_recipe(args.recipe, device=args.device)
     if args.threads is not None:
         if args.threads < 1:

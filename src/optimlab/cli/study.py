@@ -7,11 +7,14 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from optimlab.io import check_output_dir
     from optimlab.lab import load_study
     from optimlab.lab.runner import run_study
 
+    if args.out is not None:
+        check_output_dir(args.out)
     spec = load_study(args.study)
-    out = Path(args.out) if args.out else Path("runs") / spec.name
+    out = Path(args.out) if args.out else check_output_dir(Path("runs") / spec.name)
     result = run_study(spec, out, workers=args.workers, storage=args.storage)
     _print_done(result)
     return 0

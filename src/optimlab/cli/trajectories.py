@@ -38,8 +38,13 @@ def _start(text: str | None) -> tuple[float, float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from optimlab.errors import check_range
+    from optimlab.io import check_output_dir, check_output_file
     from optimlab.viz import trajectories as tr
 
+    if args.gallery is not None:
+        check_output_dir(args.gallery, "--gallery")
+    if args.out is not None:
+        check_output_file(args.out)
     if args.gallery:
         from pathlib import Path
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from optimlab.errors import OptimlabError
-from optimlab.train.atomic import file_mode
+from optimlab.io import file_mode
 
 ENV_VAR = "OPTIMLAB_DATA"
 

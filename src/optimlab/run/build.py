@@ -153,7 +153,9 @@ def build_run(
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise OptimlabError(f"invalid data_dir {config.data_dir!r}: no such directory")
     if config.out is not None:
-        _check_out(config.out)
+        from optimlab.io import check_output_dir
+
+        check_output_dir(config.out)
     problem = problems.build(
         config.problem,
         seed=config.seed,
@@ -227,7 +229,7 @@ def _preprocess(config: RunConfig, splits: Any, restart: bool) -> Any:
     """Fit the input transform on train and store it with the run (``preprocess.pt``),
     so that a resumed run, or a later evaluation, uses the very transform it trained with."""
     from optimlab.data.preprocess import apply_fitted, apply_to_splits, from_state_dict
-    from optimlab.train.atomic import atomic_torch_save
+    from optimlab.io import atomic_torch_save
 
     path = Path(config.out) / "preprocess.pt" if config.out else None
     if path is not None and path.exists() and not restart:
@@ -257,22 +259,3 @@ def _initialize(config: RunConfig, problem: Any) -> None:
         torch.manual_seed(config.seed)
     with torch.no_grad():
         init.apply(problem.model, record.name, data=data, generator=generator)
-
-
-def _check_out(out: str) -> None:
-    """Fail before any work when ``out`` cannot become a writable directory."""
-    path = Path(out)
-    for parent in [path, *path.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OptimlabError(f"invalid --out {out!r}: {str(parent)!r} is not a directory")
-            break
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise OptimlabError(
-            f"invalid --out {out!r}: cannot write there ({err.strerror}); give a writable directory"
-        ) from None

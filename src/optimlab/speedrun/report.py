@@ -87,6 +87,6 @@ def machine() -> dict[str, Any]:
 
 def write_json(path: str | Path, result: dict[str, Any]) -> Path:
     """Write the results atomically (a killed run never leaves a half-written file)."""
-    from optimlab.train.atomic import atomic_write_text
+    from optimlab.io import atomic_write_text
 
     return atomic_write_text(path, json.dumps(result, indent=2) + "\n")

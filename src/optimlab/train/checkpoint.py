@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from optimlab.errors import OptimlabError, check_range
-from optimlab.train.atomic import atomic_torch_save
+from optimlab.io import atomic_torch_save
 from optimlab.train.callback import Callback
 from optimlab.train.monitor import Improvement, MonitorReader, resolve_mode
 

@@ -29,9 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
+from optimlab.io import atomic_write_text
 from optimlab.nn.activations import record_of
 from optimlab.nn.init import WEIGHTED
-from optimlab.train.atomic import atomic_write_text
 from optimlab.train.callback import Callback
 
 # Fraction of an activation's output range, at either end, that counts as saturated.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
-from optimlab.train.atomic import atomic_write_text
+from optimlab.io import atomic_write_text
 from optimlab.train.callback import Callback
 
 

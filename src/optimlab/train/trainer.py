@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
-from optimlab.train.atomic import atomic_torch_save, atomic_write_text
+from optimlab.io import atomic_torch_save, atomic_write_text
 from optimlab.train.batching import ORDERS, NoData, make_loader
 from optimlab.train.callback import Callback, CallbackList
 from optimlab.train.checkpoint import (

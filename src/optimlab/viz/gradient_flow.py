@@ -16,7 +16,7 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes
 
 DPI = 110
 MAX_PANELS = 20

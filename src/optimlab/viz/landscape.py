@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes
 from optimlab.viz import style
 
 Direction = list[Tensor]  # one tensor per parameter, in model.parameters() order

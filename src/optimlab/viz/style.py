@@ -1,7 +1,7 @@
 """The shared look of optimlab's viz figures, and atomic PNG/GIF writing.
 
-Colours come from the lab report's palette (:func:`optimlab.lab.report.figures.colours`),
-so an optimizer has the same colour in every figure optimlab draws.
+The palette lives here, and the lab's report takes its colours from it, so an optimizer
+has the same colour in every figure optimlab draws.
 """
 
 from __future__ import annotations
@@ -14,19 +14,42 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from optimlab.errors import OptimlabError
-from optimlab.lab.report.figures import DPI, PALETTE, colours
-from optimlab.train.atomic import atomic_write_bytes
+from optimlab.io import atomic_write_bytes
 
 __all__ = ["DPI", "PALETTE", "colour_map", "figure", "save_figure", "SUFFIXES"]
 
 SUFFIXES = (".png", ".svg", ".pdf")
 CONTOUR_CMAP = "viridis"
 SURFACE_CMAP = "viridis"
+# Tableau 10, then the light half of Tableau 20: distinct hues first.
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#c7c7c7",
+    "#dbdb8d",
+    "#9edae5",
+)
+DPI = 110
 
 
-def colour_map(names: Iterable[str]) -> dict[str, str]:
-    """A colour per optimizer name; the same name gets the same colour everywhere."""
-    return colours(names)
+def colour_map(optimizers: Iterable[str]) -> dict[str, str]:
+    """A colour per optimizer, assigned in sorted name order so every figure agrees."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(optimizers)))}
 
 
 def figure(width: float = 6.4, height: float = 4.8) -> Figure:

@@ -323,7 +323,7 @@ def save_gif(
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
                    duration=round(1000 / fps), loop=0, disposal=1)  # fmt: skip
-    from optimlab.train.atomic import atomic_write_bytes
+    from optimlab.io import atomic_write_bytes
 
     return atomic_write_bytes(target, buffer.getvalue())
 

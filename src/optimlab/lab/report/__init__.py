@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from optimlab.io import atomic_write_text
 from optimlab.lab.report.analysis import Analysis, analyse
 from optimlab.lab.report.assemble import build_document
 from optimlab.lab.report.html import render_html
@@ -16,7 +17,6 @@ from optimlab.lab.report.markdown import render_markdown
 from optimlab.lab.report.runs import read_runs, read_study
 from optimlab.lab.report.targets import profile, profile_scores
 from optimlab.lab.report.verdict import ProblemVerdict, verdicts
-from optimlab.train.atomic import atomic_write_text
 
 FIGURES = "figures"
 

@@ -8,7 +8,6 @@ from optimlab.lab.report.analysis import Analysis
 from optimlab.lab.report.curves import curves_figure
 from optimlab.lab.report.document import Bullets, Document, Heading, Paragraph, Section
 from optimlab.lab.report.edges import edges
-from optimlab.lab.report.figures import colours
 from optimlab.lab.report.fmt import plural
 from optimlab.lab.report.generalization import generalization_table
 from optimlab.lab.report.profile_figure import profile_figure
@@ -22,6 +21,7 @@ from optimlab.lab.report.tables import (
     target_table,
 )
 from optimlab.lab.report.verdict import overall, verdicts
+from optimlab.viz.style import colour_map
 
 
 def summary(analysis: Analysis) -> Section:
@@ -56,7 +56,7 @@ def summary(analysis: Analysis) -> Section:
 
 def build_document(analysis: Analysis, figure_dir: Path) -> Document:
     """Every section of the report, drawing (and saving) the figures into ``figure_dir``."""
-    palette = colours(analysis.optimizers)
+    palette = colour_map(analysis.optimizers)
     doc = Document(
         title=f"optimlab study: {analysis.study.name}",
         subtitle=f"Optimizers compared on {plural(len(analysis.problems), 'problem')}.",

@@ -1,4 +1,6 @@
-"""Shared figure plumbing: the optimizer palette, file names, and atomic PNG + SVG saving.
+"""Shared figure plumbing of the report: file names, and atomic PNG + SVG saving.
+
+Colours and the resolution come from :mod:`optimlab.viz.style`, shared by every figure.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot), which renders
 with Agg, keeps no global state and needs no display.
@@ -8,44 +10,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
 
-from optimlab.train.atomic import atomic_write_bytes
-
-# Tableau 10, then the light half of Tableau 20: distinct hues first.
-PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-    "#aec7e8",
-    "#ffbb78",
-    "#98df8a",
-    "#ff9896",
-    "#c5b0d5",
-    "#c49c94",
-    "#f7b6d2",
-    "#c7c7c7",
-    "#dbdb8d",
-    "#9edae5",
-)
-DPI = 110
-
-
-def colours(optimizers: Iterable[str]) -> dict[str, str]:
-    """A colour per optimizer, assigned in sorted name order so every figure agrees."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(optimizers)))}
+from optimlab.io import atomic_write_bytes
+from optimlab.viz.style import DPI
 
 
 @dataclass(frozen=True)

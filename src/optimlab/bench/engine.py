@@ -14,7 +14,6 @@ Goals: trainer / hand loop <= 1.05, DataLoader loop / trainer >= 1.5.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import ctypes
 import statistics
@@ -216,30 +215,29 @@ def format_result(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_engine_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_engine_bench(
+    model: str = "both",
+    *,
+    repeats: int = 7,
+    samples: int = 4096,
+    batch_size: int = 128,
+    device: str | None = None,
+) -> list[dict[str, Any]]:
     """Entry point of ``optimlab bench engine``; prints one block per model size.
 
-    Reads ``model`` (large, small, linear, or both/all), ``repeats``, and where present ``samples``,
-    ``batch_size`` and ``device`` from ``args``.
+    ``model`` is large, small, linear, or both/all; ``device`` defaults to CUDA where
+    present, else the CPU.
     """
-    which = getattr(args, "model", "both") or "both"
-    models = list(MODELS) if which in ("both", "all") else [which]
+    models = list(MODELS) if model in ("both", "all") else [model]
     for m in models:
         if m not in MODELS:
             raise OptimlabError(f"unknown model {m!r}; valid models: {', '.join(MODELS)}, all")
-    repeats = int(getattr(args, "repeats", 7) or 7)
     if repeats < 1:
         raise OptimlabError(f"invalid repeats: {repeats}; valid range is [1, inf]")
-    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     results = []
     for m in models:
-        r = bench_engine(
-            m,
-            samples=int(getattr(args, "samples", None) or 4096),
-            batch_size=int(getattr(args, "batch_size", None) or 128),
-            repeats=repeats,
-            device=device,
-        )
+        r = bench_engine(m, samples=samples, batch_size=batch_size, repeats=repeats, device=device)
         print(format_result(r), flush=True)
         results.append(r)
     return results

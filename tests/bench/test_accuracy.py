@@ -3,12 +3,11 @@ errors. No timing goals here; those live in the benchmark's output."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
+from optimlab.bench import accuracy as ba
+from optimlab.cli import main
 from optimlab.errors import OptimlabError
-from optimlab.train import bench_accuracy as ba
 
 
 @pytest.fixture(scope="module")
@@ -107,17 +106,16 @@ def test_bad_input_names_the_valid_values(kwargs, words):
         assert w in str(err.value)
 
 
-def test_cli_entry_checks_every_problem_before_running():
-    args = argparse.Namespace(problem="fmnist_cnn", contenders="torch,fast")
+def test_entry_checks_every_problem_before_running():
     with pytest.raises(OptimlabError, match="valid problems: both, digits_mlp, fmnist_2c2d"):
-        ba.run_accuracy_bench(args)
-    args = argparse.Namespace(problem="both", contenders="torch,compiled")
+        ba.run_accuracy_bench("fmnist_cnn", contenders=["torch", "fast"])
     with pytest.raises(OptimlabError, match="unknown contender 'compiled'"):
-        ba.run_accuracy_bench(args)
+        ba.run_accuracy_bench("both", contenders=["torch", "compiled"])
 
 
-def test_bench_is_registered_with_the_cli():
-    from optimlab.cli.bench import BENCHES
-
-    module, func = BENCHES["accuracy"].split(":")
-    assert (module, func) == ("optimlab.train.bench_accuracy", "run_accuracy_bench")
+def test_cli_splits_the_contenders_and_reports_a_bad_one(capsys):
+    argv = ["bench", "accuracy", "--problem", "both", "--contenders", "torch, compiled"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optimlab: error: unknown contender 'compiled'")
+    assert err.count("\n") == 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from optimlab.errors import OptimlabError
 
 if TYPE_CHECKING:
-    from optimlab.schedules.lr_find import LRFindResult
+    from optimlab.train.lr_find import LRFindResult
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -50,7 +50,7 @@ def plot_lr_find(result: LRFindResult, path: str | os.PathLike[str], *, title: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from optimlab.train.atomic import atomic_write_bytes
+    from optimlab.io import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
     try:

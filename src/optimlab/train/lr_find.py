@@ -43,7 +43,6 @@ from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
 from optimlab.schedules import _checks
-from optimlab.schedules.lr_find_plot import plot_lr_find
 
 MODES = ("exp", "linear")
 
@@ -61,7 +60,6 @@ __all__ = [
     "check_args",
     "lr_find",
     "lr_sequence",
-    "plot_lr_find",
     "smooth",
     "suggest",
 ]
@@ -94,7 +92,9 @@ class LRFindResult:
     note: str = ""
 
     def plot(self, path: Any) -> Any:
-        """``plot_lr_find(self, path)``."""
+        """``optimlab.viz.lr_find.plot_lr_find(self, path)``."""
+        from optimlab.viz.lr_find import plot_lr_find  # matplotlib only when drawing
+
         return plot_lr_find(self, path)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from optimlab.bench.engine import bench_engine
 from optimlab.cli import main
-from optimlab.train.bench import bench_engine
 
 
 def test_bench_engine_cli_prints_the_three_contenders(capsys):
@@ -27,3 +27,14 @@ def test_bench_engine_ratios_are_the_medians_ratios():
 def test_bench_engine_rejects_unknown_model(capsys):
     assert main(["bench", "engine", "--model", "huge", "--repeats", "1"]) == 2
     assert "valid models: large, small, linear" in capsys.readouterr().err
+
+
+def test_bench_engine_entry_takes_typed_arguments(capsys):
+    from optimlab.bench.engine import run_engine_bench
+    from optimlab.errors import OptimlabError
+
+    with pytest.raises(OptimlabError, match="invalid repeats: 0"):
+        run_engine_bench("linear", repeats=0)
+    (r,) = run_engine_bench("linear", repeats=1, samples=256, batch_size=64, device="cpu")
+    assert (r["samples"], r["batch_size"], r["repeats"]) == (256, 64, 1)
+    assert "256 samples, batch 64" in capsys.readouterr().out

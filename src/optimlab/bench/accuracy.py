@@ -19,7 +19,6 @@ recorded before and after each.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import statistics
@@ -391,38 +390,46 @@ def format_result(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_accuracy_bench(args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_accuracy_bench(
+    problem: str = "fmnist_mlp",
+    *,
+    target: float | None = None,
+    optimizer: str | None = None,
+    contenders: Sequence[str] = DEFAULT_CONTENDERS,
+    budget: float | None = None,
+    max_epochs: int | None = None,
+    eval_every: int | None = None,
+    seeds: int = 1,
+    threads: int | None = None,
+    device: str | None = None,
+) -> list[dict[str, Any]]:
     """Entry point of ``optimlab bench accuracy``: prints one table per problem.
 
-    Reads from ``args`` where present: ``problem`` (a preset name or ``both`` for
-    fmnist_mlp and fmnist_2c2d), ``target``, ``optimizer``, ``contenders`` (comma
-    separated), ``budget``, ``max_epochs``, ``eval_every``, ``seeds``, ``threads``,
-    ``device``.
+    ``problem`` is a preset name or ``both`` (fmnist_mlp and fmnist_2c2d); ``threads``
+    sets torch's thread count; ``device`` defaults to CUDA where present, else the CPU.
+    The other arguments are those of ``time_to_accuracy``.
     """
-    which = getattr(args, "problem", None) or "fmnist_mlp"
-    names = ["fmnist_mlp", "fmnist_2c2d"] if which == "both" else [which]
-    contenders = [c.strip() for c in (getattr(args, "contenders", None) or "").split(",")]
-    contenders = [c for c in contenders if c] or list(DEFAULT_CONTENDERS)
+    names = ["fmnist_mlp", "fmnist_2c2d"] if problem == "both" else [problem]
+    contenders = list(contenders)
     for name in names:  # all checks before the first (long) run
         if name not in PRESETS:
             raise unknown_name("problem", name, [*PRESETS, "both"])
-        check_choice(name, contenders, getattr(args, "optimizer", None))
-    threads = getattr(args, "threads", None)
+        check_choice(name, contenders, optimizer)
     if threads is not None:
         check_range("threads", threads, 1)
         torch.set_num_threads(threads)
-    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     results = []
     for name in names:
         res = time_to_accuracy(
             name,
-            target=getattr(args, "target", None),
-            optimizer=getattr(args, "optimizer", None),
+            target=target,
+            optimizer=optimizer,
             contenders=contenders,
-            budget=getattr(args, "budget", None),
-            max_epochs=getattr(args, "max_epochs", None),
-            eval_every=getattr(args, "eval_every", None),
-            seeds=int(getattr(args, "seeds", None) or 1),
+            budget=budget,
+            max_epochs=max_epochs,
+            eval_every=eval_every,
+            seeds=seeds,
             device=device,
             verbose=True,
         )

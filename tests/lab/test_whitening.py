@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimlab.data import whitening_experiment as we
 from optimlab.data.preprocess import create
+from optimlab.lab import whitening as we
 
 
 def test_condition_numbers_match_numpy_and_whitening_gives_one():

@@ -1,4 +1,4 @@
-"""The LR range test: sweep, smoothing, early stop, restoration, readings, figure, CLI."""
+"""The LR range test: sweep, smoothing, early stop, restoration, readings, CLI."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from torch import nn
 from optimlab import optim, problems
 from optimlab.cli import main
 from optimlab.errors import OptimlabError
-from optimlab.schedules.lr_find import LRFindResult, lr_find, smooth, suggest
-from optimlab.schedules.lr_find_plot import plot_lr_find
+from optimlab.train.lr_find import lr_find, smooth, suggest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -289,22 +288,7 @@ def test_invalid_settings_name_the_argument(kwargs, name):
     assert torch.equal(model.weight, torch.ones(1, 1))
 
 
-# ---- figure and CLI --------------------------------------------------------------------
-
-
-def test_plot_writes_png_svg_pdf_atomically(tmp_path):
-    lrs = list(np.logspace(-5, 0, 40))
-    losses = [2.0 - math.tanh(2 * (math.log10(lr) + 2.5)) for lr in lrs]
-    result = LRFindResult(lrs, losses, smooth(losses, 0.5), lrs[20], (lrs[12], lrs[30]), False)
-    plot_lr_find(result, tmp_path / "f.png")
-    plot_lr_find(result, tmp_path / "f.svg")
-    plot_lr_find(result, tmp_path / "f.pdf")
-    assert (tmp_path / "f.png").read_bytes()[:8] == PNG_MAGIC
-    assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:500]
-    assert (tmp_path / "f.pdf").read_bytes()[:5] == b"%PDF-"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.pdf", "f.png", "f.svg"]
-    with pytest.raises(OptimlabError, match="path"):
-        plot_lr_find(result, tmp_path / "f.jpeg")
+# ---- CLI -------------------------------------------------------------------------
 
 
 def test_cli_prints_the_readings_and_writes_the_default_png(tmp_path, monkeypatch, capsys):
