@@ -34,9 +34,9 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
-from optimlab.optim.fast import FastPath, apply_chain
+from optimlab.optim.fast import FastPath
 from optimlab.optim.noise import AddGradientNoise
-from optimlab.optim.transform import Transform, scalar_dtype
+from optimlab.optim.transform import Transform, apply_chain, init_steps
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "maximize": False,
@@ -131,12 +131,11 @@ class ChainOptimizer(torch.optim.Optimizer):
             self.state[SKIPPED] = self.state.get(SKIPPED, 0) + 1
             return
         states = [self.state[p] for p in params]
-        if self.fast is not None and self.fast.ready(states):
+        if self.fast is not None:
+            # every step of the group, also one it takes eagerly, so that it can tell
             self.fast(self.transforms, params, grads, states, group, index)
             return
-        for p, state in zip(params, states):
-            if "step" not in state:
-                state["step"] = torch.zeros((), dtype=scalar_dtype(), device=p.device)
+        init_steps(params, states)
         apply_chain(self.transforms, params, grads, states, group)
 
     @property
