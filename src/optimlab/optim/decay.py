@@ -14,6 +14,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from optimlab.errors import check_range
+from optimlab.optim.scale import ScaleByLearningRate, check_lr
 from optimlab.optim.transform import Hyper, Transform, learning_rate, per_step
 
 
@@ -29,10 +30,11 @@ class AddWeightDecay(Transform):
 
 
 class DecoupledWeightDecay(Transform):
-    defaults = {"weight_decay": 1e-2}
+    defaults = {"weight_decay": 1e-2, "lr": ScaleByLearningRate.defaults["lr"]}
 
     def validate(self, hp: Hyper) -> None:
         check_range("weight_decay", float(hp["weight_decay"]), 0.0)
+        check_lr(hp)
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         wd = hp["weight_decay"]

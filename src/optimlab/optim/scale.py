@@ -8,6 +8,13 @@ from optimlab.errors import check_range
 from optimlab.optim.transform import Hyper, Transform, learning_rate, per_step
 
 
+def check_lr(hp: Hyper) -> None:
+    """Refuse a negative learning rate; a schedule (a callable) is not called here."""
+    lr = hp["lr"]
+    if not callable(lr) or isinstance(lr, Tensor):
+        check_range("lr", float(lr), 0.0)
+
+
 class ScaleByLearningRate(Transform):
     """``u <- -lr_t * u``, with ``lr_t`` a constant or a schedule of the step.
 
@@ -18,9 +25,7 @@ class ScaleByLearningRate(Transform):
     defaults = {"lr": 1e-3}
 
     def validate(self, hp: Hyper) -> None:
-        lr = hp["lr"]
-        if not callable(lr) or isinstance(lr, Tensor):
-            check_range("lr", float(lr), 0.0)
+        check_lr(hp)
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         # -lr_t changes at most once per step (a schedule, or the fast path's lr tensor)
