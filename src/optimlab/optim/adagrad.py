@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from optimlab.errors import check_range
+from optimlab.optim.adaptive import denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
@@ -35,11 +36,9 @@ class ScaleByAdagrad(Transform):
     def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         G = buffer(state, "sum", p, hp["initial_accumulator_value"])
         G.addcmul_(g, g)
-        eps_root, lr_decay = hp["eps_root"], hp["lr_decay"]
-        # terms that are off (0, the defaults) are left out, not computed as + 0 and * 1:
-        # compiled, each is one more instruction per vector in a memory-bound loop
-        u = g / ((G if eps_root == 0 else G + eps_root).sqrt() + hp["eps"])
-        if lr_decay == 0:
+        u = g / denominator(G, hp["eps"], hp["eps_root"])
+        lr_decay = hp["lr_decay"]
+        if lr_decay == 0:  # left out when off, as in ``denominator``
             return u
         # the learning-rate decay as a per-step multiplier (one division per element)
         return u * per_step(1 / (1 + (step_of(state) - 1) * lr_decay), u)

@@ -22,19 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.errors import OptimlabError, check_range
+from optimlab.errors import check_range
+from optimlab.optim.adaptive import check_betas, debiased, denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
-
-
-def check_betas(hp: Hyper) -> None:
-    betas = hp["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise OptimlabError(f"invalid betas: {betas!r}; expected a pair (beta1, beta2)")
-    check_range("betas[0]", float(betas[0]), 0.0, 1.0, high_open=True)
-    check_range("betas[1]", float(betas[1]), 0.0, 1.0, high_open=True)
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 
 
 class ScaleByAdam(Transform):
@@ -55,11 +48,7 @@ class ScaleByAdam(Transform):
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         if hp["amsgrad"]:
             v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
-        # bias corrections as per-step multipliers: one division per element, not three
-        m_hat = m * per_step(1 / (1 - b1**t), m)
-        v_hat = v * per_step(1 / (1 - b2**t), v)
-        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
-        return m_hat / ((v_hat if eps_root == 0 else v_hat + eps_root).sqrt() + hp["eps"])
+        return debiased(m, b1, t) / denominator(debiased(v, b2, t), hp["eps"], hp["eps_root"])
 
 
 class Adam(ChainOptimizer):

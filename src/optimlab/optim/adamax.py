@@ -20,11 +20,11 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
-from optimlab.optim.adam import check_betas
+from optimlab.optim.adaptive import check_betas, debiased
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 
 EPS_MODES = ("max", "denominator")
 
@@ -46,7 +46,7 @@ class ScaleByAdamax(Transform):
         u = buffer(state, "exp_inf", p)
         m.lerp_(g, 1 - b1)
         torch.maximum(u.mul_(b2), g.abs() + eps if in_max else g.abs(), out=u)
-        return m * per_step(1 / (1 - b1 ** step_of(state)), m) / (u if in_max else u + eps)
+        return debiased(m, b1, step_of(state)) / (u if in_max else u + eps)
 
 
 class Adamax(ChainOptimizer):

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import check_range
-from optimlab.optim.adam import check_betas
+from optimlab.optim.adaptive import check_betas, debiased, denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
@@ -52,7 +52,7 @@ class ScaleByNAdam(Transform):
         v = buffer(state, "exp_avg_sq", p)
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v * per_step(1 / (1 - b2**t), v)).sqrt() + hp["eps"]
+        denom = denominator(debiased(v, b2, t), hp["eps"])
         c_g, c_m = per_step((1 - mu) / (1 - P), g), per_step(mu_next / (1 - P * mu_next), m)
         return (c_g * g + c_m * m) / denom
 

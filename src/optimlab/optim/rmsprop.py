@@ -19,6 +19,7 @@ from typing import Any
 from torch import Tensor
 
 from optimlab.errors import check_range
+from optimlab.optim.adaptive import denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.momentum import Trace
@@ -43,8 +44,7 @@ class ScaleByRMS(Transform):
             a = buffer(state, "grad_avg", p)
             a.lerp_(g, 1 - alpha)
             s = s - a * a
-        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
-        return g / ((s if eps_root == 0 else s + eps_root).sqrt() + hp["eps"])
+        return g / denominator(s, hp["eps"], hp["eps_root"])
 
 
 class RMSprop(ChainOptimizer):
