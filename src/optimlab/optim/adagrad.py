@@ -1,14 +1,5 @@
 """AdaGrad (Duchi, Hazan & Singer 2011, "Adaptive Subgradient Methods for Online
-Learning and Stochastic Optimization").
-
-    G_t = G_{t-1} + g_t^2                         (G_0 = initial_accumulator_value)
-    u_t = g_t / (sqrt(G_t + eps_root) + eps) / (1 + (t - 1) * lr_decay)
-    w_t = w_{t-1} - lr * u_t
-
-Symbols: ``G`` is state ``sum``. torch.optim's convention is the default
-(``eps`` outside the root, ``eps_root = 0``); the lectures' form
-``lr * g / sqrt(G + eps)`` is ``eps=0, eps_root=eps``.
-"""
+Learning and Stochastic Optimization"): ``ScaleByAdagrad`` and ``Adagrad``."""
 
 from __future__ import annotations
 
@@ -26,6 +17,29 @@ from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
 
 
 class ScaleByAdagrad(Transform):
+    """AdaGrad's direction: each coordinate divided by the root of its sum of squares.
+
+    .. code-block:: text
+
+        G <- G + u^2                                    (G starts at G_0)
+        u <- u / (sqrt(G + eps_root) + eps) / (1 + (t - 1) * lr_decay)
+
+    Hyperparameters:
+        lr_decay: ``lr_decay`` >= 0 (default 0), torch's decay of the step size.
+        initial_accumulator_value: ``G_0`` >= 0 (default 0).
+        eps: ``eps`` >= 0, outside the root (default 1e-10, torch's).
+        eps_root: ``eps_root`` >= 0, inside the root (default 0).
+
+    State:
+        sum: ``G``.
+
+    torch.optim.Adagrad's convention is the default; the lectures' form
+    ``lr * g / sqrt(G + eps)`` is ``eps=0, eps_root=eps``.
+
+    References:
+        Duchi, Hazan & Singer 2011; torch.optim.Adagrad.
+    """
+
     defaults = {"lr_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10, "eps_root": 0.0}
     state_keys = ("sum",)
 

@@ -2,16 +2,10 @@
 (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond") and AdamW
 (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization").
 
-    m_t = b1 * m_{t-1} + (1 - b1) * g                  (state ``exp_avg``)
-    v_t = b2 * v_{t-1} + (1 - b2) * g^2                (state ``exp_avg_sq``)
-    AMSGrad: v_t <- max(v_max, v_t)                    (state ``max_exp_avg_sq``)
-    u_t = (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t) + eps_root) + eps)
-    w_t = w_{t-1} - lr * u_t
-
-``betas = (b1, b2)``. ``eps`` outside the root is the paper's and torch's
-convention; ``eps_root`` inside it is optax's (useful when differentiating
-through the update). TF/Keras' "epsilon hat" form ``lr_t * m / (sqrt(v) + eps_hat)``
-with ``lr_t = lr * sqrt(1 - b2^t)/(1 - b1^t)`` equals ``eps = eps_hat / sqrt(1 - b2^t)``.
+The rule is ``ScaleByAdam`` (its docstring has the equations); ``Adam`` chains it
+after coupled L2 decay, ``AdamW`` before decoupled decay. TF/Keras' "epsilon hat"
+form ``lr_t * m / (sqrt(v) + eps_hat)`` with ``lr_t = lr * sqrt(1 - b2^t)/(1 - b1^t)``
+equals ``eps = eps_hat / sqrt(1 - b2^t)``.
 """
 
 from __future__ import annotations
@@ -31,6 +25,32 @@ from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 
 
 class ScaleByAdam(Transform):
+    """Adam's direction: the bias-corrected mean of the updates over the root of
+    their bias-corrected mean square.
+
+    .. code-block:: text
+
+        m <- b1 * m + (1 - b1) * u
+        v <- b2 * v + (1 - b2) * u^2
+        v <- v_max <- max(v_max, v)                         (amsgrad only)
+        u <- (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+
+    Hyperparameters:
+        betas: ``(b1, b2)``, each in [0, 1) (default (0.9, 0.999)).
+        eps: ``eps`` >= 0, outside the root (default 1e-8), as in the paper and torch.
+        eps_root: ``eps_root`` >= 0, inside the root (default 0), as in optax; useful
+            when differentiating through the update.
+        amsgrad: divide by the running maximum ``v_max`` of ``v`` (default False).
+
+    State:
+        exp_avg: ``m``.
+        exp_avg_sq: ``v``.
+        max_exp_avg_sq: ``v_max`` (amsgrad only).
+
+    References:
+        Kingma & Ba 2015; Reddi, Kale & Kumar 2018; torch.optim.Adam.
+    """
+
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "eps_root": 0.0, "amsgrad": False}
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 

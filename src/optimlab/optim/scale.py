@@ -16,10 +16,22 @@ def check_lr(hp: Hyper) -> None:
 
 
 class ScaleByLearningRate(Transform):
-    """``u <- -lr_t * u``, with ``lr_t`` a constant or a schedule of the step.
+    """Scale by the learning rate, and turn the direction into a move.
+
+    .. code-block:: text
+
+        u <- -lr_t * u
+
+    Hyperparameters:
+        lr: ``lr_t``: a number >= 0 or a 0-d tensor (what torch's LR schedulers
+            write), or a schedule ``schedule(step) -> lr`` read at ``step = t - 1``
+            (``lr_at``).
 
     The minus sign lives here, so every transform before it works with the
     gradient's direction and every transform after it with the parameter move.
+
+    References:
+        torch.optim.SGD's ``lr``.
     """
 
     defaults = {"lr": 1e-3}

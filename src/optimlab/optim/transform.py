@@ -30,7 +30,18 @@ Hyper = Mapping[str, Any]
 
 
 class Transform:
-    """Base class: override ``update_one`` (per tensor) or ``update`` (whole group)."""
+    """Base class: override ``update_one`` (per tensor) or ``update`` (whole group).
+
+    A subclass's docstring gives its equation in the incoming update ``u`` (the
+    gradient, for the first transform of a chain), then two sections: the
+    hyperparameters it reads, each with the symbol it stands for, and the state
+    it keeps, each key with its symbol. ``t`` is the parameter's update count,
+    from 1.
+
+    Within one chain a hyperparameter is declared by one transform only, except
+    ``lr`` and ``maximize``, which mean the same to every transform that reads
+    them (see ``optimlab.optim.base``).
+    """
 
     #: hyperparameters this transform reads, with their defaults
     defaults: ClassVar[dict[str, Any]] = {}
@@ -38,14 +49,44 @@ class Transform:
     state_keys: ClassVar[tuple[str, ...]] = ()
 
     def validate(self, hp: Hyper) -> None:
-        """Raise ``OptimlabError`` naming the argument when a hyperparameter is invalid."""
+        """Check the hyperparameters this transform reads.
+
+        Args:
+            hp: a param group, the optimizer's defaults filled in.
+
+        Raises:
+            OptimlabError: naming the hyperparameter and its valid values.
+        """
 
     def update(
         self, updates: list[Tensor], params: list[Tensor], states: list[dict], hp: Hyper
     ) -> list[Tensor]:
+        """Transform the updates of one param group (by default, ``update_one`` on each).
+
+        Args:
+            updates: the incoming updates, one per parameter; not modified.
+            params: the parameters, as they are before this step.
+            states: each parameter's optimizer state, where this transform keeps its
+                buffers (``step`` already counts this update).
+            hp: the group's hyperparameters.
+
+        Returns:
+            The outgoing updates, one per parameter.
+        """
         return [self.update_one(u, p, s, hp) for u, p, s in zip(updates, params, states)]
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        """Transform the update of one parameter.
+
+        Args:
+            u: the incoming update; not modified.
+            p: the parameter, as it is before this step.
+            state: its optimizer state (``step`` already counts this update).
+            hp: the group's hyperparameters.
+
+        Returns:
+            The outgoing update.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:
