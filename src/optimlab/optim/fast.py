@@ -200,29 +200,6 @@ class FastPath:
         self._agreed.pop(index, None)
         return False
 
-    def _step_eagerly(
-        self,
-        transforms: Sequence[Transform],
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict],
-        group: dict[str, Any],
-        index: int,
-    ) -> None:
-        """The eager step, for a group the compiled one cannot take as it is.
-
-        That is the first step of a parameter (its state buffers are created outside
-        the graph), and a schedule lr while the parameters' update counts differ (one
-        lr tensor per call could not give each parameter the schedule at its own
-        count). The eager chain advances each parameter's own scalars (``step``): the
-        group's flat copy of them would go stale, so the flat group is built again at
-        its next compiled step.
-        """
-        self._flat.pop(index, None)
-        self._agreed.pop(index, None)
-        init_steps(params, states)
-        apply_chain(transforms, params, grads, states, group)
-
     def __call__(
         self,
         transforms: Sequence[Transform],
@@ -232,14 +209,21 @@ class FastPath:
         group: dict[str, Any],
         index: int,
     ) -> None:
-        """One step of a param group: compiled, or eagerly where it must be (see
-        ``_step_eagerly``)."""
+        """One step of a param group: compiled, or eagerly where it must be."""
         lr = group["lr"]
         schedule = callable(lr) and not isinstance(lr, Tensor)
         if not schedule:
             self._agreed.pop(index, None)
         if not self.ready(states) or (schedule and not self._counts_agree(params, states, index)):
-            self._step_eagerly(transforms, params, grads, states, group, index)
+            # eagerly: a parameter's first step (its state buffers are created outside
+            # the graph), or a schedule while update counts differ (one lr tensor per
+            # call cannot give each parameter the schedule at its own count). The eager
+            # chain advances each parameter's own scalars (step): the flat group's copy
+            # of them would go stale, so it is built again at the next compiled step.
+            self._flat.pop(index, None)
+            self._agreed.pop(index, None)
+            init_steps(params, states)
+            apply_chain(transforms, params, grads, states, group)
             return
         # one lr tensor serves the whole call: read the schedule once, at the update
         # count every parameter shares (apply_chain counts this update inside the call)
