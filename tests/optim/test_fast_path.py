@@ -406,3 +406,55 @@ def test_step_scalars_are_computed_once_per_step_in_the_graph(name, count):
     steps(opt, params, 0, 3)
     assert opt.fast.flat_groups == [0]
     assert len(seen) == count
+
+
+def lr_sequences(fast: bool, late: int, count: int = 6) -> list[list[float]]:
+    """The learning rate each of two parameters' SGD updates used, from a schedule lr.
+
+    With gradient 1 and the parameter set to 0 before each step, the step leaves
+    ``-lr`` in it, exactly (float64). The second parameter has no gradient for the
+    first ``late`` steps, so its update count lags the first one's."""
+    params = [torch.zeros(3, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    opt = oo.SGD(params, lr=schedule, fast=fast)
+    seen: list[list[float]] = [[], []]
+    for step in range(count):
+        for i, p in enumerate(params):
+            p.grad = None if i == 1 and step < late else torch.ones(3, dtype=torch.float64)
+            with torch.no_grad():
+                p.zero_()
+        opt.step()
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                assert torch.equal(p, p[0].expand(3))
+                seen[i].append(-float(p.detach()[0]))
+    return seen
+
+
+@pytest.mark.parametrize("late", [0, 2])
+def test_schedule_lr_is_read_at_each_parameters_update_count_on_both_paths(late):
+    """A schedule lr gives update t (from 0) of a parameter ``schedule(t)``, as a
+    torch LR scheduler's initial lr is the first step's: eager and fast alike, also
+    for a parameter that missed updates (it reads its own count, not another's)."""
+    want = [[schedule(t) for t in range(6)], [schedule(t) for t in range(6 - late)]]
+    assert lr_sequences(False, late) == want
+    assert lr_sequences(True, late) == want
+
+
+def test_a_step_taken_eagerly_is_not_lost_by_the_flat_group():
+    """A parameter's first step runs eagerly for the whole group; the flat group's
+    own copy of the step count must not then overwrite the count that step advanced
+    (here A's, stepped with the new C while B had no gradient)."""
+
+    def go(fast: bool) -> tuple[list[float], list[torch.Tensor]]:
+        a, b, c = make_params([(5,), (5,), (5,)])
+        opt = oo.create("adam", [a, b, c], lr=0.1, fast=fast)
+        for step, live in enumerate([(a, b)] * 4 + [(a, c)] + [(a, b)] * 3):
+            for p in (a, b, c):
+                p.grad = torch.full((5,), step + 1.0) if any(p is q for q in live) else None
+            opt.step()
+        return [float(opt.state[p]["step"]) for p in (a, b, c)], [p.detach() for p in (a, b, c)]
+
+    counts, eager = go(False)
+    fast_counts, fast = go(True)
+    assert counts == fast_counts == [8.0, 7.0, 1.0]
+    assert_same(fast, eager)

@@ -99,13 +99,31 @@ def test_add_param_group_and_none_grads():
     torch.testing.assert_close(w2.detach(), torch.full((2,), 0.8))
 
 
-def test_zero_size_parameter():
-    empty = torch.zeros(0, 5, requires_grad=True)
-    empty.grad = torch.zeros(0, 5)
-    for name in oo.available():
-        opt = oo.create(name, [empty], clip_norm=1.0, clip_global_norm=1.0)
-        opt.step()
-        assert empty.shape == (0, 5)
+@pytest.mark.parametrize("name", oo.available())
+def test_zero_size_parameter(name):
+    """A zero-size tensor in a group (an empty layer) is stepped like any other: it
+    gets every state entry, shaped as itself, and its step count, and the group's
+    other parameter moves exactly as it would alone, with per-tensor and global-norm
+    clipping on (the empty tensor's norm, 0, joins the global one)."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 2, generator=gen, dtype=torch.float64).requires_grad_()
+    w_alone = w.detach().clone().requires_grad_()
+    empty = torch.zeros(0, 5, dtype=torch.float64, requires_grad=True)
+    clip = dict(clip_norm=1.0, clip_global_norm=0.5)
+    together = oo.create(name, [empty, w], **clip)
+    alone = oo.create(name, [w_alone], **clip)
+    for _ in range(5):
+        g = torch.randn(3, 2, generator=gen, dtype=torch.float64)
+        w.grad, w_alone.grad = g, g.clone()
+        empty.grad = torch.zeros(0, 5, dtype=torch.float64)
+        together.step()
+        alone.step()
+    assert torch.equal(w, w_alone)
+    state, state_w = together.state[empty], together.state[w]
+    assert set(state) == set(state_w) and float(state["step"]) == 5
+    for key, value in state.items():
+        assert value.shape == (empty.shape if state_w[key].dim() else ()), key
+    assert empty.shape == (0, 5)
 
 
 def test_skip_nonfinite_leaves_parameters_and_state_unchanged():

@@ -3,6 +3,7 @@ vanishing-gradient signal, hook hygiene, and the figures."""
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -110,11 +111,64 @@ def test_writes_records_and_figures(digits, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_plots_accept_blank_cells(tmp_path):
-    path = plots.heatmap(["a", "b"], [1, 2], [[1.0, float("nan")], [0.0, 1e-3]], tmp_path / "h.png")
-    assert path.stat().st_size > 0
-    path = plots.histograms({f"l{k}": torch.randn(50) for k in range(6)}, tmp_path / "x.png")
-    assert path.stat().st_size > 0
+def _keep_figures(monkeypatch) -> list:
+    """The figures the plots save, kept for inspection (they are saved as usual)."""
+    figures = []
+    save = plots._save_png
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save_png", keep)
+    return figures
+
+
+def test_heatmap_leaves_blank_cells_blank(tmp_path, monkeypatch):
+    """NaN and zero norms are drawn as the axes' background; the others take the
+    colour of their value on a log scale spanning only the drawn cells. Read back
+    from the PNG at each cell's centre."""
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    figures = _keep_figures(monkeypatch)
+    norms = [[1.0, float("nan")], [0.0, 1e-3]]  # rows: layers a, b; columns: steps 1, 2
+    path = plots.heatmap(["a", "b"], [1, 2], norms, tmp_path / "h.png")
+    (fig,) = figures
+    ax = fig.axes[0]
+    (image,) = ax.images
+    assert (image.norm.vmin, image.norm.vmax) == (1e-3, 1.0)
+    pixels = imread(path)[..., :3]
+    height = pixels.shape[0]
+    for row, values in enumerate(norms):
+        for col, value in enumerate(values):
+            x, y = ax.transData.transform((col, row))
+            got = pixels[int(height - y), int(x)]
+            if value > 0:  # drawn: magma at log10(value) over [log10(1e-3), log10(1)]
+                want = colormaps["magma"]((np.log10(value) + 3) / 3)[:3]
+            else:  # blank: the axes' white background
+                want = (1.0, 1.0, 1.0)
+            np.testing.assert_allclose(got, want, atol=2 / 255, err_msg=f"cell {row},{col}")
+
+
+def test_histograms_count_only_finite_values(tmp_path, monkeypatch):
+    """Each layer's panel counts its finite values, every one of them, and nothing
+    else; a layer with none gets an empty panel."""
+    figures = _keep_figures(monkeypatch)
+    gen = torch.Generator().manual_seed(0)
+    finite = torch.randn(50, generator=gen)
+    blanks = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    samples = {
+        "clean": finite,
+        "holes": torch.cat([finite[:30], blanks]),
+        "none": torch.full((4,), float("nan")),
+    }
+    plots.histograms(samples, tmp_path / "x.png")
+    (fig,) = figures
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == list(samples)
+    counts = [sum(bar.get_height() for bar in ax.patches) for ax in panels]
+    assert counts == [50, 30, 0]
 
 
 def test_validation():

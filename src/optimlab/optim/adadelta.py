@@ -1,13 +1,5 @@
-"""Adadelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method").
-
-    s_t  = rho * s_{t-1} + (1 - rho) * g^2                     (state ``square_avg``)
-    dx_t = sqrt(d_{t-1} + eps) / sqrt(s_t + eps) * g
-    d_t  = rho * d_{t-1} + (1 - rho) * dx_t^2                  (state ``acc_delta``)
-    w_t  = w_{t-1} - lr * dx_t
-
-The paper has no learning rate (``lr = 1``, torch's default); ``eps`` sits inside
-both roots, in the paper and in torch.
-"""
+"""Adadelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method"):
+``ScaleByAdadelta`` and ``Adadelta``."""
 
 from __future__ import annotations
 
@@ -24,6 +16,30 @@ from optimlab.optim.transform import Hyper, Transform, buffer
 
 
 class ScaleByAdadelta(Transform):
+    """Adadelta's direction: the update scaled by the ratio of two running RMS, of
+    past moves and of updates, so that it has the units of the parameters.
+
+    .. code-block:: text
+
+        s  <- rho * s + (1 - rho) * u^2
+        dx <- sqrt(d + eps) / sqrt(s + eps) * u
+        d  <- rho * d + (1 - rho) * dx^2
+        u  <- dx
+
+    Hyperparameters:
+        rho: ``rho`` in [0, 1] (default 0.9).
+        eps: ``eps`` >= 0, inside both roots as in the paper and torch (default 1e-6).
+
+    State:
+        square_avg: ``s``.
+        acc_delta: ``d``.
+
+    The paper has no learning rate: ``lr = 1``, torch's default.
+
+    References:
+        Zeiler 2012; torch.optim.Adadelta.
+    """
+
     defaults = {"rho": 0.9, "eps": 1e-6}
     state_keys = ("square_avg", "acc_delta")
 

@@ -1,14 +1,5 @@
 """AdaGrad (Duchi, Hazan & Singer 2011, "Adaptive Subgradient Methods for Online
-Learning and Stochastic Optimization").
-
-    G_t = G_{t-1} + g_t^2                         (G_0 = initial_accumulator_value)
-    u_t = g_t / (sqrt(G_t + eps_root) + eps) / (1 + (t - 1) * lr_decay)
-    w_t = w_{t-1} - lr * u_t
-
-Symbols: ``G`` is state ``sum``. torch.optim's convention is the default
-(``eps`` outside the root, ``eps_root = 0``); the lectures' form
-``lr * g / sqrt(G + eps)`` is ``eps=0, eps_root=eps``.
-"""
+Learning and Stochastic Optimization"): ``ScaleByAdagrad`` and ``Adagrad``."""
 
 from __future__ import annotations
 
@@ -18,6 +9,7 @@ from typing import Any
 from torch import Tensor
 
 from optimlab.errors import check_range
+from optimlab.optim.adaptive import denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
@@ -25,6 +17,29 @@ from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
 
 
 class ScaleByAdagrad(Transform):
+    """AdaGrad's direction: each coordinate divided by the root of its sum of squares.
+
+    .. code-block:: text
+
+        G <- G + u^2                                    (G starts at G_0)
+        u <- u / (sqrt(G + eps_root) + eps) / (1 + (t - 1) * lr_decay)
+
+    Hyperparameters:
+        lr_decay: ``lr_decay`` >= 0 (default 0), torch's decay of the step size.
+        initial_accumulator_value: ``G_0`` >= 0 (default 0).
+        eps: ``eps`` >= 0, outside the root (default 1e-10, torch's).
+        eps_root: ``eps_root`` >= 0, inside the root (default 0).
+
+    State:
+        sum: ``G``.
+
+    torch.optim.Adagrad's convention is the default; the lectures' form
+    ``lr * g / sqrt(G + eps)`` is ``eps=0, eps_root=eps``.
+
+    References:
+        Duchi, Hazan & Singer 2011; torch.optim.Adagrad.
+    """
+
     defaults = {"lr_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10, "eps_root": 0.0}
     state_keys = ("sum",)
 
@@ -35,11 +50,9 @@ class ScaleByAdagrad(Transform):
     def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         G = buffer(state, "sum", p, hp["initial_accumulator_value"])
         G.addcmul_(g, g)
-        eps_root, lr_decay = hp["eps_root"], hp["lr_decay"]
-        # terms that are off (0, the defaults) are left out, not computed as + 0 and * 1:
-        # compiled, each is one more instruction per vector in a memory-bound loop
-        u = g / ((G if eps_root == 0 else G + eps_root).sqrt() + hp["eps"])
-        if lr_decay == 0:
+        u = g / denominator(G, hp["eps"], hp["eps_root"])
+        lr_decay = hp["lr_decay"]
+        if lr_decay == 0:  # left out when off, as in ``denominator``
             return u
         # the learning-rate decay as a per-step multiplier (one division per element)
         return u * per_step(1 / (1 + (step_of(state) - 1) * lr_decay), u)

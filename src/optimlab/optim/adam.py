@@ -2,16 +2,10 @@
 (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond") and AdamW
 (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization").
 
-    m_t = b1 * m_{t-1} + (1 - b1) * g                  (state ``exp_avg``)
-    v_t = b2 * v_{t-1} + (1 - b2) * g^2                (state ``exp_avg_sq``)
-    AMSGrad: v_t <- max(v_max, v_t)                    (state ``max_exp_avg_sq``)
-    u_t = (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t) + eps_root) + eps)
-    w_t = w_{t-1} - lr * u_t
-
-``betas = (b1, b2)``. ``eps`` outside the root is the paper's and torch's
-convention; ``eps_root`` inside it is optax's (useful when differentiating
-through the update). TF/Keras' "epsilon hat" form ``lr_t * m / (sqrt(v) + eps_hat)``
-with ``lr_t = lr * sqrt(1 - b2^t)/(1 - b1^t)`` equals ``eps = eps_hat / sqrt(1 - b2^t)``.
+The rule is ``ScaleByAdam`` (its docstring has the equations); ``Adam`` chains it
+after coupled L2 decay, ``AdamW`` before decoupled decay. TF/Keras' "epsilon hat"
+form ``lr_t * m / (sqrt(v) + eps_hat)`` with ``lr_t = lr * sqrt(1 - b2^t)/(1 - b1^t)``
+equals ``eps = eps_hat / sqrt(1 - b2^t)``.
 """
 
 from __future__ import annotations
@@ -22,22 +16,41 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.errors import OptimlabError, check_range
+from optimlab.errors import check_range
+from optimlab.optim.adaptive import check_betas, debiased, denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
-
-
-def check_betas(hp: Hyper) -> None:
-    betas = hp["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise OptimlabError(f"invalid betas: {betas!r}; expected a pair (beta1, beta2)")
-    check_range("betas[0]", float(betas[0]), 0.0, 1.0, high_open=True)
-    check_range("betas[1]", float(betas[1]), 0.0, 1.0, high_open=True)
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 
 
 class ScaleByAdam(Transform):
+    """Adam's direction: the bias-corrected mean of the updates over the root of
+    their bias-corrected mean square.
+
+    .. code-block:: text
+
+        m <- b1 * m + (1 - b1) * u
+        v <- b2 * v + (1 - b2) * u^2
+        v <- v_max <- max(v_max, v)                         (amsgrad only)
+        u <- (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+
+    Hyperparameters:
+        betas: ``(b1, b2)``, each in [0, 1) (default (0.9, 0.999)).
+        eps: ``eps`` >= 0, outside the root (default 1e-8), as in the paper and torch.
+        eps_root: ``eps_root`` >= 0, inside the root (default 0), as in optax; useful
+            when differentiating through the update.
+        amsgrad: divide by the running maximum ``v_max`` of ``v`` (default False).
+
+    State:
+        exp_avg: ``m``.
+        exp_avg_sq: ``v``.
+        max_exp_avg_sq: ``v_max`` (amsgrad only).
+
+    References:
+        Kingma & Ba 2015; Reddi, Kale & Kumar 2018; torch.optim.Adam.
+    """
+
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "eps_root": 0.0, "amsgrad": False}
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
@@ -55,11 +68,7 @@ class ScaleByAdam(Transform):
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         if hp["amsgrad"]:
             v = torch.maximum(buffer(state, "max_exp_avg_sq", p), v, out=state["max_exp_avg_sq"])
-        # bias corrections as per-step multipliers: one division per element, not three
-        m_hat = m * per_step(1 / (1 - b1**t), m)
-        v_hat = v * per_step(1 / (1 - b2**t), v)
-        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
-        return m_hat / ((v_hat if eps_root == 0 else v_hat + eps_root).sqrt() + hp["eps"])
+        return debiased(m, b1, t) / denominator(debiased(v, b2, t), hp["eps"], hp["eps_root"])
 
 
 class Adam(ChainOptimizer):

@@ -1,15 +1,5 @@
-"""AdaMax (Kingma & Ba 2015, section 7.1): Adam with the infinity norm.
-
-    m_t = b1 * m_{t-1} + (1 - b1) * g                          (state ``exp_avg``)
-    u_t = max(b2 * u_{t-1}, |g| + eps)            eps_mode="max" (torch, default)
-    u_t = max(b2 * u_{t-1}, |g|)                  eps_mode="denominator"
-                                                               (state ``exp_inf``)
-    w_t = w_{t-1} - lr / (1 - b1^t) * m_t / u_t                "max"
-    w_t = w_{t-1} - lr / (1 - b1^t) * m_t / (u_t + eps)        "denominator"
-
-The paper has no epsilon; torch puts it inside the max, the lectures' table adds
-it to the denominator. Both are offered, torch's is the default.
-"""
+"""AdaMax (Kingma & Ba 2015, section 7.1), Adam with the infinity norm:
+``ScaleByAdamax`` and ``Adamax``."""
 
 from __future__ import annotations
 
@@ -20,16 +10,41 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
-from optimlab.optim.adam import check_betas
+from optimlab.optim.adaptive import check_betas, debiased
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, buffer, per_step, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 
 EPS_MODES = ("max", "denominator")
 
 
 class ScaleByAdamax(Transform):
+    """AdaMax's direction: the bias-corrected mean of the updates over an
+    exponentially weighted maximum of their magnitudes.
+
+    .. code-block:: text
+
+        m <- b1 * m + (1 - b1) * u
+        n <- max(b2 * n, |u| + eps);   u <- m / (1 - b1^t) / n            (eps_mode="max")
+        n <- max(b2 * n, |u|);         u <- m / (1 - b1^t) / (n + eps)    ("denominator")
+
+    Hyperparameters:
+        betas: ``(b1, b2)``, each in [0, 1) (default (0.9, 0.999)).
+        eps: ``eps`` >= 0 (default 1e-8).
+        eps_mode: where ``eps`` goes: ``"max"`` (torch's, the default) or
+            ``"denominator"`` (the lectures' table).
+
+    State:
+        exp_avg: ``m``.
+        exp_inf: ``n``.
+
+    The paper has no epsilon.
+
+    References:
+        Kingma & Ba 2015, section 7.1; torch.optim.Adamax.
+    """
+
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "eps_mode": "max"}
     state_keys = ("exp_avg", "exp_inf")
 
@@ -46,7 +61,7 @@ class ScaleByAdamax(Transform):
         u = buffer(state, "exp_inf", p)
         m.lerp_(g, 1 - b1)
         torch.maximum(u.mul_(b2), g.abs() + eps if in_max else g.abs(), out=u)
-        return m * per_step(1 / (1 - b1 ** step_of(state)), m) / (u if in_max else u + eps)
+        return debiased(m, b1, step_of(state)) / (u if in_max else u + eps)
 
 
 class Adamax(ChainOptimizer):

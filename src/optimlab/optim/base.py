@@ -21,7 +21,17 @@ optimizer, off by default:
 compiled into fused kernels; see ``optimlab.optim.fast``.
 
 The chain is applied per param group, as ``clip -> noise -> rule``, and the result
-``u`` is added to the parameters: ``w <- w + u``.
+``u`` is added to the parameters: ``w <- w + u``. A rule that holds one of these
+transforms itself (say ``Chain(params, Trace(), ClipByGlobalNorm(), ...)``, clipping
+the momentum) has it applied there only, once.
+
+Each hyperparameter of a chain is read by one transform, with one meaning and one
+default, so that setting it changes one thing: two transforms that declare the same
+name (``AddWeightDecay`` and ``DecoupledWeightDecay`` both say ``weight_decay``) cannot
+share a chain. The exceptions, ``SHARED``, are the group's values that mean the same
+to every reader: ``lr`` (torch's LR schedulers write it; the step and decoupled weight
+decay both scale by it) and ``maximize``. Transforms that declare one of them must
+give it the same default.
 """
 
 from __future__ import annotations
@@ -34,9 +44,9 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
-from optimlab.optim.fast import FastPath, apply_chain
+from optimlab.optim.fast import FastPath
 from optimlab.optim.noise import AddGradientNoise
-from optimlab.optim.transform import Transform, scalar_dtype
+from optimlab.optim.transform import Transform, apply_chain, init_steps
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "maximize": False,
@@ -50,9 +60,15 @@ COMMON_DEFAULTS: dict[str, Any] = {
 
 SKIPPED = "skipped_steps"
 
+#: Hyperparameters that several transforms of a chain may read (see the module docstring).
+SHARED = frozenset({"lr", "maximize"})
 
-def _common_transforms() -> list[Transform]:
-    return [ClipByValue(), ClipByNorm(), ClipByGlobalNorm(), AddGradientNoise()]
+
+def _common_transforms(rule: Sequence[Transform]) -> list[Transform]:
+    """The common options' transforms, less those whose class ``rule`` already holds:
+    the rule's placement wins, and a transform runs once."""
+    common = [ClipByValue(), ClipByNorm(), ClipByGlobalNorm(), AddGradientNoise()]
+    return [c for c in common if not any(isinstance(t, type(c)) for t in rule)]
 
 
 class ChainOptimizer(torch.optim.Optimizer):
@@ -83,8 +99,9 @@ class ChainOptimizer(torch.optim.Optimizer):
                 f"{type(self).__name__} got unexpected argument(s) {sorted(unknown)}; "
                 f"valid: {valid}"
             )
-        self.transforms: list[Transform] = _common_transforms() + list(transforms)
+        self.transforms: list[Transform] = _common_transforms(transforms) + list(transforms)
         _check_state_keys(self.transforms)
+        _check_hyperparameters(self.transforms)
         self.fast: FastPath | None = FastPath() if fast else None
         super().__init__(params, {**COMMON_DEFAULTS, **defaults, **options})
 
@@ -131,12 +148,11 @@ class ChainOptimizer(torch.optim.Optimizer):
             self.state[SKIPPED] = self.state.get(SKIPPED, 0) + 1
             return
         states = [self.state[p] for p in params]
-        if self.fast is not None and self.fast.ready(states):
+        if self.fast is not None:
+            # every step of the group, also one it takes eagerly, so that it can tell
             self.fast(self.transforms, params, grads, states, group, index)
             return
-        for p, state in zip(params, states):
-            if "step" not in state:
-                state["step"] = torch.zeros((), dtype=scalar_dtype(), device=p.device)
+        init_steps(params, states)
         apply_chain(self.transforms, params, grads, states, group)
 
     @property
@@ -176,3 +192,39 @@ def _check_state_keys(transforms: Sequence[Transform]) -> None:
                     f"both keep state {key!r}; a chain can hold only one of them"
                 )
             seen[key] = type(transform).__name__
+
+
+def _check_hyperparameters(transforms: Sequence[Transform]) -> None:
+    """Refuse a hyperparameter declared by two transforms, unless it is ``SHARED``
+    and they agree on its default (see the module docstring)."""
+    # the common options that no transform declares are the optimizer's own
+    by_transforms = {key for t in _common_transforms(()) for key in t.defaults}
+    declared: dict[str, tuple[str, Any]] = {
+        key: ("ChainOptimizer", value)
+        for key, value in COMMON_DEFAULTS.items()
+        if key not in by_transforms
+    }
+    for transform in transforms:
+        name = type(transform).__name__
+        for key, default in transform.defaults.items():
+            if key not in declared:
+                declared[key] = (name, default)
+                continue
+            other, other_default = declared[key]
+            if key not in SHARED:
+                raise OptimlabError(
+                    f"{other} and {name} both read hyperparameter {key!r}, "
+                    f"so one value would drive both; a chain can hold only one of them "
+                    f"(shared by design: {sorted(SHARED)})"
+                )
+            if not _same_value(default, other_default):
+                raise OptimlabError(
+                    f"hyperparameter {key!r} has the default {other_default!r} in {other} "
+                    f"and {default!r} in {name}; transforms that share it must agree"
+                )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a is b
+    return type(a) is type(b) and a == b

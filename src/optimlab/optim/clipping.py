@@ -22,6 +22,19 @@ def _check_threshold(hp: Hyper, key: str) -> None:
 
 
 class ClipByValue(Transform):
+    """Clamp each entry of the update (Keras ``clipvalue``).
+
+    .. code-block:: text
+
+        u <- clamp(u, -c, c)
+
+    Hyperparameters:
+        clip_value: ``c`` > 0; None (the default) turns it off.
+
+    References:
+        ``torch.nn.utils.clip_grad_value_``, which does the same to ``p.grad``.
+    """
+
     defaults = {"clip_value": None}
 
     def validate(self, hp: Hyper) -> None:
@@ -33,6 +46,24 @@ class ClipByValue(Transform):
 
 
 class ClipByNorm(Transform):
+    """Rescale each tensor's update to a Euclidean norm of at most ``c`` (Keras
+    ``clipnorm``).
+
+    .. code-block:: text
+
+        u <- u * c / max(c, ||u||)          ||u||: the norm of this tensor alone
+
+    Hyperparameters:
+        clip_norm: ``c`` > 0; None (the default) turns it off.
+
+    Per tensor, so the update's direction within the group changes when one tensor
+    is clipped and another is not; ``ClipByGlobalNorm`` keeps it.
+
+    References:
+        Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent
+        neural networks".
+    """
+
     defaults = {"clip_norm": None}
 
     def validate(self, hp: Hyper) -> None:
@@ -46,6 +77,25 @@ class ClipByNorm(Transform):
 
 
 class ClipByGlobalNorm(Transform):
+    """Rescale a param group's updates to a joint Euclidean norm of at most ``c``
+    (Keras ``global_clipnorm``).
+
+    .. code-block:: text
+
+        u_i <- u_i * c / max(c, ||(u_1, ..., u_n)||)    the norm over the group's tensors
+
+    Hyperparameters:
+        clip_global_norm: ``c`` > 0; None (the default) turns it off.
+
+    The direction of the group's update is kept. ``torch.nn.utils.clip_grad_norm_``
+    over the group's parameters divides by ``||g|| + 1e-6`` instead, which differs
+    by about ``1e-6 / ||g||`` relative.
+
+    References:
+        Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent
+        neural networks".
+    """
+
     defaults = {"clip_global_norm": None}
 
     def validate(self, hp: Hyper) -> None:

@@ -45,7 +45,10 @@ Flattening re-points ``p.data`` (values unchanged): code that keeps the old stor
 of a parameter, rather than the parameter, no longer sees its updates.
 
 The first step of every parameter runs eagerly so that state buffers are created
-outside the compiled graph. Inductor caches compiled kernels on disk (its FX graph
+outside the compiled graph, and so does a step with a schedule as the learning rate
+while the group's parameters have taken different numbers of updates (some had no
+gradient for a while): each reads the schedule at its own count, which one lr
+tensor per call cannot give. Inductor caches compiled kernels on disk (its FX graph
 cache, on by default), so later processes start faster; ``compile_seconds`` records
 the time the first compiled call took in this process.
 """
@@ -64,7 +67,14 @@ import torch
 from torch import Tensor
 
 from optimlab.optim.flat import FlatGroup, dense, flat_safe, flatten, group_wide, memory_view
-from optimlab.optim.transform import Transform, compute_dtype, step_of
+from optimlab.optim.transform import (
+    Transform,
+    apply_chain,
+    compute_dtype,
+    init_steps,
+    lr_at,
+    step_of,
+)
 
 # Tensors with at least this many elements are stepped in place as 1-D views, the rest
 # on flat buffers (see ``FastPath._large_views``). Gathering a gradient into the flat
@@ -76,25 +86,6 @@ LARGE_NUMEL = 2**18
 
 # At most this many large tensors share one compiled call (see ``_bundled_steps``).
 MAX_BUNDLE = 8
-
-
-def apply_chain(
-    transforms: Sequence[Transform],
-    params: list[Tensor],
-    grads: list[Tensor],
-    states: list[dict],
-    hp: dict[str, Any],
-) -> None:
-    """One step of a param group: ``t <- t + 1``, ``u = chain(g)``, ``w <- w + u``."""
-    if hp["maximize"]:
-        grads = [-g for g in grads]
-    for state in states:
-        state["step"] += 1
-    updates = grads
-    for transform in transforms:
-        updates = transform.update(updates, params, states, hp)
-    for p, u in zip(params, updates):
-        p.add_(u)
 
 
 def group_step(
@@ -139,6 +130,8 @@ class FastPath:
         self._views: dict[int, _OneTensor] = {}
         # group index -> the state dicts it could not be flattened with (retry on change)
         self._refused: dict[int, list[dict]] = {}
+        # group index -> (parameters, states) last seen with equal update counts
+        self._agreed: dict[int, tuple[list[Tensor], list[dict]]] = {}
         self.compile_seconds: float | None = None
 
     @property
@@ -191,6 +184,22 @@ class FastPath:
         """Compiled steps need every parameter's state to exist already."""
         return all(map(operator.contains, states, itertools.repeat("step")))
 
+    def _counts_agree(self, params: list[Tensor], states: list[dict], index: int) -> bool:
+        """Whether the group's parameters have all taken the same number of updates.
+
+        Read from the states (a host sync per parameter) only when the parameters or
+        their states differ from the last call's: every step of the group passes
+        through this object, and one that steps these very parameters together keeps
+        their counts equal. Any other step forgets the group's entry."""
+        agreed = self._agreed.get(index)
+        if agreed is not None and _same(agreed[0], params) and _same(agreed[1], states):
+            return True
+        if len({float(step_of(state)) for state in states}) == 1:
+            self._agreed[index] = (list(params), list(states))
+            return True
+        self._agreed.pop(index, None)
+        return False
+
     def __call__(
         self,
         transforms: Sequence[Transform],
@@ -200,9 +209,25 @@ class FastPath:
         group: dict[str, Any],
         index: int,
     ) -> None:
+        """One step of a param group: compiled, or eagerly where it must be."""
         lr = group["lr"]
-        if callable(lr) and not isinstance(lr, Tensor):
-            lr = lr(int(step_of(states[0])))  # the schedule at this update, counted from 0
+        schedule = callable(lr) and not isinstance(lr, Tensor)
+        if not schedule:
+            self._agreed.pop(index, None)
+        if not self.ready(states) or (schedule and not self._counts_agree(params, states, index)):
+            # eagerly: a parameter's first step (its state buffers are created outside
+            # the graph), or a schedule while update counts differ (one lr tensor per
+            # call cannot give each parameter the schedule at its own count). The eager
+            # chain advances each parameter's own scalars (step): the flat group's copy
+            # of them would go stale, so it is built again at the next compiled step.
+            self._flat.pop(index, None)
+            self._agreed.pop(index, None)
+            init_steps(params, states)
+            apply_chain(transforms, params, grads, states, group)
+            return
+        # one lr tensor serves the whole call: read the schedule once, at the update
+        # count every parameter shares (apply_chain counts this update inside the call)
+        lr = lr_at(lr, step_of(states[0]) + 1)
         # in the dtype the step computes in (float32 for float32 and the half types):
         # the loop then loads and broadcasts it in one instruction, not three
         dtype, device = compute_dtype(params[0].dtype), params[0].device

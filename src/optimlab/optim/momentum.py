@@ -28,6 +28,30 @@ from optimlab.optim.transform import Hyper, Transform
 
 
 class Trace(Transform):
+    """Momentum: an exponentially weighted trace of the updates.
+
+    .. code-block:: text
+
+        b <- mu * b + (1 - dampening) * u        (b <- u at the first update)
+        u <- b                                   (u <- u + mu * b with nesterov)
+
+    Hyperparameters:
+        momentum: ``mu`` in [0, 1); 0 (the default) turns it off, keeping no buffer.
+        dampening: in [0, 1] (default 0).
+        nesterov: use the look-ahead form; needs ``mu`` > 0 and no dampening.
+
+    State:
+        momentum_buffer: ``b``.
+
+    Before ``ScaleByLearningRate`` this is torch's form, after it the lectures'
+    velocity form (see the module docstring); the first update sets ``b = u``
+    undampened, as torch.optim.SGD does.
+
+    References:
+        Polyak 1964; Sutskever, Martens, Dahl & Hinton 2013, "On the importance of
+        initialization and momentum in deep learning"; torch.optim.SGD.
+    """
+
     defaults = {"momentum": 0.0, "dampening": 0.0, "nesterov": False}
     state_keys = ("momentum_buffer",)
 

@@ -1,17 +1,5 @@
-"""NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam").
-
-With the momentum schedule ``mu_t = b1 * (1 - 0.5 * 0.96^(t * psi))``
-(``psi = momentum_decay``, 4e-3 in the paper) and ``P_t = mu_1 * ... * mu_t``:
-
-    m_t = b1 * m_{t-1} + (1 - b1) * g                          (state ``exp_avg``)
-    v_t = b2 * v_{t-1} + (1 - b2) * g^2                        (state ``exp_avg_sq``)
-    u_t = [ (1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_{t+1}) * m_t ]
-          / (sqrt(v_t / (1 - b2^t)) + eps)
-    w_t = w_{t-1} - lr * u_t
-
-This is torch.optim.NAdam's form; ``P_t`` is state ``mu_product``, kept as a 0-d
-tensor in torch's scalar dtype so both round alike.
-"""
+"""NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam"), in
+torch.optim.NAdam's form: ``ScaleByNAdam`` and ``NAdam``."""
 
 from __future__ import annotations
 
@@ -22,7 +10,7 @@ import torch
 from torch import Tensor
 
 from optimlab.errors import check_range
-from optimlab.optim.adam import check_betas
+from optimlab.optim.adaptive import check_betas, debiased, denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.scale import ScaleByLearningRate
@@ -30,6 +18,32 @@ from optimlab.optim.transform import Hyper, Transform, buffer, per_step, scalar_
 
 
 class ScaleByNAdam(Transform):
+    """NAdam's direction: Adam's, with a Nesterov look-ahead on the mean and a
+    momentum coefficient that warms up.
+
+    .. code-block:: text
+
+        mu_t = b1 * (1 - 0.5 * 0.96^(t * psi));   P_t = mu_1 * ... * mu_t
+        m <- b1 * m + (1 - b1) * u
+        v <- b2 * v + (1 - b2) * u^2
+        u <- [(1 - mu_t) / (1 - P_t) * u + mu_{t+1} / (1 - P_t * mu_{t+1}) * m]
+             / (sqrt(v / (1 - b2^t)) + eps)
+
+    Hyperparameters:
+        betas: ``(b1, b2)``, each in [0, 1) (default (0.9, 0.999)).
+        eps: ``eps`` >= 0, outside the root (default 1e-8).
+        momentum_decay: ``psi`` >= 0 (default 4e-3, the paper's).
+
+    State:
+        exp_avg: ``m``.
+        exp_avg_sq: ``v``.
+        mu_product: ``P_t``, a 0-d tensor in torch's scalar dtype, so that both
+            round alike.
+
+    References:
+        Dozat 2016; torch.optim.NAdam.
+    """
+
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "momentum_decay": 4e-3}
     state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
 
@@ -52,7 +66,7 @@ class ScaleByNAdam(Transform):
         v = buffer(state, "exp_avg_sq", p)
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v * per_step(1 / (1 - b2**t), v)).sqrt() + hp["eps"]
+        denom = denominator(debiased(v, b2, t), hp["eps"])
         c_g, c_m = per_step((1 - mu) / (1 - P), g), per_step(mu_next / (1 - P * mu_next), m)
         return (c_g * g + c_m * m) / denom
 

@@ -1,11 +1,4 @@
-"""Annealed Gaussian gradient noise (Neelakantan et al. 2015, "Adding Gradient
-Noise Improves Learning for Very Deep Networks").
-
-``g <- g + N(0, sigma_t^2)`` with ``sigma_t^2 = eta / (1 + t)^gamma``, ``t`` counted
-from 0 at the first update. The paper uses ``eta`` in {0.01, 0.3, 1} and
-``gamma = 0.55``. Off while ``grad_noise`` (eta) is 0. Draws from torch's global
-generator, so ``torch.manual_seed`` makes it reproducible.
-"""
+"""Annealed Gaussian gradient noise (Neelakantan et al. 2015): ``AddGradientNoise``."""
 
 from __future__ import annotations
 
@@ -17,6 +10,26 @@ from optimlab.optim.transform import Hyper, Transform, per_step, step_of
 
 
 class AddGradientNoise(Transform):
+    """Annealed Gaussian noise added to the update.
+
+    .. code-block:: text
+
+        u <- u + sigma_t * z,   z ~ N(0, I),   sigma_t^2 = eta / t^gamma
+
+    Hyperparameters:
+        grad_noise: ``eta`` >= 0 (0, the default, turns it off; the paper uses
+            0.01, 0.3 and 1).
+        grad_noise_decay: ``gamma`` >= 0 (0.55, the paper's).
+
+    The paper writes ``eta / (1 + t)^gamma`` with its ``t`` counted from 0: the
+    first update's noise has variance ``eta``. Draws from torch's global generator,
+    so ``torch.manual_seed`` makes it reproducible.
+
+    References:
+        Neelakantan et al. 2015, "Adding Gradient Noise Improves Learning for Very
+        Deep Networks".
+    """
+
     defaults = {"grad_noise": 0.0, "grad_noise_decay": 0.55}
 
     def validate(self, hp: Hyper) -> None:

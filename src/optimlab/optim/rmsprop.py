@@ -1,15 +1,5 @@
-"""RMSprop (Hinton, Srivastava & Swersky 2012, Coursera lecture 6e).
-
-    s_t = alpha * s_{t-1} + (1 - alpha) * g^2              (state ``square_avg``)
-    centered: a_t = alpha * a_{t-1} + (1 - alpha) * g;  s~ = s_t - a_t^2   (``grad_avg``)
-    u_t = g / (sqrt(s~ + eps_root) + eps)
-    momentum > 0: b_t = momentum * b_{t-1} + u_t; u_t = b_t   (``momentum_buffer``)
-    w_t = w_{t-1} - lr * u_t
-
-``alpha`` is the lectures' ``rho`` (torch's name and default 0.99). torch.optim's
-convention is the default (``eps`` outside the root); the lectures' form
-``lr * g / sqrt(s + eps)`` is ``eps=0, eps_root=eps``.
-"""
+"""RMSprop (Hinton, Srivastava & Swersky 2012, Coursera lecture 6e):
+``ScaleByRMS`` and ``RMSprop``."""
 
 from __future__ import annotations
 
@@ -19,6 +9,7 @@ from typing import Any
 from torch import Tensor
 
 from optimlab.errors import check_range
+from optimlab.optim.adaptive import denominator
 from optimlab.optim.base import ChainOptimizer
 from optimlab.optim.decay import AddWeightDecay
 from optimlab.optim.momentum import Trace
@@ -27,6 +18,34 @@ from optimlab.optim.transform import Hyper, Transform, buffer
 
 
 class ScaleByRMS(Transform):
+    """RMSprop's direction: the update over a running root mean square of updates.
+
+    .. code-block:: text
+
+        s <- alpha * s + (1 - alpha) * u^2
+        a <- alpha * a + (1 - alpha) * u;   s~ = s - a^2        (centered)
+                                            s~ = s              (otherwise)
+        u <- u / (sqrt(s~ + eps_root) + eps)
+
+    Hyperparameters:
+        alpha: ``alpha`` in [0, 1] (default 0.99, torch's; the lectures call it rho).
+        eps: ``eps`` >= 0, outside the root (default 1e-8, torch's).
+        eps_root: ``eps_root`` >= 0, inside the root (default 0).
+        centered: subtract the squared running mean ``a^2`` (default False).
+
+    State:
+        square_avg: ``s``.
+        grad_avg: ``a`` (centered only).
+
+    torch.optim.RMSprop's convention is the default; the lectures' form
+    ``lr * g / sqrt(s + eps)`` is ``eps=0, eps_root=eps``. Momentum is a ``Trace``
+    after it, as in torch.
+
+    References:
+        Hinton, Srivastava & Swersky 2012, lecture 6e; Graves 2013, "Generating
+        Sequences With Recurrent Neural Networks" (centered); torch.optim.RMSprop.
+    """
+
     defaults = {"alpha": 0.99, "eps": 1e-8, "eps_root": 0.0, "centered": False}
     state_keys = ("square_avg", "grad_avg")
 
@@ -43,8 +62,7 @@ class ScaleByRMS(Transform):
             a = buffer(state, "grad_avg", p)
             a.lerp_(g, 1 - alpha)
             s = s - a * a
-        eps_root = hp["eps_root"]  # left out when 0 (see ScaleByAdagrad)
-        return g / ((s if eps_root == 0 else s + eps_root).sqrt() + hp["eps"])
+        return g / denominator(s, hp["eps"], hp["eps_root"])
 
 
 class RMSprop(ChainOptimizer):

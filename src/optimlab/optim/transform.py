@@ -20,7 +20,7 @@ Contract, kept by every transform here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -30,7 +30,18 @@ Hyper = Mapping[str, Any]
 
 
 class Transform:
-    """Base class: override ``update_one`` (per tensor) or ``update`` (whole group)."""
+    """Base class: override ``update_one`` (per tensor) or ``update`` (whole group).
+
+    A subclass's docstring gives its equation in the incoming update ``u`` (the
+    gradient, for the first transform of a chain), then two sections: the
+    hyperparameters it reads, each with the symbol it stands for, and the state
+    it keeps, each key with its symbol. ``t`` is the parameter's update count,
+    from 1.
+
+    Within one chain a hyperparameter is declared by one transform only, except
+    ``lr`` and ``maximize``, which mean the same to every transform that reads
+    them (see ``optimlab.optim.base``).
+    """
 
     #: hyperparameters this transform reads, with their defaults
     defaults: ClassVar[dict[str, Any]] = {}
@@ -38,14 +49,44 @@ class Transform:
     state_keys: ClassVar[tuple[str, ...]] = ()
 
     def validate(self, hp: Hyper) -> None:
-        """Raise ``OptimlabError`` naming the argument when a hyperparameter is invalid."""
+        """Check the hyperparameters this transform reads.
+
+        Args:
+            hp: a param group, the optimizer's defaults filled in.
+
+        Raises:
+            OptimlabError: naming the hyperparameter and its valid values.
+        """
 
     def update(
         self, updates: list[Tensor], params: list[Tensor], states: list[dict], hp: Hyper
     ) -> list[Tensor]:
+        """Transform the updates of one param group (by default, ``update_one`` on each).
+
+        Args:
+            updates: the incoming updates, one per parameter; not modified.
+            params: the parameters, as they are before this step.
+            states: each parameter's optimizer state, where this transform keeps its
+                buffers (``step`` already counts this update).
+            hp: the group's hyperparameters.
+
+        Returns:
+            The outgoing updates, one per parameter.
+        """
         return [self.update_one(u, p, s, hp) for u, p, s in zip(updates, params, states)]
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
+        """Transform the update of one parameter.
+
+        Args:
+            u: the incoming update; not modified.
+            p: the parameter, as it is before this step.
+            state: its optimizer state (``step`` already counts this update).
+            hp: the group's hyperparameters.
+
+        Returns:
+            The outgoing update.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -120,14 +161,74 @@ def buffer(state: dict, key: str, like: Tensor, fill: float = 0.0) -> Tensor:
     return buf
 
 
-def learning_rate(hp: Hyper, state: dict) -> float | Tensor:
-    """The group's learning rate at this step: a number, a 0-d tensor, or a schedule.
+def lr_at(lr: float | Tensor | Callable[[int], float], t: float | Tensor) -> float | Tensor:
+    """The learning rate of update ``t``, where ``lr`` is a number, a 0-d tensor or a
+    schedule.
 
-    A schedule is any callable ``schedule(step) -> lr`` with ``step`` counted from 0
-    at the first update, the convention of torch's LR schedulers (the first update
-    uses the initial value).
+    The one place a schedule is read, for the eager and the compiled path alike. A
+    schedule is any callable ``schedule(step) -> lr`` whose ``step`` counts from 0 at
+    the first update, the convention of torch's LR schedulers (the first update uses
+    the initial value): update ``t`` uses ``schedule(t - 1)``.
+
+    Args:
+        lr: the group's ``lr`` entry.
+        t: the parameter's update number, counted from 1 (its ``state["step"]`` once
+            this update has been counted).
+
+    Returns:
+        ``lr`` itself when it is not a schedule, else the schedule's value.
     """
-    lr: float | Tensor | Callable[[int], float] = hp["lr"]
     if callable(lr) and not isinstance(lr, Tensor):
-        return lr(int(step_of(state)) - 1)
+        return lr(int(t) - 1)
     return lr
+
+
+def learning_rate(hp: Hyper, state: dict) -> float | Tensor:
+    """The group's learning rate at this parameter's current update (see ``lr_at``).
+
+    Args:
+        hp: the param group's hyperparameters.
+        state: the parameter's state, whose ``step`` already counts this update.
+
+    Returns:
+        A number or a 0-d tensor.
+    """
+    return lr_at(hp["lr"], step_of(state))
+
+
+def init_steps(params: Sequence[Tensor], states: Sequence[dict]) -> None:
+    """Give each parameter's state that has none a step count of 0: a 0-d tensor in
+    torch.optim's scalar dtype, on the parameter's device."""
+    for p, state in zip(params, states):
+        if "step" not in state:
+            state["step"] = torch.zeros((), dtype=scalar_dtype(), device=p.device)
+
+
+def apply_chain(
+    transforms: Sequence[Transform],
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict],
+    hp: Mapping[str, Any],
+) -> None:
+    """One step of a param group: ``t <- t + 1``, ``u = chain(g)``, ``w <- w + u``.
+
+    The reference the eager path runs, and the very function the fast path compiles
+    (``optimlab.optim.fast``).
+
+    Args:
+        transforms: the chain, applied in order.
+        params: the parameters that have a gradient.
+        grads: their gradients (not modified).
+        states: their optimizer states, each holding a ``step`` count already.
+        hp: the group's hyperparameters (``maximize`` and whatever the chain reads).
+    """
+    if hp["maximize"]:
+        grads = [-g for g in grads]
+    for state in states:
+        state["step"] += 1
+    updates = grads
+    for transform in transforms:
+        updates = transform.update(updates, params, states, hp)
+    for p, u in zip(params, updates):
+        p.add_(u)
