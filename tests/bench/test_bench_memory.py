@@ -72,3 +72,19 @@ def test_fast_path_allocates_less_than_torch_foreach_on_cpu():
             pytest.skip("this torch's profiler keeps no allocation record")
     assert peaks["fast"] < 1024
     assert peaks["foreach"] >= 4 * 256 * 256 * 4
+
+
+def test_measuring_on_the_cpu_writes_nothing_to_stderr():
+    """The profiler's native start/stop lines stay off the terminal."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from optimlab.bench.memory import peak_extra_bytes\n"
+        "x = torch.ones(1000)\n"
+        "print(peak_extra_bytes(lambda: x.mul(2), torch.device('cpu')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert int(done.stdout) >= 4000  # the 1000-float result was allocated

@@ -3,7 +3,10 @@ the in-place bandwidth floor, and peak extra memory where the device can tell.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor
@@ -59,7 +62,10 @@ def peak_extra_bytes(step: Callable[[], None], device: torch.device) -> int | No
         return None
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        _native_stderr_silenced(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         step()
     try:
         records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
@@ -70,3 +76,18 @@ def peak_extra_bytes(step: Callable[[], None], device: torch.device) -> int | No
         current += record.nbytes()
         peak = max(peak, current)
     return peak
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to the null device for the block: the profiler's native
+    library logs a few lines per start and stop there, which no setting turns off."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
