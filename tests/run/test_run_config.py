@@ -89,7 +89,7 @@ def test_a_study_entry_is_the_same_record():
         ({"schedule_args": {"T_max": 3}}, "need a schedule name"),
         ({"regularize": {"dropout": 1.0}}, "invalid dropout: 1.0"),
         ({"order": "sorted"}, "invalid order 'sorted'"),
-        ({"preprocess": "pca"}, "invalid preprocess 'pca'; valid: "),
+        ({"preprocess": "pca"}, "unknown preprocessing .pca.; valid preprocessings: "),
         ({"problem": "nope"}, "unknown problem 'nope'; valid problems"),
         ({"optimizer": ""}, "missing optimizer; valid optimizers: "),
     ],

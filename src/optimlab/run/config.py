@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import OptimlabError, check_range
+from optimlab.errors import OptimlabError, check_range, unknown_name
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
@@ -154,9 +154,7 @@ class RunConfig:
             from optimlab.data.preprocess import TRANSFORMS
 
             if self.preprocess not in TRANSFORMS:
-                raise OptimlabError(
-                    f"invalid preprocess {self.preprocess!r}; valid: {', '.join(TRANSFORMS)}"
-                )
+                raise unknown_name("preprocessing", self.preprocess, TRANSFORMS)
         if self.init is not None:
             from optimlab.nn.init import INITIALIZERS
 
