@@ -120,6 +120,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     for key in PAIRS:
         given[key] = parse_pairs(given[key], option_name(key)) or None
     given["regularize"] = regularization_options(args) or None
+    if args.full_batch:
+        if given["order"] not in (None, "full"):
+            raise OptimlabError(f"--full-batch contradicts --order {given['order']}; give one")
+        given["order"] = "full"
     return RunConfig.from_cli(given, base)
 
 
@@ -191,5 +195,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="require a checkpoint in --out")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--full-batch", action="store_true",
+                   help="one step per epoch on the whole training set (--order full)")  # fmt: skip
     add_run_arguments(p)
     p.set_defaults(func=run)

@@ -62,7 +62,7 @@ def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int) -> int:
     """Optimizer steps in one epoch: batches (the last one partial) over accumulation."""
     from optimlab.schedules import steps_per_epoch as batches
 
-    if problem.splits is None:  # a 2-D function: one full step per epoch
+    if problem.splits is None or config.order == "full":  # one full-batch step per epoch
         return 1
     return math.ceil(batches(len(problem.splits.train.x), batch_size) / config.grad_accumulation)
 

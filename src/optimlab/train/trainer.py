@@ -38,7 +38,7 @@ from optimlab.train.setup import TrainingSetup, as_setup
 from optimlab.train.summary import build_summary, summary_json
 
 STATUSES = ("completed", "early_stopped", "diverged", "time_budget")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: evaluation and example counts
 
 
 @dataclass
@@ -159,6 +159,15 @@ def current_lr(optimizer: torch.optim.Optimizer, step: int) -> float:
     return float(lr)
 
 
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step`` must be given a closure that re-evaluates the loss (line
+    searches, second-order methods): torch's LBFGS, or a class that says so with
+    ``needs_closure = True``."""
+    return isinstance(optimizer, torch.optim.LBFGS) or bool(
+        getattr(optimizer, "needs_closure", False)
+    )
+
+
 def _grouped(batches: Iterator[Any], size: int) -> Iterator[tuple[Any, ...]]:
     while group := tuple(itertools.islice(batches, size)):
         yield group
@@ -251,6 +260,11 @@ class Trainer:
             raise OptimlabError("no batch_size: give one (the problem has no default)")
         check_range("batch_size", batch_size, 1)
         check_range("grad_accumulation", grad_accumulation, 1)
+        if grad_accumulation > 1 and needs_closure(optimizer):
+            raise OptimlabError(
+                f"invalid grad_accumulation: {grad_accumulation}; {type(optimizer).__name__} "
+                "re-evaluates the loss through a closure, so it takes whole batches (1)"
+            )
         check_range("log_every", log_every, 1)
         if scheduler_interval not in ("step", "epoch"):
             raise OptimlabError(
@@ -312,6 +326,8 @@ class Trainer:
         # Run state: everything below goes into checkpoints.
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer steps taken
+        self.evaluations = 0  # forward-backward passes over a batch (closure calls included)
+        self.examples = 0  # examples those passes went through
         self.batch_in_epoch = 0  # micro-batches of the current epoch already consumed
         self.history: list[dict[str, Any]] = []
         self.step_log: list[dict[str, Any]] = []
@@ -409,6 +425,8 @@ class Trainer:
             "callbacks": self._stateful_callback_states(),
             "epoch": self.epoch,
             "step": self.step,
+            "evaluations": self.evaluations,
+            "examples": self.examples,
             "batch_in_epoch": self.batch_in_epoch,
             "totals": self._totals.state_dict(),
             "rng": get_rng_state(),
@@ -470,6 +488,7 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step = state["epoch"], state["step"]
+        self.evaluations, self.examples = state["evaluations"], state["examples"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self._totals.load_state_dict(state["totals"], self.device)
         self.history = list(state["history"])
@@ -585,6 +604,8 @@ class Trainer:
         logs["lr"] = current_lr(self.optimizer, self.step)
         logs["batch_size"] = bs
         logs["step"] = self.step
+        logs["evaluations"] = self.evaluations
+        logs["examples"] = self.examples
         logs["time"] = time.perf_counter() - t0
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
@@ -612,12 +633,20 @@ class Trainer:
         cbs = self.callbacks if self.callbacks.wants_batches else None
         accum = self.grad_accumulation
         groups = _grouped(batches, accum) if accum > 1 else ((b,) for b in batches)
+        closure_step = needs_closure(opt)
         opt.zero_grad(set_to_none=True)
         for group in groups:
             sampled = (self.step + 1) % log_every == 0
             step_loss: Any = None
             size = len(group)
-            if size == 1:
+            if closure_step:
+                xb, yb = group[0]
+                n = xb.shape[0] if xb is not None else 1
+                loss, out = self._closure_step(xb, yb, n)
+                add(loss, out, yb, n)
+                step_loss = loss
+                del group, xb, out
+            elif size == 1:
                 xb, yb = group[0]
                 n = xb.shape[0] if xb is not None else 1
                 out = model(xb)
@@ -625,6 +654,8 @@ class Trainer:
                 loss.backward()
                 add(loss, out, yb, n)
                 step_loss = loss
+                self.evaluations += 1
+                self.examples += n
                 # Drop the batch before the step: the next batch's allocation can then
                 # reuse its memory instead of mapping fresh pages (measurably faster for
                 # batches of hundreds of kilobytes).
@@ -639,10 +670,13 @@ class Trainer:
                     # makes the summed gradient the gradient of the mean over all of them.
                     (loss * (n / total)).backward()
                     add(loss, out, yb, n)
+                    self.evaluations += 1
+                    self.examples += n
                     if sampled:
                         w = loss.detach() * (n / total)
                         step_loss = w if step_loss is None else step_loss + w
-            opt.step()
+            if not closure_step:
+                opt.step()
             opt.zero_grad(set_to_none=True)
             if sched is not None:
                 sched.step()
@@ -670,6 +704,33 @@ class Trainer:
             if time.perf_counter() >= deadline:
                 self.time_exceeded = True
                 return
+
+    def _closure_step(self, xb: Any, yb: Any, n: int) -> tuple[Tensor, Tensor]:
+        """One ``optimizer.step(closure)`` on the batch; the closure evaluates loss and
+        gradients at the current weights as often as the optimizer asks. Returns the
+        first evaluation (the weights before the step), which the epoch's totals count."""
+        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        first: list[tuple[Tensor, Tensor]] = []
+
+        def closure() -> Tensor:
+            opt.zero_grad(set_to_none=True)
+            with torch.enable_grad():
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                loss.backward()
+            self.evaluations += 1
+            self.examples += n
+            if not first:
+                first.append((loss.detach(), out.detach()))
+            return loss
+
+        opt.step(closure)
+        if not first:
+            raise OptimlabError(
+                f"{type(opt).__name__}.step(closure) never called its closure; "
+                "an optimizer that needs a closure must evaluate it"
+            )
+        return first[0]
 
     # ------------------------------------------------------------------------ results
 
