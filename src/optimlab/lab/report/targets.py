@@ -27,11 +27,14 @@ TAU_MAX = 4.0
 
 @dataclass(frozen=True)
 class Reach:
-    """Where one run first reached the target: its epoch, seconds and optimizer steps."""
+    """Where one run first reached the target: its epoch, seconds, optimizer steps and
+    examples evaluated (forward-backward passes times batch size: the cost axis on which
+    full-batch, line-search and mini-batch methods compare)."""
 
     epoch: float | None
     time: float | None
     step: float | None
+    examples: float | None = None
 
 
 def first_reach(run: Run, metric: Metric, target: float) -> Reach | None:
@@ -39,7 +42,7 @@ def first_reach(run: Run, metric: Metric, target: float) -> Reach | None:
     for row in run.history:
         value = finite(row.get(metric.key))
         if value is not None and metric.reaches(value, target):
-            return Reach(finite(row.get("epoch")), finite(row.get("time")), finite(row.get("step")))
+            return Reach(*(finite(row.get(k)) for k in ("epoch", "time", "step", "examples")))
     return None
 
 
@@ -65,6 +68,7 @@ class TargetTimes:
     epoch: float
     time: float
     step: float
+    examples: float = math.nan
 
 
 def _median(values: list[float]) -> float:
@@ -72,32 +76,24 @@ def _median(values: list[float]) -> float:
 
 
 def target_times(optimizer: str, runs: Sequence[Run], metric: Metric, target: float) -> TargetTimes:
-    """Median epoch, time and step to ``target`` over ``runs`` (infinite when not reached).
+    """Median epoch, time, step and examples to ``target`` over ``runs`` (infinite when
+    not reached).
 
-    A reached row that lacks ``time`` or ``step`` gives NaN for that clock.
+    A reached row that lacks one of them gives NaN for that clock.
     """
-    epochs: list[float] = []
-    times: list[float] = []
-    steps: list[float] = []
+    clocks: dict[str, list[float]] = {k: [] for k in ("epoch", "time", "step", "examples")}
     reached = 0
     for run in runs:
         hit = first_reach(run, metric, target)
-        if hit is None:
-            epochs.append(math.inf)
-            times.append(math.inf)
-            steps.append(math.inf)
-            continue
-        reached += 1
-        epochs.append(math.nan if hit.epoch is None else hit.epoch)
-        times.append(math.nan if hit.time is None else hit.time)
-        steps.append(math.nan if hit.step is None else hit.step)
+        reached += hit is not None
+        for key, values in clocks.items():
+            value = math.inf if hit is None else getattr(hit, key)
+            values.append(math.nan if value is None else value)
     return TargetTimes(
         optimizer=optimizer,
         runs=len(runs),
         reached=reached,
-        epoch=_median(epochs),
-        time=_median(times),
-        step=_median(steps),
+        **{key: _median(values) for key, values in clocks.items()},
     )
 
 
