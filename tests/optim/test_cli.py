@@ -11,7 +11,8 @@ import optimlab.optim as oo
 from optimlab.cli import main
 
 
-def test_list_optimizers_prints_every_registry_name(capsys):
+def test_list_optimizers_prints_every_registry_name(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per row (narrow ones wrap: tests/cli)
     assert main(["list", "optimizers"]) == 0
     out = capsys.readouterr().out
     names = {line.split()[0] for line in out.splitlines()[2:]}

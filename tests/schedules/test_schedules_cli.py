@@ -29,7 +29,8 @@ def test_schedule_without_out_prints_values(capsys):
     assert values == {t: 0.5 ** (t // 3) for t in range(11)}
 
 
-def test_list_schedules_shows_every_name(capsys):
+def test_list_schedules_shows_every_name(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per row (narrow ones wrap: tests/cli)
     assert main(["list", "schedules"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0] for line in out.splitlines()[2:]}
