@@ -38,7 +38,7 @@ format: setup
 # an unchanged one. The loop checks that the site has every page it should.
 DOC_PAGES := index getting-started optimizers schedules regularization data networks lab \
 	lectures benchmarks speedrun contributing api/index \
-	$(addprefix api/,optimlab optim schedules regularize nn data problems train lab viz bench speedrun)
+	$(addprefix api/,optimlab optim schedules regularize nn data problems train lab run viz bench speedrun)
 
 docs: setup
 	$(PY) -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html

@@ -59,12 +59,25 @@ napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 # "Attributes:" as fields of the class, so dataclass fields are not documented twice.
 napoleon_use_ivar = True
+# The transforms' docstrings list their group hyperparameters and state keys in
+# sections of their own, laid out like "Args:".
+napoleon_custom_sections = [("Hyperparameters", "params_style"), ("State", "params_style")]
 
 # Types from other packages cannot be resolved without their inventories, which the
 # offline build does not fetch; references to them are left as plain text. These are
 # the packages whose types the signatures name; every reference into optimlab must
 # resolve. A new dependency that appears in a signature is added here.
-EXTERNAL = ("torch", "numpy", "matplotlib", "optuna", "collections", "pathlib", "os", "argparse")
+EXTERNAL = (
+    "torch",
+    "numpy",
+    "matplotlib",
+    "optuna",
+    "collections",
+    "pathlib",
+    "os",
+    "argparse",
+    "dataclasses",
+)
 nitpick_ignore_regex = [
     (r"py:.*", rf"({'|'.join(EXTERNAL)})(\..+)?"),
 ]
