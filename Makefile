@@ -5,32 +5,47 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup test test-all lint format demo bench clean
+.PHONY: setup test test-all lint format docs demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: a bare `torch` requirement would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
 
 test: setup
-	$(PY) -m ruff check src tests benchmarks examples
-	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples docs
+	$(PY) -m ruff format --check src tests benchmarks examples docs
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: setup
-	$(PY) -m ruff check src tests benchmarks examples
-	$(PY) -m ruff format --check src tests benchmarks examples
+	$(PY) -m ruff check src tests benchmarks examples docs
+	$(PY) -m ruff format --check src tests benchmarks examples docs
 
 format: setup
-	$(PY) -m ruff format src tests benchmarks examples
-	$(PY) -m ruff check --fix src tests benchmarks examples
+	$(PY) -m ruff format src tests benchmarks examples docs
+	$(PY) -m ruff check --fix src tests benchmarks examples docs
+
+# The documentation site. Every warning fails the build (-W; -n: nitpicky, so a broken
+# cross-reference fails too), and -E reads every page afresh so that no warning hides in
+# an unchanged one. The loop checks that the site has every page it should.
+DOC_PAGES := index getting-started optimizers schedules regularization data networks lab \
+	lectures benchmarks speedrun contributing api/index \
+	$(addprefix api/,optimlab optim schedules regularize nn data problems train lab run viz bench speedrun)
+
+docs: setup
+	$(PY) -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html
+	@for page in $(DOC_PAGES); do \
+		test -s docs/_build/html/$$page.html || { echo "docs: $$page.html missing"; exit 1; }; \
+	done
+	@echo "docs: docs/_build/html/index.html"
 
 # The main job on the embedded digits problem; DATA=fmnist uses Fashion-MNIST's fmnist_mlp.
 DATA ?= digits
@@ -47,4 +62,4 @@ bench: setup
 	$(PY) -m optimlab.cli bench optimizers
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache docs/_build

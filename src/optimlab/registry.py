@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from optimlab.errors import unknown_name
 
+#: The record type a registry holds.
 R = TypeVar("R")
 
 

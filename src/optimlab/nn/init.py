@@ -5,9 +5,9 @@
 their biases to ``bias``. Normalization layers keep their own init (scale 1, shift 0).
 
 Fans follow torch's convention (``torch.nn.init``): for a weight of shape
-(out, in, *kernel), ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``;
+``(out, in, *kernel)``, ``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``;
 a Linear weight (out, in) has ``fan_in = in``, ``fan_out = out``. A transposed
-convolution stores (in, out/groups, *kernel), so as in torch its "fan_in" counts the
+convolution stores ``(in, out/groups, *kernel)``, so as in torch its "fan_in" counts the
 layer's output channels.
 
 | name | distribution | reference |

@@ -51,7 +51,7 @@ DEFAULT_DMAX = Relax(0.0, 5.0, 5_000, 25_000)
 
 
 class BatchRenorm(nn.Module):
-    """Batch renormalization (Ioffe 2017) over dim 1 of (N, C) or (N, C, *spatial) inputs.
+    """Batch renormalization (Ioffe 2017) over dim 1 of ``(N, C)`` or ``(N, C, *spatial)`` inputs.
 
     In training, with batch statistics mu_B and sigma_B = sqrt(Var_B + eps) (biased
     variance, as batch norm) and running mu, sigma::

@@ -65,7 +65,7 @@ class ScaleByAdamax(Transform):
 
 
 class Adamax(ChainOptimizer):
-    """AdaMax: Adam's second moment replaced by an exponentially weighted max of |g|.
+    """AdaMax: Adam's second moment replaced by an exponentially weighted max of ``|g|``.
 
     .. code-block:: text
 

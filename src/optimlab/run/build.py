@@ -101,8 +101,9 @@ def make_optimizer(
     total: int | None = None,
 ) -> tuple[torch.optim.Optimizer, Any]:
     """Optimizer ``name`` (registry defaults for what is not given, lr included) and,
-    with a ``schedule``, the :class:`ScheduleAdapter` that drives its learning rate from
-    step 0 over ``total`` steps; call its ``step()`` after every optimizer step."""
+    with a ``schedule``, the :class:`~optimlab.schedules.ScheduleAdapter` that drives its
+    learning rate from step 0 over ``total`` steps; call its ``step()`` after every
+    optimizer step."""
     from optimlab import optim
 
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}

@@ -263,7 +263,7 @@ class RunConfig:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The optimizer's arguments as a study writes them: ``hp`` with ``lr`` when set."""
+        """The optimizer's arguments as a study writes them (``hp``, with ``lr`` when set)."""
         return {**self.hp, **({"lr": self.lr} if self.lr is not None else {})}
 
 

@@ -96,7 +96,7 @@ def power_iteration(
     """The ``k`` eigenvalues of largest magnitude, by power iteration with deflation.
 
     Each stops when the Rayleigh quotient changes by less than ``tol`` (relative).
-    Converges at the rate |l_{j+1} / l_j|, so close eigenvalues need many ``iters``.
+    Converges at the rate ``|l_{j+1} / l_j|``, so close eigenvalues need many ``iters``.
     """
     check_range("k", k, 1)
     check_range("iters", iters, 1)

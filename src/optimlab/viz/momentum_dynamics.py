@@ -6,7 +6,7 @@ w <- w - lr b) acts on each eigen-direction through the 2x2 matrix
     [[1 - lr l, -lr beta], [l, beta]]   on (w, b),
 
 whose eigenvalues z solve z^2 - (1 + beta - lr l) z + beta = 0. The error contracts by
-max |z| per step; it converges iff 0 < lr l < 2 + 2 beta and 0 <= beta < 1. With
+max ``|z|`` per step; it converges iff 0 < lr l < 2 + 2 beta and 0 <= beta < 1. With
 kappa = l_n / l_1 the best choice is lr = (2 / (sqrt(l_1) + sqrt(l_n)))^2,
 beta = ((sqrt(l_n) - sqrt(l_1)) / (sqrt(l_n) + sqrt(l_1)))^2, with rate
 (sqrt(kappa) - 1) / (sqrt(kappa) + 1).
@@ -116,7 +116,7 @@ def rate_map(
 
 
 def spectral_radius(lr_l: float, beta: float) -> float:
-    """max |z| over the roots of z^2 - (1 + beta - lr l) z + beta (the exact rate)."""
+    """max ``|z|`` over the roots of z^2 - (1 + beta - lr l) z + beta (the exact rate)."""
     roots = np.roots([1.0, -(1.0 + beta - lr_l), beta])
     return float(np.abs(roots).max())
 
