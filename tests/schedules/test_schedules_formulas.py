@@ -43,6 +43,8 @@ REQUIRED_VALUES = {
     "step_size": 20,
     "milestones": (30, 80),
     "T_0": 10,
+    "mu": 0.01,
+    "s": 1.0,
 }
 
 

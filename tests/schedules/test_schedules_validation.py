@@ -60,6 +60,9 @@ BAD = [
     ("one_cycle_momentum", {"total_steps": 100, "base_momentum": -0.1}, "base_momentum"),
     ("snapshot", {"total_steps": 10, "cycles": 11}, "cycles"),
     ("snapshot", {"total_steps": 0}, "total_steps"),
+    ("nag_c", {"r": 0}, "r"),
+    ("nag_sc", {"mu": 0, "s": 1}, "mu"),
+    ("nag_sc", {"mu": 0.5, "s": 4}, "s"),
 ]
 
 

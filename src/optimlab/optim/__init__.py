@@ -6,6 +6,12 @@ a custom one from the transforms exported here. ``create(name, params, **hp)``
 builds one by its registry name.
 """
 
+from optimlab.optim.accelerated import (
+    NAGC,
+    NAGSC,
+    NesterovConvexTrace,
+    NesterovStronglyConvexTrace,
+)
 from optimlab.optim.adadelta import Adadelta, ScaleByAdadelta
 from optimlab.optim.adagrad import Adagrad, ScaleByAdagrad
 from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
@@ -38,7 +44,11 @@ __all__ = [
     "ClipByNorm",
     "ClipByValue",
     "DecoupledWeightDecay",
+    "NAGC",
+    "NAGSC",
     "NAdam",
+    "NesterovConvexTrace",
+    "NesterovStronglyConvexTrace",
     "OptimizerRecord",
     "RMSprop",
     "ScaleByAdadelta",

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from optimlab.errors import OptimlabError
+from optimlab.optim.accelerated import NAGC, NAGSC
 from optimlab.optim.adadelta import Adadelta
 from optimlab.optim.adagrad import Adagrad
 from optimlab.optim.adam import Adam, AdamW
@@ -169,6 +170,28 @@ for _record in [
         2,
         (),
         "NAdam",
+    ),
+]:
+    OPTIMIZERS.add(_record)
+
+
+# Nesterov's method with the momentum of the theory (lecture 003), and switching rules.
+for _record in [
+    OptimizerRecord(
+        "nag_c",
+        NAGC,
+        "Nesterov for convex f: y <- x - lr*g; x <- y + k/(k+3)*(y - y_prev)",
+        "Nesterov 1983; Su, Boyd & Candes 2016",
+        {"lr": 0.01},
+        1,
+    ),
+    OptimizerRecord(
+        "nag_sc",
+        NAGSC,
+        "Nesterov for mu-strongly convex f: momentum (1 - sqrt(mu lr))/(1 + sqrt(mu lr))",
+        "Nesterov 2004; Su, Boyd & Candes 2016",
+        {"lr": 0.01},
+        1,
     ),
 ]:
     OPTIMIZERS.add(_record)

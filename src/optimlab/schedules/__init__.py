@@ -31,6 +31,7 @@ from optimlab.schedules.decay import (
     Linear,
     PolynomialDecay,
 )
+from optimlab.schedules.nesterov import NAGCMomentum, NAGSCMomentum
 from optimlab.schedules.one_cycle import OneCycle, OneCycleMomentum
 from optimlab.schedules.piecewise import Harmonic, MultiStepDecay, StepDecay
 from optimlab.schedules.registry import SCHEDULES, available, create, record
@@ -55,6 +56,8 @@ __all__ = [
     "LinearWarmup",
     "MultiStepBatch",
     "MultiStepDecay",
+    "NAGCMomentum",
+    "NAGSCMomentum",
     "OneCycle",
     "OneCycleMomentum",
     "PerEpoch",

@@ -22,6 +22,7 @@ from optimlab.schedules.decay import (
     Linear,
     PolynomialDecay,
 )
+from optimlab.schedules.nesterov import NAGCMomentum, NAGSCMomentum
 from optimlab.schedules.one_cycle import OneCycle, OneCycleMomentum
 from optimlab.schedules.piecewise import Harmonic, MultiStepDecay, StepDecay
 from optimlab.schedules.restarts import SnapshotCycles, WarmRestarts
@@ -147,6 +148,18 @@ _add(
     "equal cosine cycles; a snapshot is saved at each cycle end",
     "Huang et al. 2017 (snapshot ensembles)",
     aliases=("snapshot_ensemble",),
+)
+_add(
+    "nag_c",
+    NAGCMomentum,
+    "momentum k/(k+r) of Nesterov's method for convex f (NAG-C, r = 3)",
+    "Nesterov 1983; Su, Boyd & Candes 2016",
+)
+_add(
+    "nag_sc",
+    NAGSCMomentum,
+    "constant momentum (1 - sqrt(mu s))/(1 + sqrt(mu s)) for mu-strongly convex f (NAG-SC)",
+    "Nesterov 2004; Su, Boyd & Candes 2016",
 )
 
 
