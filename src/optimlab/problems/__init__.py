@@ -5,14 +5,17 @@
 """
 
 from optimlab.problems import catalog as _catalog  # noqa: F401  (registers the problems)
+from optimlab.problems.functions1d import FUNCTIONS_1D, Function1D
 from optimlab.problems.functions2d import FUNCTIONS, Function2D, PointModel
 from optimlab.problems.losses import LOSSES, get_loss
 from optimlab.problems.problem import PROBLEMS, Problem, ProblemRecord, available, build
 
 __all__ = [
     "FUNCTIONS",
+    "FUNCTIONS_1D",
     "LOSSES",
     "PROBLEMS",
+    "Function1D",
     "Function2D",
     "PointModel",
     "Problem",
