@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from optimlab.errors import OptimlabError
+from optimlab.optim import SGD
 from optimlab.viz import momentum_dynamics as md
 from optimlab.viz.style import save_figure
 
@@ -60,8 +62,45 @@ def test_regime_examples_behave_as_classified(name: str) -> None:
         assert flips >= 70  # the sign changes (almost) every step
     elif name == "ripples":
         assert 2 <= flips <= 20 and abs(w[-1]) < 1
+    elif name == "one_step":
+        assert w[0] == 1 and not w[1:].any()  # exactly 0 after one step, and stays there
     else:
         assert abs(w[-1]) > 1e3
+
+
+def test_the_lectures_five_regimes_in_order() -> None:
+    assert md.REGIMES == ("ripples", "monotonic", "one_step", "oscillation", "divergence")
+    assert md.regime(1.0, 0.0) == "one_step"
+    assert md.regime(1.0, 1e-3) != "one_step" and md.regime(1.0 + 1e-9, 0.0) != "one_step"
+
+
+def test_one_step_convergence_kills_one_eigen_direction() -> None:
+    """lr = 1/l_i, beta = 0: the error along eigenvector i is 0 after one step, exactly,
+    while the others are still there."""
+    eig = [0.5, 2.0, 8.0]
+    w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt = SGD([w], lr=1 / 2.0)
+    (0.5 * (torch.tensor(eig, dtype=torch.float64) * w * w).sum()).backward()
+    opt.step()
+    assert w[1].item() == 0.0 and w[0].item() == 0.75 and w[2].item() == -3.0
+
+
+@pytest.mark.parametrize("beta", [0.04, 0.25, 0.5, 0.81, 0.97])
+def test_ripples_contract_by_sqrt_beta_whatever_the_learning_rate(beta: float) -> None:
+    """In the complex-root regime the spectral radius of the 2x2 matrix is sqrt(beta)
+    (not the slide's 2 sqrt(beta)), and SGD's measured rate agrees."""
+    lo, hi = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2  # complex for lr l inside
+    for lr_l in np.linspace(lo, hi, 9)[1:-1]:
+        assert md.regime(lr_l, beta) == "ripples"
+        radius = np.abs(np.linalg.eigvals(md.iteration_matrix(lr_l, beta))).max()
+        assert radius == pytest.approx(md.ripple_rate(beta), rel=1e-12)
+        assert md.spectral_radius(lr_l, beta) == pytest.approx(math.sqrt(beta), rel=1e-12)
+    # long enough to average the phase out, short enough not to underflow
+    steps = int(min(2000, 250 / -math.log10(math.sqrt(beta))))
+    measured = md.measured_rate([1.0], (lo + hi) / 2, beta, steps=steps)
+    assert measured == pytest.approx(math.sqrt(beta), rel=0.01)
+    if beta > 0.25:
+        assert measured < 1 < 2 * math.sqrt(beta)  # the slide's factor is no contraction
 
 
 def test_figures_are_png(tmp_path) -> None:

@@ -14,6 +14,21 @@ beta = ((sqrt(l_n) - sqrt(l_1)) / (sqrt(l_n) + sqrt(l_1)))^2, with rate
 The rates drawn here are measured by running optimlab's SGD with momentum, not read
 off the formula: ``measured_rate`` runs it and fits the per-step contraction of the
 error norm over the second half of the run.
+
+Goh's five regimes of one eigen-direction (lecture 001's "Phase space along a single
+eigenvector"), read off the roots ``z`` of the 2x2 matrix (``regime``):
+
+* ripples: a complex pair, ``|z| = sqrt(beta)`` whatever ``lr`` and ``l`` are (the
+  product of the roots is ``beta``): the error contracts by ``sqrt(beta)`` per step
+  (``ripple_rate``). The lecture's slide, quoting Goh's article, prints the rate as
+  ``2 sqrt(beta)``, which exceeds 1 for ``beta > 1/4`` and so cannot be a contraction
+  factor; the spectral radius, and the rate measured by running SGD, is ``sqrt(beta)``.
+* monotonic decrease: real positive roots inside the unit circle.
+* one-step convergence: ``lr = 1/l`` and ``beta = 0``, where both roots are 0 and one
+  step lands on the minimum along that direction.
+* oscillation: a negative dominant root (``lr > 1/l`` with small ``beta``): the sign
+  flips every step.
+* divergence: ``max |z| >= 1``.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from optimlab.errors import check_range
 from optimlab.optim import SGD
 from optimlab.viz import style
 
-REGIMES = ("ripples", "monotonic", "oscillation", "divergence")
+REGIMES = ("ripples", "monotonic", "one_step", "oscillation", "divergence")
 
 
 def optimal_parameters(l_min: float, l_max: float) -> tuple[float, float, float]:
@@ -115,16 +130,32 @@ def rate_map(
     return RateMap(lrs, betas, np.stack(rows), (l_min, l_max))
 
 
+def iteration_matrix(lr_l: float, beta: float) -> np.ndarray:
+    """The 2x2 matrix of one heavy-ball step on (w, b) along an eigen-direction with
+    eigenvalue l, scaled to l = 1 (the dynamics depend on lr and l only through lr l)."""
+    return np.array([[1.0 - lr_l, -lr_l * beta], [1.0, beta]])
+
+
 def spectral_radius(lr_l: float, beta: float) -> float:
     """max ``|z|`` over the roots of z^2 - (1 + beta - lr l) z + beta (the exact rate)."""
     roots = np.roots([1.0, -(1.0 + beta - lr_l), beta])
     return float(np.abs(roots).max())
 
 
+def ripple_rate(beta: float) -> float:
+    """``sqrt(beta)``: the contraction per step in the ripples regime (complex roots),
+    the modulus of each root of the pair; it does not depend on ``lr`` or ``l``."""
+    check_range("beta", beta, 0.0, 1.0, high_open=True)
+    return math.sqrt(beta)
+
+
 def regime(lr_l: float, beta: float) -> str:
-    """Goh's four regimes of one eigen-direction, from the roots of the 2x2 matrix."""
-    if spectral_radius(lr_l, beta) >= 1.0:
+    """Goh's five regimes of one eigen-direction, from the roots of the 2x2 matrix."""
+    radius = spectral_radius(lr_l, beta)
+    if radius >= 1.0:
         return "divergence"
+    if radius == 0.0:
+        return "one_step"  # z^2 = 0: only lr l = 1 with beta = 0
     disc = (1.0 + beta - lr_l) ** 2 - 4.0 * beta
     if disc < 0:
         return "ripples"  # complex pair: a decaying oscillation of longer period
@@ -136,6 +167,7 @@ def regime(lr_l: float, beta: float) -> str:
 REGIME_EXAMPLES = {
     "ripples": (0.05, 0.9),
     "monotonic": (0.05, 0.3),
+    "one_step": (1.0, 0.0),
     "oscillation": (1.8, 0.05),
     "divergence": (3.9, 0.9),
 }
@@ -183,10 +215,11 @@ def plot_rate_map(rm: RateMap) -> Figure:
 
 
 def plot_regimes(steps: int = 60) -> Figure:
-    """The four regimes on one eigen-direction: w_t against t for one example of each."""
-    fig = style.figure(10.0, 6.0)
-    axes = fig.subplots(2, 2).ravel()
-    for ax, name in zip(axes, REGIMES, strict=True):
+    """The five regimes on one eigen-direction: w_t against t for one example of each."""
+    fig = style.figure(13.5, 6.0)
+    axes = fig.subplots(2, 3).ravel()
+    axes[-1].set_visible(False)
+    for ax, name in zip(axes, REGIMES):
         lr_l, beta = REGIME_EXAMPLES[name]
         path = direction_path(lr_l, beta, steps)
         ax.plot(path, marker=".", markersize=3, linewidth=1.0, color=style.PALETTE[0])
@@ -198,5 +231,5 @@ def plot_regimes(steps: int = 60) -> Figure:
         ax.grid(True, alpha=0.3, linewidth=0.6)
         if name == "divergence":
             ax.set_yscale("symlog", linthresh=1.0)
-    fig.suptitle("momentum's four regimes on one eigen-direction (Goh 2017)")
+    fig.suptitle("momentum's five regimes on one eigen-direction (Goh 2017)")
     return fig
