@@ -61,6 +61,10 @@ BAD = [
     ("snapshot", {"total_steps": 10, "cycles": 11}, "cycles"),
     ("snapshot", {"total_steps": 0}, "total_steps"),
     ("nag_c", {"r": 0}, "r"),
+    ("exp_restarts", {"T_0": 0}, "T_0"),
+    ("exp_restarts", {"T_0": 10, "gamma": 1.5}, "gamma"),
+    ("exp_restarts", {"T_0": 10, "gamma": 0}, "gamma"),
+    ("exp_restarts", {"T_0": 10, "T_mult": 0.5}, "T_mult"),
     ("nag_sc", {"mu": 0, "s": 1}, "mu"),
     ("nag_sc", {"mu": 0.5, "s": 4}, "s"),
 ]

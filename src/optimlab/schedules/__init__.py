@@ -35,7 +35,7 @@ from optimlab.schedules.nesterov import NAGCMomentum, NAGSCMomentum
 from optimlab.schedules.one_cycle import OneCycle, OneCycleMomentum
 from optimlab.schedules.piecewise import Harmonic, MultiStepDecay, StepDecay
 from optimlab.schedules.registry import SCHEDULES, available, create, record
-from optimlab.schedules.restarts import SnapshotCycles, WarmRestarts
+from optimlab.schedules.restarts import ExponentialRestarts, SnapshotCycles, WarmRestarts
 from optimlab.schedules.warmup import LinearWarmup, warmup_cosine, with_warmup
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Cyclic",
     "CyclicMomentum",
     "ExponentialDecay",
+    "ExponentialRestarts",
     "Harmonic",
     "IncreaseBatch",
     "InverseTimeDecay",

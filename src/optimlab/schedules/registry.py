@@ -25,7 +25,7 @@ from optimlab.schedules.decay import (
 from optimlab.schedules.nesterov import NAGCMomentum, NAGSCMomentum
 from optimlab.schedules.one_cycle import OneCycle, OneCycleMomentum
 from optimlab.schedules.piecewise import Harmonic, MultiStepDecay, StepDecay
-from optimlab.schedules.restarts import SnapshotCycles, WarmRestarts
+from optimlab.schedules.restarts import ExponentialRestarts, SnapshotCycles, WarmRestarts
 from optimlab.schedules.warmup import LinearWarmup, warmup_cosine
 
 SCHEDULES: Registry[Record] = Registry("schedule")
@@ -160,6 +160,13 @@ _add(
     NAGSCMomentum,
     "constant momentum (1 - sqrt(mu s))/(1 + sqrt(mu s)) for mu-strongly convex f (NAG-SC)",
     "Nesterov 2004; Su, Boyd & Candes 2016",
+)
+_add(
+    "exp_restarts",
+    ExponentialRestarts,
+    "lr * gamma ** T_cur, restarted after T_0, T_0*T_mult, ... steps",
+    "lecture 000 (exponential decay with restarts); Loshchilov & Hutter 2017",
+    aliases=("exponential_restarts",),
 )
 
 
