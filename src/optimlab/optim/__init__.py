@@ -26,14 +26,17 @@ from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, crea
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
 from optimlab.optim.scale import ScaleByLearningRate
 from optimlab.optim.sgd import SGD
+from optimlab.optim.switching import SWATS, AdamThenSGD, ScaleByAdamThenSGD, ScaleBySwats
 from optimlab.optim.transform import Transform
 
 __all__ = [
     "OPTIMIZERS",
     "SGD",
+    "SWATS",
     "Adadelta",
     "Adagrad",
     "Adam",
+    "AdamThenSGD",
     "AdamW",
     "Adamax",
     "AddGradientNoise",
@@ -54,10 +57,12 @@ __all__ = [
     "ScaleByAdadelta",
     "ScaleByAdagrad",
     "ScaleByAdam",
+    "ScaleByAdamThenSGD",
     "ScaleByAdamax",
     "ScaleByLearningRate",
     "ScaleByNAdam",
     "ScaleByRMS",
+    "ScaleBySwats",
     "Trace",
     "Transform",
     "available",

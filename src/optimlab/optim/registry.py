@@ -22,6 +22,7 @@ from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
+from optimlab.optim.switching import SWATS, AdamThenSGD
 from optimlab.registry import Registry
 
 
@@ -192,6 +193,22 @@ for _record in [
         "Nesterov 2004; Su, Boyd & Candes 2016",
         {"lr": 0.01},
         1,
+    ),
+    OptimizerRecord(
+        "swats",
+        SWATS,
+        "Adam, then SGD with momentum at the lr Adam's steps imply, once that estimate settles",
+        "Keskar & Socher 2017",
+        {},
+        2,
+    ),
+    OptimizerRecord(
+        "adam_then_sgd",
+        AdamThenSGD,
+        "Adam for switch_step updates, then SGD(sgd_lr, sgd_momentum)",
+        "Keskar & Socher 2017; lecture 003 (Adam+SGD)",
+        {},
+        2,
     ),
 ]:
     OPTIMIZERS.add(_record)
