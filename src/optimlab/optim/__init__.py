@@ -1,8 +1,9 @@
 """Optimizers built from composable transforms, drop-in for ``torch.optim``.
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
-``AdamW``, ``Adamax``, ``NAdam``) are chains with good defaults; ``Chain`` builds
-a custom one from the transforms exported here. ``create(name, params, **hp)``
+``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
+``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
+transforms exported here. ``create(name, params, **hp)``
 builds one by its registry name.
 """
 
