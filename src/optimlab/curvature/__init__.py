@@ -10,9 +10,11 @@ Two front ends, one per way a loss is given:
   closures do: ``GradientGraph``, products by double backward through autograd.
 
 Either gives an operator ``v -> A v`` for ``extreme_eigenvalues`` (Lanczos),
-``power_iteration``, ``hutchinson_trace`` and the conjugate-gradient solver.
+``power_iteration``, ``hutchinson_trace`` and the conjugate-gradient solver
+``conjugate_gradient``.
 """
 
+from optimlab.curvature.cg import CGResult, conjugate_gradient
 from optimlab.curvature.fisher import (
     KINDS,
     empirical_fisher,
@@ -45,6 +47,7 @@ from optimlab.curvature.spectrum import (
 )
 
 __all__ = [
+    "CGResult",
     "DEFAULT_METHOD",
     "KINDS",
     "METHODS",
@@ -53,6 +56,7 @@ __all__ = [
     "ModelObjective",
     "Params",
     "backward_creates_graph",
+    "conjugate_gradient",
     "empirical_fisher",
     "empirical_fisher_vector_product",
     "extreme_eigenvalues",
