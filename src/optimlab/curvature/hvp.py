@@ -12,7 +12,7 @@ at ``t = 0`` costs a small multiple of one gradient and never forms ``H``
   point, which is what Lanczos, power iteration and conjugate gradients do.
 
 The default is reverse-over-reverse, by measurement and by what works
-(``python -m optimlab.bench.curvature``, four runs on one thread of a shared 2-core
+(``python -m optimlab.bench.curvature``, five runs on one thread of a shared 2-core
 AMD EPYC x86-64 machine, torch 2.13 CPU, float64; products on a 64-32-10 tanh MLP,
 2,410 parameters, batch 256; the matrix on a 64-8-10 one, 610 parameters):
 
