@@ -2,8 +2,9 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``) are chains with good defaults; ``Chain`` builds
-a custom one from the transforms exported here. ``create(name, params, **hp)``
-builds one by its registry name.
+a custom one from the transforms exported here. ``LBFGS`` takes ``step(closure)`` and
+evaluates the loss several times per step (``optimlab.optim.closure``).
+``create(name, params, **hp)`` builds one by its registry name.
 """
 
 from optimlab.optim.adadelta import Adadelta, ScaleByAdadelta
@@ -12,7 +13,9 @@ from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
+from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.noise import AddGradientNoise
@@ -23,6 +26,7 @@ from optimlab.optim.sgd import SGD
 from optimlab.optim.transform import Transform
 
 __all__ = [
+    "LBFGS",
     "OPTIMIZERS",
     "SGD",
     "Adadelta",
@@ -37,6 +41,7 @@ __all__ = [
     "ClipByGlobalNorm",
     "ClipByNorm",
     "ClipByValue",
+    "ClosureOptimizer",
     "DecoupledWeightDecay",
     "NAdam",
     "OptimizerRecord",
