@@ -9,7 +9,7 @@ from second_order_problems import logistic_closure, logistic_data, logistic_para
 import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
-CLOSURE = ["lbfgs"]
+CLOSURE = ["bfgs", "lbfgs"]
 
 
 def test_records_say_what_the_optimizers_need():
@@ -21,6 +21,7 @@ def test_records_say_what_the_optimizers_need():
         assert "fast" not in record.hyperparameters()  # no compiled path
         assert "clip_norm" not in record.hyperparameters()  # no chain options
         assert "closure" in record.capabilities()
+    assert oo.get("bfgs").max_params == 5000
     assert oo.get("lbfgs").max_params is None and oo.get("lbfgs").torch_class == "LBFGS"
     assert oo.create("lbfgs", logistic_params()).defaults["line_search_fn"] == "strong_wolfe"
     assert oo.create("l-bfgs", logistic_params()).defaults["history_size"] == 100
@@ -45,6 +46,7 @@ def test_state_sizes_match_the_records():
     n = 7
     for name, hp, vectors, matrices in [
         ("lbfgs", {"history_size": 3}, 6, 0),
+        ("bfgs", {}, 0, 1),
     ]:
         params = logistic_params(6)
         opt = oo.create(name, params, **hp)
@@ -57,6 +59,7 @@ def test_state_sizes_match_the_records():
             matrices
         )
     assert oo.get("lbfgs").state_slots == 2 * 100  # the pairs at the default history size
+    assert oo.get("bfgs").state_note.startswith("4n")
 
 
 def one():
@@ -82,6 +85,8 @@ def one():
         (lambda: oo.LBFGS(one(), c1=0.0), r"invalid c1: 0.0; valid range is \(0, 1\)"),
         (lambda: oo.LBFGS(one(), c1=0.5, c2=0.4), r"invalid c2: 0.4; valid range is \(0.5, 1\)"),
         (lambda: oo.LBFGS(one(), max_ls=0), r"invalid max_ls: 0"),
+        (lambda: oo.BFGS(one(), max_params=0), r"invalid max_params: 0"),
+        (lambda: oo.BFGS(one(), lr=-1.0), r"invalid lr: -1.0"),
         (
             lambda: oo.LBFGS([{"params": one()}, {"params": one()}]),
             r"LBFGS takes one parameter group.*a second one was given",

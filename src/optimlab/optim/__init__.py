@@ -2,9 +2,10 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``) are chains with good defaults; ``Chain`` builds
-a custom one from the transforms exported here. ``LBFGS`` takes ``step(closure)`` and
-evaluates the loss several times per step (``optimlab.optim.closure``).
-``create(name, params, **hp)`` builds one by its registry name.
+a custom one from the transforms exported here. The quasi-Newton ones (``BFGS``,
+``LBFGS``) take ``step(closure)`` and evaluate the loss several times per step
+(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its
+registry name.
 """
 
 from optimlab.optim.adadelta import Adadelta, ScaleByAdadelta
@@ -12,6 +13,7 @@ from optimlab.optim.adagrad import Adagrad, ScaleByAdagrad
 from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
+from optimlab.optim.bfgs import BFGS
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
@@ -26,6 +28,7 @@ from optimlab.optim.sgd import SGD
 from optimlab.optim.transform import Transform
 
 __all__ = [
+    "BFGS",
     "LBFGS",
     "OPTIMIZERS",
     "SGD",

@@ -1,5 +1,5 @@
-"""The quasi-Newton loop of L-BFGS (``optimlab.optim.lbfgs``), written for any
-inverse-Hessian estimate.
+"""The quasi-Newton loop that BFGS and L-BFGS share (``optimlab.optim.bfgs``,
+``optimlab.optim.lbfgs``).
 
 Each iteration takes the direction ``d = -H g`` from the method's inverse-Hessian
 estimate ``H``, a step ``t`` along it (a line search, or ``lr``), moves

@@ -3,7 +3,7 @@ benchmarks and tests. Names follow the lectures; records with other defaults
 (``momentum``, ``nesterov``, ``amsgrad``) are separate entries, not flags.
 
 Two kinds of optimizer: chains of transforms fed one gradient per step, and
-closure-driven methods (L-BFGS) that call ``step(closure)`` and evaluate
+closure-driven methods (BFGS, L-BFGS) that call ``step(closure)`` and evaluate
 the loss several times per step. The records' capability fields tell them apart.
 """
 
@@ -22,6 +22,7 @@ from optimlab.optim.adagrad import Adagrad
 from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
+from optimlab.optim.bfgs import BFGS
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.rmsprop import RMSprop
@@ -209,6 +210,20 @@ for _record in [
         2,
         (),
         "NAdam",
+    ),
+    OptimizerRecord(
+        "bfgs",
+        BFGS,
+        "dense inverse-Hessian estimate from (s, y) pairs, strong-Wolfe line search",
+        "BFGS 1970; Nocedal & Wright 2006",
+        {},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        max_params=_default(BFGS, "max_params"),
+        state_note="4n (dense H)",
     ),
     OptimizerRecord(
         "lbfgs",
