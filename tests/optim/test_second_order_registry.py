@@ -9,7 +9,7 @@ from second_order_problems import logistic_closure, logistic_data, logistic_para
 import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
-CLOSURE = ["bfgs", "lbfgs"]
+CLOSURE = ["bfgs", "lbfgs", "newton"]
 
 
 def test_records_say_what_the_optimizers_need():
@@ -21,10 +21,11 @@ def test_records_say_what_the_optimizers_need():
         assert "fast" not in record.hyperparameters()  # no compiled path
         assert "clip_norm" not in record.hyperparameters()  # no chain options
         assert "closure" in record.capabilities()
-    assert oo.get("bfgs").max_params == 5000
+    assert oo.get("newton").max_params == oo.get("bfgs").max_params == 5000
     assert oo.get("lbfgs").max_params is None and oo.get("lbfgs").torch_class == "LBFGS"
     assert oo.create("lbfgs", logistic_params()).defaults["line_search_fn"] == "strong_wolfe"
     assert oo.create("l-bfgs", logistic_params()).defaults["history_size"] == 100
+    assert oo.create("newton", logistic_params()).defaults["line_search_fn"] == "backtracking"
     with pytest.raises(
         OptimlabError, match=r"unknown hyperparameter\(s\) \['fast'\].*history_size"
     ):
@@ -47,6 +48,7 @@ def test_state_sizes_match_the_records():
     for name, hp, vectors, matrices in [
         ("lbfgs", {"history_size": 3}, 6, 0),
         ("bfgs", {}, 0, 1),
+        ("newton", {}, 0, 0),
     ]:
         params = logistic_params(6)
         opt = oo.create(name, params, **hp)
@@ -87,15 +89,38 @@ def one():
         (lambda: oo.LBFGS(one(), max_ls=0), r"invalid max_ls: 0"),
         (lambda: oo.BFGS(one(), max_params=0), r"invalid max_params: 0"),
         (lambda: oo.BFGS(one(), lr=-1.0), r"invalid lr: -1.0"),
+        (lambda: oo.Newton(one(), lr=float("inf")), r"invalid lr: inf"),
+        (lambda: oo.Newton(one(), damping=-1.0), r"invalid damping: -1.0; valid range is \[0"),
+        (
+            lambda: oo.Newton(one(), damping_update="lm"),
+            r"invalid damping_update: 'lm'; valid: 'fixed', 'levenberg_marquardt'",
+        ),
+        (
+            lambda: oo.Newton(one(), damping_update="levenberg_marquardt"),
+            r"invalid damping: 0 with damping_update='levenberg_marquardt'.*> 0",
+        ),
+        (
+            lambda: oo.Newton(one(), line_search_fn="strong_wolfe"),
+            r"invalid line_search_fn: 'strong_wolfe'; valid: None, 'backtracking'",
+        ),
+        (lambda: oo.Newton(one(), c1=1.0), r"invalid c1: 1.0"),
+        (
+            lambda: oo.Newton(one(), backtrack=1.0),
+            r"invalid backtrack: 1.0; valid range is \(0, 1\)",
+        ),
+        (lambda: oo.Newton(one(), max_ls=0), r"invalid max_ls: 0"),
+        (lambda: oo.Newton(one(), tolerance_grad=-1.0), r"invalid tolerance_grad"),
+        (lambda: oo.Newton(one(), indefinite="lu"), r"invalid indefinite: 'lu'; valid: 'shift'"),
+        (lambda: oo.Newton(one(), max_params=-5), r"invalid max_params: -5"),
         (
             lambda: oo.LBFGS([{"params": one()}, {"params": one()}]),
             r"LBFGS takes one parameter group.*a second one was given",
         ),
         (
-            lambda: oo.LBFGS(one() + [torch.zeros(2, requires_grad=True)]),
+            lambda: oo.Newton(one() + [torch.zeros(2, requires_grad=True)]),
             r"one device with one dtype; got torch.float64 on cpu and torch.float32",
         ),
-        (lambda: oo.LBFGS([]), r"empty parameter list|got no parameters"),
+        (lambda: oo.BFGS([]), r"empty parameter list|got no parameters"),
     ],
 )
 def test_every_argument_is_validated_with_a_message_naming_it(build, match):

@@ -2,9 +2,9 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``) are chains with good defaults; ``Chain`` builds
-a custom one from the transforms exported here. The quasi-Newton ones (``BFGS``,
-``LBFGS``) take ``step(closure)`` and evaluate the loss several times per step
-(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its
+a custom one from the transforms exported here. The second-order ones (``Newton``,
+``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate the loss several times per
+step (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its
 registry name.
 """
 
@@ -20,6 +20,7 @@ from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
+from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
@@ -47,6 +48,7 @@ __all__ = [
     "ClosureOptimizer",
     "DecoupledWeightDecay",
     "NAdam",
+    "Newton",
     "OptimizerRecord",
     "RMSprop",
     "ScaleByAdadelta",

@@ -3,7 +3,7 @@ benchmarks and tests. Names follow the lectures; records with other defaults
 (``momentum``, ``nesterov``, ``amsgrad``) are separate entries, not flags.
 
 Two kinds of optimizer: chains of transforms fed one gradient per step, and
-closure-driven methods (BFGS, L-BFGS) that call ``step(closure)`` and evaluate
+closure-driven methods (Newton, BFGS, L-BFGS) that call ``step(closure)`` and evaluate
 the loss several times per step. The records' capability fields tell them apart.
 """
 
@@ -25,6 +25,7 @@ from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
+from optimlab.optim.newton import Newton
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
 from optimlab.registry import Registry
@@ -210,6 +211,20 @@ for _record in [
         2,
         (),
         "NAdam",
+    ),
+    OptimizerRecord(
+        "newton",
+        Newton,
+        "exact Hessian: solve (H + lambda I) d = -g by Cholesky; w <- w + t d",
+        "Nocedal & Wright 2006 (sec. 3.4)",
+        {"line_search_fn": "backtracking"},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        max_params=_default(Newton, "max_params"),
+        state_note="0 (+4n/step)",  # the Hessian, during a step only
     ),
     OptimizerRecord(
         "bfgs",
