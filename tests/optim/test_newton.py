@@ -203,3 +203,57 @@ def test_singular_hessian_with_plain_solve_is_explained():
     # f depends on w0 + w1 only: H is singular, the gradient is not zero
     with pytest.raises(OptimlabError, match="singular.*damping > 0 or indefinite='shift'"):
         opt.step(loss_closure(opt, [w], lambda w: (w.sum() - 3) ** 2))
+
+
+def test_newton_cg_solves_a_quadratic_with_at_most_n_products():
+    a, b = spd_quadratic(20, kappa=10.0, seed=3)
+    w = torch.zeros(20, dtype=torch.float64, requires_grad=True)
+    opt = oo.Newton([w], solver="cg", cg_rtol=1e-13)
+    opt.step(loss_closure(opt, [w], lambda w: 0.5 * w @ a @ w - b @ w))
+    exact = torch.linalg.solve(a, b)
+    assert float((w.detach() - exact).norm() / exact.norm()) < 1e-10
+    assert opt.counts["hvp"] <= 20
+
+
+def test_newton_cg_converges_with_fewer_products_than_parameters():
+    """The forcing sequence min(1/2, sqrt(||g||)) asks for little accuracy far from the
+    minimizer and more near it: superlinear convergence from a few products per step
+    (the Cholesky solver spends n = 41 per step)."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(400, 40, generator=gen, dtype=torch.float64)
+    w_true = 0.3 * torch.randn(40, generator=gen, dtype=torch.float64)
+    y = (torch.rand(400, generator=gen, dtype=torch.float64) < torch.sigmoid(x @ w_true)).double()
+    params = logistic_params(40)
+    opt = oo.Newton(params, solver="cg", line_search_fn="backtracking", tolerance_grad=1e-10)
+    closure = logistic_closure(opt, params, x, y)
+    gradients = []
+    for _ in range(8):
+        opt.step(closure)
+        closure()
+        gradients.append(float(torch.cat([p.grad.reshape(-1) for p in params]).abs().max()))
+    assert gradients[-1] < 1e-10
+    assert opt.counts["hvp"] < 41  # all steps together
+    # superlinear: each of the last steps shrinks the gradient by more than the one before
+    tail = [g for g in gradients if g > 1e-10][-4:]
+    ratios = [b / a for a, b in zip(tail, tail[1:], strict=False)]
+    assert all(r2 < r1 for r1, r2 in zip(ratios, ratios[1:], strict=False))
+
+
+def test_newton_cg_turns_negative_curvature_into_descent_and_takes_big_models():
+    def f(w):
+        return w[0] ** 2 - w[1] ** 2 + w[1] ** 4 / 4
+
+    w = torch.tensor([0.5, 0.0], dtype=torch.float64, requires_grad=True)
+    # at y = 0 the gradient (1, 0) sees positive curvature; from (0.5, 1e-3) CG meets
+    # the negative curvature along y and stops with a descent direction
+    with torch.no_grad():
+        w[1] = 1e-3
+    opt = oo.Newton([w], solver="cg", line_search_fn="backtracking")
+    closure = loss_closure(opt, [w], f)
+    for _ in range(40):
+        opt.step(closure)
+    assert float(f(w.detach())) == pytest.approx(-1.0, abs=1e-10)
+    big = torch.nn.Linear(100, 60)
+    oo.Newton(big.parameters(), solver="cg")  # no n x n matrix, no limit
+    with pytest.raises(OptimlabError, match=r"raise the limit, use solver='cg'"):
+        oo.Newton(big.parameters())

@@ -112,6 +112,8 @@ def one():
         (lambda: oo.Newton(one(), tolerance_grad=-1.0), r"invalid tolerance_grad"),
         (lambda: oo.Newton(one(), indefinite="lu"), r"invalid indefinite: 'lu'; valid: 'shift'"),
         (lambda: oo.Newton(one(), max_params=-5), r"invalid max_params: -5"),
+        (lambda: oo.Newton(one(), solver="lu"), r"invalid solver: 'lu'; valid: 'cholesky', 'cg'"),
+        (lambda: oo.Newton(one(), cg_rtol=0.0), r"invalid cg_rtol: 0.0; valid range is \(0, 1\)"),
         (
             lambda: oo.LBFGS([{"params": one()}, {"params": one()}]),
             r"LBFGS takes one parameter group.*a second one was given",

@@ -89,6 +89,8 @@ class ClosureOptimizer(torch.optim.Optimizer):
 
     #: the registry name, for messages
     registry_name = ""
+    #: another way out for a model above the size limit, for the message
+    large_model_hint = ""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], max_params: int | None):
         super().__init__(params, defaults)  # add_param_group refuses a second group
@@ -109,8 +111,8 @@ class ClosureOptimizer(torch.optim.Optimizer):
         if max_params is not None and self.numel > max_params:
             raise OptimlabError(
                 f"{name} refuses a model of {self.numel} parameters: its limit is "
-                f"max_params={max_params} (it works with an n x n matrix); raise the limit "
-                f"or use {_alternatives(self.registry_name)}"
+                f"max_params={max_params} (it works with an n x n matrix); raise the limit"
+                f"{self.large_model_hint} or use {_alternatives(self.registry_name)}"
             )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.curvature import GradientGraph
+from optimlab.curvature import GradientGraph, conjugate_gradient
 from optimlab.errors import OptimlabError
 from optimlab.optim import linesearch
 from optimlab.optim.closure import (
@@ -24,6 +24,7 @@ from optimlab.optim.closure import (
 MAX_PARAMS = 5000
 DAMPING_UPDATES = ("fixed", "levenberg_marquardt")
 INDEFINITE = ("shift", "solve")
+SOLVERS = ("cholesky", "cg")
 LINE_SEARCHES = (None, "backtracking")
 # Levenberg-Marquardt: shrink the damping after a step the quadratic model predicted
 # well, grow it after one it predicted badly (Martens 2010, sec. 4.1)
@@ -36,15 +37,19 @@ class Newton(ClosureOptimizer):
 
     .. code-block:: text
 
-        input: lr (t), damping (lambda), damping_update, line_search_fn,
-               indefinite, max_params
+        input: lr (t), damping (lambda), damping_update, line_search_fn, solver,
+               indefinite, cg_rtol, max_params
         per step:
-            f, g, H <- the loss, gradient and exact Hessian at w (n Hessian-vector
-                       products: optimlab.curvature.GradientGraph)
-            A <- H + lambda I
-            "shift":  tau <- 0, then max(2 tau, 1e-3 max|A_ii|) until A + tau I has a
-                      Cholesky factor L L^T; d <- -(L L^T)^-1 g
-            "solve":  d <- -A^-1 g by LU (pure Newton: may head for a saddle point)
+            f, g <- the loss and gradient at w, with the gradient's graph kept
+            A = H + lambda I, H the exact Hessian (optimlab.curvature.GradientGraph)
+            solver "cholesky": form H (n Hessian-vector products), then
+              "shift":  tau <- 0, then max(2 tau, 1e-3 max|A_ii|) until A + tau I has
+                        a Cholesky factor L L^T; d <- -(L L^T)^-1 g
+              "solve":  d <- -A^-1 g by LU (pure Newton: may head for a saddle point)
+            solver "cg": conjugate gradients on A d = -g, one Hessian-vector product
+              per iteration, until ||A d + g|| <= eta ||g||, eta = cg_rtol or
+              min(1/2, sqrt(||g||)); on a direction of negative curvature it stops
+              with the iterate so far (-g if that is still 0): Newton-CG
             t <- lr, or Armijo backtracking from lr (line_search_fn="backtracking")
             w <- w + t d
             levenberg_marquardt: r <- (f - f(w + t d)) / -(t g.d + t^2/2 d^T H d)
@@ -61,9 +66,10 @@ class Newton(ClosureOptimizer):
     (those of gradient descent do).
 
     Cost per step: ``n`` Hessian-vector products (each a few gradients' worth),
-    ``n^3 / 3`` for the factorization, ``n^2`` memory; plus a closure call per
-    backtracking trial or for the Levenberg-Marquardt ratio. Models above
-    ``max_params`` are refused.
+    ``n^3 / 3`` for the factorization, ``n^2`` memory; with ``solver="cg"`` one
+    product per CG iteration (at most ``n``, usually far fewer) and a few vectors of
+    memory. Plus a closure call per backtracking trial or for the Levenberg-Marquardt
+    ratio. With the Cholesky solver, models above ``max_params`` are refused.
 
     The closure is a plain ``torch.optim`` closure (zero the gradients, evaluate the
     loss, ``loss.backward()``, return the loss): ``step`` makes its ``backward`` keep
@@ -81,21 +87,27 @@ class Newton(ClosureOptimizer):
         backtrack: the factor the line search shrinks ``t`` by, in ``(0, 1)``.
         max_ls: at most this many trials in one line search.
         tolerance_grad: no step when the largest gradient entry is at most this.
+        solver: ``"cholesky"`` (forms ``H``) or ``"cg"`` (matrix-free).
         indefinite: ``"shift"`` or ``"solve"``, for a Hessian that is not positive
-            definite (see above).
-        max_params: refuse a model with more parameters.
+            definite (see above; the Cholesky solver only).
+        cg_rtol: the CG solver's relative residual tolerance ``eta`` (default: the
+            forcing sequence ``min(1/2, sqrt(||g||))``, which keeps Newton's fast
+            local convergence: Nocedal & Wright, Theorem 7.2).
+        max_params: refuse a model with more parameters (the Cholesky solver).
 
     State: ``damping`` (the current lambda), ``shift`` (the last tau), ``ratio`` (the
     last Levenberg-Marquardt r), ``n_iter``.
 
     References:
         Nocedal & Wright, *Numerical Optimization*, 2nd ed., sec. 3.3-3.4 (Newton
-        with Hessian modification, Alg. 3.3), Alg. 3.1 (backtracking); Levenberg
+        with Hessian modification, Alg. 3.3), Alg. 3.1 (backtracking), Alg. 7.1
+        (line-search Newton-CG); Dembo, Eisenstat & Steihaug 1982; Levenberg
         1944; Marquardt 1963; Martens 2010, "Deep learning via Hessian-free
         optimization", sec. 4.1.
     """
 
     registry_name = "newton"
+    large_model_hint = ", use solver='cg' (no n x n matrix),"
 
     def __init__(
         self,
@@ -109,7 +121,9 @@ class Newton(ClosureOptimizer):
         backtrack: float = 0.5,
         max_ls: int = 25,
         tolerance_grad: float = 1e-7,
+        solver: str = "cholesky",
         indefinite: str = "shift",
+        cg_rtol: float | None = None,
         max_params: int | None = MAX_PARAMS,
     ) -> None:
         check_float("lr", lr, 0, open_low=True)
@@ -125,7 +139,10 @@ class Newton(ClosureOptimizer):
         check_float("backtrack", backtrack, 0, 1, open_low=True, open_high=True)
         check_int("max_ls", max_ls, 1)
         check_float("tolerance_grad", tolerance_grad, 0)
+        check_choice("solver", solver, SOLVERS)
         check_choice("indefinite", indefinite, INDEFINITE)
+        if cg_rtol is not None:
+            check_float("cg_rtol", cg_rtol, 0, 1, open_low=True, open_high=True)
         if max_params is not None:
             check_int("max_params", max_params, 1)
         defaults = dict(
@@ -137,9 +154,12 @@ class Newton(ClosureOptimizer):
             backtrack=backtrack,
             max_ls=max_ls,
             tolerance_grad=tolerance_grad,
+            solver=solver,
             indefinite=indefinite,
+            cg_rtol=cg_rtol,
         )
-        super().__init__(params, defaults, max_params)
+        # the limit guards the n x n matrix, which the CG solver never forms
+        super().__init__(params, defaults, max_params if solver == "cholesky" else None)
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
@@ -156,11 +176,19 @@ class Newton(ClosureOptimizer):
         g = graph.gradient
         if g.abs().max() <= group["tolerance_grad"]:
             return loss
-        h = graph.matrix()
-        self._counts()["hvp"] += graph.products
-        del graph  # frees the gradient's graph
         lam = float(state["damping"])
-        d, state["shift"] = self._solve(h, g, lam, group["indefinite"])
+        if group["solver"] == "cg":
+            d = self._solve_cg(graph, g, lam, group["cg_rtol"])
+            state["shift"] = 0.0
+        else:
+            h = graph.matrix()
+            d, state["shift"] = self._solve(h, g, lam, group["indefinite"])
+        # d^T H d, for the Levenberg-Marquardt ratio's predicted decrease
+        curvature = 0.0
+        if group["damping_update"] == "levenberg_marquardt":
+            curvature = float(d.dot(graph(d) if group["solver"] == "cg" else h @ d))
+        self._counts()["hvp"] += graph.products
+        del graph  # frees the gradient's graph before the line search
         slope = float(g.dot(d))
         x = self._flat_params()
         t, f_new = float(group["lr"]), None
@@ -170,7 +198,7 @@ class Newton(ClosureOptimizer):
         if group["damping_update"] == "levenberg_marquardt":
             if f_new is None:
                 f_new = self._evaluate_loss(closure)
-            predicted = -(t * slope + 0.5 * t * t * float(d @ h @ d))
+            predicted = -(t * slope + 0.5 * t * t * curvature)
             ratio = (f0 - f_new) / predicted if predicted > 0 else -1.0
             state["ratio"] = ratio
             if ratio > LM_GOOD:
@@ -181,6 +209,15 @@ class Newton(ClosureOptimizer):
                 self._set(x)
         state["n_iter"] += 1
         return loss
+
+    def _solve_cg(self, graph: GradientGraph, g: Tensor, lam: float, rtol: float | None) -> Tensor:
+        """Newton-CG's direction (Nocedal & Wright, Alg. 7.1)."""
+        g_norm = float(g.norm())
+        eta = min(0.5, g_norm**0.5) if rtol is None else rtol
+        result = conjugate_gradient(lambda v: graph(v) + lam * v, -g, rtol=eta, max_iter=graph.size)
+        if not bool(result.x.any()):  # negative curvature before the first step
+            return -g
+        return result.x
 
     def _evaluate_loss(self, closure: Closure) -> float:
         loss = self._call(closure)
