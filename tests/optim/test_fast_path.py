@@ -205,7 +205,7 @@ def test_training_loop_gradients_land_in_the_flat_buffer():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", oo.available())
+@pytest.mark.parametrize("name", oo.available(needs_closure=False))
 def test_every_optimizer_fast_equals_eager(name):
     assert_same(run(name, True), run(name, False))
 

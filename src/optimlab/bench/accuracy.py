@@ -218,11 +218,11 @@ def check_choice(problem: str, contenders: Sequence[str], optimizer: str | None)
     from optimlab.optim.registry import OPTIMIZERS
 
     record = OPTIMIZERS.get(optimizer or PRESETS[problem][0])
-    if record.torch_class is None:
-        valid = [r.name for r in OPTIMIZERS if r.torch_class is not None]
+    if record.torch_class is None or record.needs_closure:
+        valid = [r.name for r in OPTIMIZERS if r.torch_class is not None and not r.needs_closure]
         raise OptimlabError(
-            f"optimizer {record.name!r} has no torch.optim class to compare with; "
-            f"valid optimizers: {', '.join(valid)}"
+            f"optimizer {record.name!r} has no torch.optim class to compare with in a "
+            f"training loop fed one gradient per step; valid optimizers: {', '.join(valid)}"
         )
     return record.name
 

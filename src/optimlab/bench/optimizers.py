@@ -232,8 +232,8 @@ def run(
     default = torch_default(dev)
     rows = []
     for record in OPTIMIZERS:
-        if record.torch_class is None:
-            continue
+        if record.torch_class is None or record.needs_closure:
+            continue  # nothing to compare with, or no step without a closure
         row = bench_optimizer(record, sizes, dev, repeats, fast, instances)
         print(_fmt_row(row, default), flush=True)
         rows.append(row)

@@ -3,8 +3,10 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
-transforms exported here. ``create(name, params, **hp)``
-builds one by its registry name.
+transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
+``step(closure)`` and evaluate the loss several times per step
+(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
+name.
 """
 
 from optimlab.optim.accelerated import (
@@ -18,10 +20,14 @@ from optimlab.optim.adagrad import Adagrad, ScaleByAdagrad
 from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
+from optimlab.optim.bfgs import BFGS
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
+from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
+from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
@@ -31,6 +37,8 @@ from optimlab.optim.switching import SWATS, AdamThenSGD, ScaleByAdamThenSGD, Sca
 from optimlab.optim.transform import Transform
 
 __all__ = [
+    "BFGS",
+    "LBFGS",
     "OPTIMIZERS",
     "SGD",
     "SWATS",
@@ -47,12 +55,14 @@ __all__ = [
     "ClipByGlobalNorm",
     "ClipByNorm",
     "ClipByValue",
+    "ClosureOptimizer",
     "DecoupledWeightDecay",
     "NAGC",
     "NAGSC",
     "NAdam",
     "NesterovConvexTrace",
     "NesterovStronglyConvexTrace",
+    "Newton",
     "OptimizerRecord",
     "RMSprop",
     "ScaleByAdadelta",

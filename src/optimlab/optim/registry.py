@@ -1,6 +1,10 @@
 """The optimizer registry: one record per named optimizer, read by the CLI, docs,
 benchmarks and tests. Names follow the lectures; records with other defaults
 (``momentum``, ``nesterov``, ``amsgrad``) are separate entries, not flags.
+
+Two kinds of optimizer: chains of transforms fed one gradient per step, and
+closure-driven methods (Newton, BFGS, L-BFGS) that call ``step(closure)`` and evaluate
+the loss several times per step. The records' capability fields tell them apart.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from optimlab.optim.adagrad import Adagrad
 from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
+from optimlab.optim.bfgs import BFGS
+from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
+from optimlab.optim.newton import Newton
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
@@ -31,22 +38,39 @@ class OptimizerRecord:
     """A named optimizer: its class, the defaults this name sets, and metadata.
 
     ``state_slots`` counts parameter-sized state buffers, so a float32 model needs
-    ``4 * state_slots`` bytes of optimizer state per parameter.
+    ``4 * state_slots`` bytes of optimizer state per parameter; ``state_note`` is what
+    the table shows instead where that count does not tell the whole size (an
+    ``n x n`` matrix of ``n`` parameters is ``4n`` bytes per parameter).
     ``torch_class`` names torch.optim's implementation of the same rule, if any.
+
+    Capabilities: ``needs_closure``, ``step`` must be given a closure (it evaluates the
+    loss several times per step, so it cannot be fed gradients); ``full_batch``, the
+    method assumes the closure's loss is the same function at every call (one fixed
+    batch, no dropout); ``max_params``, models with more parameters are refused.
     """
 
     name: str
-    builder: type[ChainOptimizer]
+    builder: type[torch.optim.Optimizer]
     description: str
     reference: str
     defaults: dict[str, Any] = field(default_factory=dict)
     state_slots: int = 0
     aliases: tuple[str, ...] = ()
     torch_class: str | None = None
+    needs_closure: bool = False
+    full_batch: bool = False
+    max_params: int | None = None
+    state_note: str = ""
 
     @property
     def state_bytes_per_param(self) -> int:
+        """Bytes of parameter-sized state per float32 parameter (see ``state_note``)."""
         return 4 * self.state_slots
+
+    @property
+    def chain(self) -> bool:
+        """Whether this is a chain of transforms (with the common options and ``fast``)."""
+        return issubclass(self.builder, ChainOptimizer)
 
     def hyperparameters(self) -> dict[str, Any]:
         """Every hyperparameter this optimizer takes, with the value it gets by default."""
@@ -56,10 +80,28 @@ class OptimizerRecord:
             for k, p in sig.parameters.items()
             if p.default is not inspect.Parameter.empty
         }
-        return {**hp, **COMMON_DEFAULTS, **self.defaults}
+        common = COMMON_DEFAULTS if self.chain else {}
+        return {**hp, **common, **self.defaults}
+
+    def capabilities(self) -> str:
+        """The capabilities in words, for the table."""
+        words = []
+        if self.needs_closure:
+            words.append("closure")
+        if self.full_batch:
+            words.append("full batch")
+        if self.max_params is not None:
+            words.append(f"<= {self.max_params} params")
+        return ", ".join(words) or "-"
 
 
 OPTIMIZERS: Registry[OptimizerRecord] = Registry("optimizer")
+
+
+def _default(cls: type, name: str) -> Any:
+    """The default value of the argument ``name`` of ``cls``."""
+    return inspect.signature(cls).parameters[name].default
+
 
 for _record in [
     OptimizerRecord(
@@ -172,6 +214,47 @@ for _record in [
         (),
         "NAdam",
     ),
+    OptimizerRecord(
+        "newton",
+        Newton,
+        "exact Hessian: solve (H + lambda I) d = -g by Cholesky; w <- w + t d",
+        "Nocedal & Wright 2006 (sec. 3.4)",
+        {"line_search_fn": "backtracking"},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        max_params=_default(Newton, "max_params"),
+        state_note="0 (+4n/step)",  # the Hessian, during a step only
+    ),
+    OptimizerRecord(
+        "bfgs",
+        BFGS,
+        "dense inverse-Hessian estimate from (s, y) pairs, strong-Wolfe line search",
+        "BFGS 1970; Nocedal & Wright 2006",
+        {},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        max_params=_default(BFGS, "max_params"),
+        state_note="4n (dense H)",
+    ),
+    OptimizerRecord(
+        "lbfgs",
+        LBFGS,
+        "two-loop recursion over the last m (s, y) pairs, strong-Wolfe line search",
+        "Nocedal 1980; Liu & Nocedal 1989",
+        {"line_search_fn": "strong_wolfe"},
+        2 * _default(LBFGS, "history_size"),  # the m pairs (s, y)
+        ("l-bfgs",),
+        "LBFGS",
+        needs_closure=True,
+        full_batch=True,
+        state_note=f"{8 * _default(LBFGS, 'history_size')} (m={_default(LBFGS, 'history_size')})",
+    ),
 ]:
     OPTIMIZERS.add(_record)
 
@@ -214,9 +297,14 @@ for _record in [
     OPTIMIZERS.add(_record)
 
 
-def available() -> list[str]:
-    """The registered optimizer names (without aliases)."""
-    return OPTIMIZERS.names(aliases=False)
+def available(*, needs_closure: bool | None = None) -> list[str]:
+    """The registered optimizer names (without aliases); ``needs_closure`` keeps only
+    the closure-driven ones (True) or only those fed one gradient per step (False)."""
+    return [
+        name
+        for name in OPTIMIZERS.names(aliases=False)
+        if needs_closure is None or OPTIMIZERS.get(name).needs_closure == needs_closure
+    ]
 
 
 def get(name: str) -> OptimizerRecord:
@@ -228,10 +316,10 @@ def create(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Opti
 
     ``hparams`` override the record's defaults; an unknown one raises
     ``OptimlabError`` listing the valid hyperparameters. ``fast=True`` selects the
-    compiled fast path.
+    compiled fast path (chains of transforms only).
     """
     record = OPTIMIZERS.get(name)
-    valid = {**record.hyperparameters(), "fast": False}
+    valid = {**record.hyperparameters(), **({"fast": False} if record.chain else {})}
     unknown = sorted(set(hparams) - set(valid))
     if unknown:
         raise OptimlabError(
@@ -246,15 +334,16 @@ def table() -> tuple[list[str], list[list[str]]]:
     headers = ["name", "aliases", "lr", "state B/param", "torch.optim", "reference", "rule"]
     rows = []
     for record in OPTIMIZERS:
+        needs = record.capabilities()
         rows.append(
             [
                 record.name,
                 ",".join(record.aliases) or "-",
                 f"{record.hyperparameters()['lr']:g}",
-                str(record.state_bytes_per_param),
+                record.state_note or str(record.state_bytes_per_param),
                 record.torch_class or "-",
                 record.reference,
-                record.description,
+                record.description + (f" [{needs}]" if needs != "-" else ""),
             ]
         )
     return headers, rows
