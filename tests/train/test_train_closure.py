@@ -105,3 +105,18 @@ def test_full_batch_option(tmp_path, capsys):
     assert "completed 3 epochs (3 steps)" in capsys.readouterr().out
     assert main([*argv[:-3], "--order", "cyclic", "--quiet"]) == 2
     assert "--full-batch contradicts --order cyclic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "newton"])
+def test_second_order_optimizers_train_through_the_command_line(name, tmp_path, capsys):
+    argv = ["train", "--problem", "logreg_digits", "--optimizer", name, "--full-batch",
+            "--epochs", "2", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    assert "completed 2 epochs (2 steps)" in capsys.readouterr().out
+    import json
+
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    n = len(problems.build("logreg_digits").splits.train.x)
+    assert rows[-1]["batch_size"] == n and rows[-1]["examples"] == rows[-1]["evaluations"] * n
+    assert rows[-1]["evaluations"] >= 2 and "hvps" in rows[-1]
+    assert (rows[-1]["hvps"] > 0) == (name == "newton")  # Newton's Hessian is built from them

@@ -87,6 +87,8 @@ class ClosureOptimizer(torch.optim.Optimizer):
             methods store or factor an ``n x n`` matrix.
     """
 
+    #: ``step`` must be given a closure (trainers check this, as for torch's LBFGS)
+    needs_closure = True
     #: the registry name, for messages
     registry_name = ""
     #: another way out for a model above the size limit, for the message

@@ -602,10 +602,14 @@ class Trainer:
         if self.test_xy is not None and self.evaluate_test:
             logs.update(self._evaluate(self.test_xy, "test_"))
         logs["lr"] = current_lr(self.optimizer, self.step)
-        logs["batch_size"] = bs
+        full = self.order == "full" and self.train_xy is not None
+        logs["batch_size"] = len(self.train_xy[0]) if full else bs  # the batch as trained
         logs["step"] = self.step
         logs["evaluations"] = self.evaluations
         logs["examples"] = self.examples
+        hvps = getattr(self.optimizer, "counts", {}).get("hvp")
+        if hvps is not None:  # second-order methods count their curvature products
+            logs["hvps"] = hvps
         logs["time"] = time.perf_counter() - t0
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
