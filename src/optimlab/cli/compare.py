@@ -41,13 +41,12 @@ def build_spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimlab.cli.study import _print_done
-    from optimlab.lab.runner import run_study
+    from optimlab.cli.study import run_and_report
 
     spec = build_spec(args)
     out = Path(args.out) if args.out else Path("runs") / spec.name
-    _print_done(run_study(spec, out, workers=args.workers, storage=args.storage))
-    return 0
+    # the compare command's study is stored in the output directory: rerunning resumes
+    return run_and_report(spec, out, args.workers, args.storage, "rerun the same command")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
