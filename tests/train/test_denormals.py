@@ -63,7 +63,9 @@ def test_study_workers_are_handed_the_mode(tmp_path, monkeypatch):
     class Ctx:  # records the workers' arguments instead of starting processes
         def Process(self, target, args):  # noqa: N802 (multiprocessing's name)
             started.append(args)
-            return types.SimpleNamespace(start=lambda: None, join=lambda: None)
+            return types.SimpleNamespace(
+                start=lambda: None, join=lambda: None, is_alive=lambda: False, exitcode=0
+            )
 
     monkeypatch.setattr(runner.mp, "get_context", lambda method: Ctx())
     spec = parse_study('problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\n')
@@ -71,7 +73,7 @@ def test_study_workers_are_handed_the_mode(tmp_path, monkeypatch):
         started.clear()
         monkeypatch.setattr(runner, "flushing_here", lambda mode=mode: mode)
         runner.run_study(spec, tmp_path / str(mode), workers=2, report=False, quiet=True)
-        assert [args[5] for args in started] == [mode, mode]  # work(..., flush_denormal)
+        assert [args[-1] for args in started] == [mode, mode]  # work(..., flush_denormal)
 
 
 @needs_ftz

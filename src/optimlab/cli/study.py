@@ -37,7 +37,7 @@ def run_and_report(spec, out: Path, workers: int, storage: str | None, resume: s
         result = run_study(spec, out, workers=workers, storage=storage)
     except StudyInterrupted as stopped:
         name = signal.Signals(stopped.signum).name
-        print(f"interrupted by {name}: {_summary(stopped.result)}")
+        print(f"interrupted by {name}; finished so far: {_summary(stopped.result)}")
         if stopped.result.get("requeued"):
             print(f"{stopped.result['requeued']} run(s) in progress will resume from checkpoints")
         _print_report(stopped.result)
@@ -71,7 +71,10 @@ def _summary(result: dict) -> str:
     )
     bookkeeping = c["interrupted"] + c["duplicate"] + c["unrecorded"]
     if bookkeeping:
-        text += f"; {bookkeeping} more trial(s) in storage are retried or duplicate attempts"
+        text += (
+            f"; {bookkeeping} more trial(s) in storage are bookkeeping "
+            "(interrupted and retried, or duplicate)"
+        )
     return text
 
 

@@ -70,7 +70,12 @@ def _first_line(text: str | None) -> str:
 def format_status(status: dict[str, Any]) -> str:
     eta = status["eta_seconds"]
     left = status["waiting"] + status["running"] + status["not_yet_planned"]
-    when = f"about {eta / 60:.1f} min left" if left else "finished"
+    if not left:
+        when = "finished"
+    elif eta:
+        when = f"about {eta / 60:.1f} min left"
+    else:
+        when = "time left unknown until a run finishes"
     lines = [
         f"study {status['name']!r}: {status['done']} done, {status['running']} running, "
         f"{status['waiting']} waiting, {status['not_yet_planned']} final runs to plan, "

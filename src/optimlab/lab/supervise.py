@@ -101,8 +101,11 @@ def watch(
     problems: list[str] = []
     running = list(procs)
     while running:
-        multiprocessing.connection.wait([p.sentinel for p in running])
-        for p in [p for p in running if not p.is_alive()]:
+        ended = [p for p in running if not p.is_alive()]
+        if not ended:
+            multiprocessing.connection.wait([p.sentinel for p in running])
+            continue
+        for p in ended:
             running.remove(p)
             p.join()
             if p.exitcode != 0:
@@ -118,7 +121,8 @@ def stop(procs: list[mp.process.BaseProcess]) -> None:
             p.terminate()
     deadline = time.monotonic() + GRACE_SECONDS
     for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.join(max(0.0, deadline - time.monotonic()))
         if p.is_alive():
             p.kill()
             p.join()
