@@ -53,7 +53,8 @@ def run_and_report(spec, out: Path, workers: int, storage: str | None, resume: s
             f"'optimlab study status {out}' lists their errors"
         )
     elif result["errors"]:
-        problems.append(f"the study is not complete; to finish it: {resume}")
+        left = counts["waiting"] + counts["running"]
+        problems.append(f"{left} run(s) were left waiting; rerunning finishes the study: {resume}")
     for line in problems:
         print(f"optimlab: error: {line}", file=sys.stderr)
     return 1 if problems else 0
