@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -35,10 +36,17 @@ def test_study_run_status_and_report(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["study", "run", str(study), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "done: 8 runs, 0 failed" in printed
+    # what is planned per phase is what finishes: 2 x 2 tuning runs, then 2 x 2 seeds
+    tune, final = map(
+        int, re.search(r"(\d+) tuning runs planned now; (\d+) final runs follow", printed).groups()
+    )
+    assert (tune, final) == (4, 4)
+    assert "done: 8 runs, 0 failed, 0 pruned (tuning 4, final 4)" in printed
     assert (out / "report" / "report.html").exists()
     assert main(["study", "status", str(out)]) == 0
-    assert "8 done, 0 running, 0 waiting" in capsys.readouterr().out
+    status = capsys.readouterr().out
+    assert "8 done, 0 running, 0 waiting" in status
+    assert "trials in storage: 8 = 8 runs + 0 bookkeeping" in status
     (out / "report" / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "report.html").exists()
@@ -46,6 +54,35 @@ def test_study_run_status_and_report(tmp_path, capsys):
     before = finals(out)
     assert main(["study", "run", str(study), "--out", str(out)]) == 0
     assert finals(out) == before
+
+
+def test_every_run_failed_exits_non_zero_and_status_lists_the_errors(tmp_path, capsys):
+    study = tmp_path / "s.toml"
+    study.write_text("""
+name = "all-fail"
+problems = ["digits_mlp"]
+seeds = 2
+[budget]
+epochs = 1
+[protocol]
+kind = "fixed"
+[[optimizers]]
+name = "sgd"
+params = { lr = 0.1 }
+schedule = { name = "step", params = { step_size = 0 } }
+""")
+    out = tmp_path / "out"
+    assert main(["study", "run", str(study), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "done: 0 runs, 2 failed, 0 pruned" in captured.out
+    assert "optimlab: error: every run of the study failed (2)" in captured.err
+    assert main(["study", "status", str(out)]) == 0
+    status = capsys.readouterr().out
+    error = "OptimlabError: schedule 'step': invalid step_size: 0; valid range is [1, inf)"
+    for seed in (0, 1):
+        assert f"  failed: final digits_mlp sgd lr=0.1 seed={seed}: {error}\n" in status + "\n"
+    records = list(Store(f"sqlite:///{out / 'study.db'}").records())
+    assert all("Traceback" in r["traceback"] and "step_size" in r["traceback"] for r in records)
 
 
 def test_compare_one_liner_equals_the_study_file(tmp_path):

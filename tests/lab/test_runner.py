@@ -92,7 +92,8 @@ params = { lr = 1e6 }
 [[optimizers]]
 name = "sgd"
 label = "broken"
-params = { lr = 0.1, momentum = 1.5 }
+params = { lr = 0.1 }
+schedule = { name = "step", params = { step_size = 0 } }
 [[optimizers]]
 name = "adam"
 """)
@@ -100,7 +101,12 @@ name = "adam"
     by_label = {r["optimizer"]: r for r in records(tmp_path)}
     assert by_label["too-fast"]["status"] == "diverged"
     assert by_label["broken"]["status"] == "failed"
-    assert "momentum" in by_label["broken"]["error"]
+    assert "step_size" in by_label["broken"]["error"]
+    # the traceback is stored with the record, ending at the error
+    last_line = by_label["broken"]["traceback"].strip().splitlines()[-1]
+    assert by_label["broken"]["traceback"].startswith("Traceback")
+    assert last_line.endswith(by_label["broken"]["error"].split(": ", 1)[1])
+    assert by_label["adam"]["traceback"] is None
     assert by_label["adam"]["status"] == "completed"
     assert by_label["adam"]["final"]["val_accuracy"] > 0.5
 

@@ -101,6 +101,44 @@ def test_sampling_is_a_pure_function_of_the_seed():
             'problems = ["digits_mlp"]\noptimizers = ["sgd"]\nepochs = 3\n',
             r"line 3: epochs: unknown key; valid keys: .*budget",
         ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nparams = { lr = -0.5 }\n',
+            r"^study\.toml, line 4: optimizers\[0\]\.params: invalid lr: -0\.5; valid range",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
+            "params = { betas = [0.9, 1.5] }\n",
+            r"line 4: optimizers\[0\]\.params: invalid betas\[1\]: 1\.5",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nparams = { lr = "fast" }\n',
+            r"line 4: optimizers\[0\]\.params: could not convert string to float: 'fast'",
+        ),
+        (
+            'name = "../../x"\nproblems = ["digits_mlp"]\noptimizers = ["sgd"]\n',
+            r"line 1: name: invalid study name '\.\./\.\./x'; .*valid are letters, digits, "
+            r"'\.', '_' and '-', not starting with '\.'",
+        ),
+        (
+            'name = ".hidden"\nproblems = ["digits_mlp"]\noptimizers = ["sgd"]\n',
+            r"line 1: name: invalid study name '\.hidden'",
+        ),
+        (
+            'name = "s"\nproblems = ["digits_mlp"]\n\n[[optimizers]]\nname = "sgd"\n\n'
+            '[[optimizers]]\nlabel = "x"\nname = "adamm"\n',
+            r"line 9: optimizers\[1\]\.name: unknown optimizer 'adamm'",
+        ),
+        (
+            'name = "s"\nproblems = ["digits_mlp"]\noptimizers = [\n  "sgd",  # a, comment\n'
+            '  { name = "adam", label = "a" },\n  { name = "nope" },\n]\n',
+            r"line 6: optimizers\[2\]\.name: unknown optimizer 'nope'",
+        ),
+        (
+            'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\n'
+            'schedule = { name = "cosine" }\n[[optimizers]]\nname = "adam"\n'
+            'schedule = { name = "cosin" }\n',
+            r"line 7: optimizers\[1\]\.schedule: unknown schedule 'cosin'",
+        ),
         ('problems = ["digits_mlp"\n', r"not valid TOML"),
         ('optimizers = ["sgd"]\n', r"problems: is required"),
     ],
@@ -108,6 +146,15 @@ def test_sampling_is_a_pure_function_of_the_seed():
 def test_bad_study_errors(text, match):
     with pytest.raises(OptimlabError, match=match):
         parse_study(text, source="study.toml")
+
+
+def test_a_name_from_the_file_name_must_be_safe_too(tmp_path):
+    study = tmp_path / "my study.toml"
+    study.write_text('problems = ["digits_mlp"]\noptimizers = ["sgd"]\n')
+    with pytest.raises(OptimlabError, match=r"'my study' \(from the file name; set name ="):
+        load_study(study)
+    study.write_text('name = "my-study_2.b"\nproblems = ["digits_mlp"]\noptimizers = ["sgd"]\n')
+    assert load_study(study).name == "my-study_2.b"
 
 
 def test_missing_study_file(tmp_path):

@@ -63,7 +63,9 @@ def test_study_workers_are_handed_the_mode(tmp_path, monkeypatch):
     class Ctx:  # records the workers' arguments instead of starting processes
         def Process(self, target, args):  # noqa: N802 (multiprocessing's name)
             started.append(args)
-            return types.SimpleNamespace(start=lambda: None, join=lambda: None)
+            return types.SimpleNamespace(
+                start=lambda: None, join=lambda: None, is_alive=lambda: False, exitcode=0
+            )
 
     monkeypatch.setattr(runner.mp, "get_context", lambda method: Ctx())
     spec = parse_study('problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\n')

@@ -41,16 +41,15 @@ def build_spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimlab.cli.study import _print_done
+    from optimlab.cli.study import run_and_report
     from optimlab.io import check_output_dir
-    from optimlab.lab.runner import run_study
 
     if args.out is not None:
         check_output_dir(args.out)
     spec = build_spec(args)
     out = Path(args.out) if args.out else check_output_dir(Path("runs") / spec.name)
-    _print_done(run_study(spec, out, workers=args.workers, storage=args.storage))
-    return 0
+    # the compare command's study is stored in the output directory: rerunning resumes
+    return run_and_report(spec, out, args.workers, args.storage, "rerun the same command")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,17 @@ Protocol "fixed" has no tuning phase.
 Workers are processes (``workers > 1``) or this process. Every run uses the study's
 ``threads`` torch threads (default 1), whatever the number of workers, so that a
 study's results do not depend on ``--workers``; give ``workers * threads`` at most the
-machine's cores.
+machine's cores. Worker processes die with the runner, a worker that dies abnormally
+is reported (its trial goes back in the queue for the others, and the run ends with an
+error), and SIGTERM or SIGINT stops the workers, writes the report of what finished and
+raises ``StudyInterrupted`` (see ``optimlab.lab.supervise``).
+
+Planning happens once per storage, under the storage's planning lock
+(``optimlab.lab.lock``), and is idempotent: it enqueues only the run keys a study does
+not hold yet, so a runner killed while planning, or two started together, plan each
+run once. The final phase of a (problem, optimizer) is decided the same way, by
+whichever worker first sees its tuning finished; a meta attribute ``decided:...``
+records the decision so that later workers skip it.
 """
 
 from __future__ import annotations
@@ -17,15 +27,18 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
+from optimlab.lab.lock import planning_lock
 from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
 from optimlab.lab.store import Store, study_name
+from optimlab.lab.supervise import StudyInterrupted, signals_interrupt, stop, watch, worker_main
 from optimlab.lab.trial import run_key, run_trial, selection_metric
 from optimlab.train.denormals import flush_denormals, flushing_here
 
@@ -82,31 +95,44 @@ def tune_settings(spec: StudySpec, index: int, opt: OptimizerSpec) -> list[dict[
     return [{**opt.params, **s} for s in sampled]
 
 
-def plan(store: Store, spec: StudySpec) -> int:
-    """Enqueue the first phase's trials (once per storage); returns how many."""
+def plan(store: Store, spec: StudySpec) -> dict[str, int]:
+    """Enqueue the first phase's trials (once per storage); returns how many per phase.
+
+    Call it under ``planning_lock``. Run keys a study holds already are skipped, so a
+    planning cut short by a crash completes on the next start without doubles."""
+    count = {"tune": 0, "final": 0}
     if store.meta("planned"):
-        return 0
-    count = 0
+        return count
     for problem in spec.problems:
         _, mode = metric_for(spec, problem)
         for index, opt in enumerate(spec.optimizers):
             if spec.protocol == "fixed":
-                count += _enqueue_finals(store, spec, problem, opt, dict(opt.params))
+                count["final"] += _enqueue_finals(store, spec, problem, opt, dict(opt.params))
                 continue
+            name = study_name("tune", problem, opt.label)
+            held, planned = _held_keys(store, name), set()
             for params in tune_settings(spec, index, opt):
                 for fold in _folds(spec):
                     config = base_config(spec, problem, opt, params, seed=0)
                     if fold is not None:
                         config["fold"] = fold
-                    store.enqueue(
-                        study_name("tune", problem, opt.label),
-                        config,
-                        run_key(config),
-                        _direction(mode),
-                    )
-                    count += 1
+                    key = run_key(config)  # equal settings are one run
+                    if key not in held:
+                        store.enqueue(name, config, key, _direction(mode))
+                        held.add(key)
+                    planned.add(key)
+            count["tune"] += len(planned)
     store.set_meta("planned", True)
     return count
+
+
+def _held_keys(store: Store, name: str) -> set[str]:
+    return {t.user_attrs.get("run_key") for t in store.trials(name)}
+
+
+def final_runs(spec: StudySpec) -> int:
+    """How many final runs the study has once every (problem, optimizer) is selected."""
+    return len(spec.problems) * len(spec.optimizers) * spec.seeds
 
 
 def _folds(spec: StudySpec) -> list[dict[str, int] | None]:
@@ -118,11 +144,13 @@ def _folds(spec: StudySpec) -> list[dict[str, int] | None]:
 
 def _enqueue_finals(store, spec, problem, opt, params) -> int:
     _, mode = metric_for(spec, problem)
+    name = study_name("final", problem, opt.label)
+    held = _held_keys(store, name)
     for seed in range(spec.seeds):
         config = base_config(spec, problem, opt, params, seed)
-        store.enqueue(
-            study_name("final", problem, opt.label), config, run_key(config), _direction(mode)
-        )
+        key = run_key(config)
+        if key not in held:
+            store.enqueue(name, config, key, _direction(mode))
     return spec.seeds
 
 
@@ -162,41 +190,65 @@ def select_best_mean(records: list[dict[str, Any]], metric: str, mode: str) -> d
 
 def enqueue_ready_finals(store: Store, spec: StudySpec, say: Printer) -> bool:
     """Start the final phase of every (problem, optimizer) whose tuning is done."""
-    from optuna.trial import TrialState
-
-    started = False
     if spec.protocol == "fixed":
         return False
+    ready = _ready_for_finals(store, spec)
+    if not ready:
+        return False
+    started = False
+    with planning_lock(store.url):
+        for problem, opt in _ready_for_finals(store, spec):  # again: another may have decided
+            started |= _decide_finals(store, spec, problem, opt, say)
+    return started
+
+
+def _ready_for_finals(store: Store, spec: StudySpec) -> list[tuple[str, OptimizerSpec]]:
+    """The (problem, optimizer) pairs whose tuning has finished and whose finals are undecided."""
+    from optuna.trial import TrialState
+
+    decided = set(store.meta_attrs())
+    out = []
     for problem in spec.problems:
-        metric, mode = metric_for(spec, problem)
         for opt in spec.optimizers:
-            final = study_name("final", problem, opt.label)
-            if store.trials(final):
+            if _decided_key(problem, opt) in decided:
                 continue
             tune = study_name("tune", problem, opt.label)
-            pending = store.trials(tune, (TrialState.WAITING, TrialState.RUNNING))
-            if pending or not store.trials(tune):
+            if not store.trials(tune) or store.trials(
+                tune, (TrialState.WAITING, TrialState.RUNNING)
+            ):
                 continue
-            runs = [
-                r
-                for r in store.records()
-                if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
-            ]
-            choose = select_best_mean if spec.protocol == "kfold" else select_best
-            best = choose(runs, metric, mode)
-            if best is None:
-                say(f"{problem} / {opt.label}: every tuning run failed or diverged; no final runs")
-                store.set_meta(f"no_final:{problem}:{opt.label}", True)
-                store.study(final, _direction(mode))  # empty: marks the phase as decided
-                continue
-            value = best.get("mean", best["final"][metric])
-            say(
-                f"{problem} / {opt.label}: selected {_fmt(best['params'])} "
-                f"({metric} {value:.4g}); running {spec.seeds} seeds"
-            )
-            _enqueue_finals(store, spec, problem, opt, best["params"])
-            started = True
-    return started
+            out.append((problem, opt))
+    return out
+
+
+def _decided_key(problem: str, opt: OptimizerSpec) -> str:
+    return f"decided:{problem}:{opt.label}"
+
+
+def _decide_finals(store, spec, problem, opt, say) -> bool:
+    """Select the best tuning setting and enqueue its final runs (missing ones only)."""
+    metric, mode = metric_for(spec, problem)
+    runs = [
+        r
+        for r in store.records()
+        if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
+    ]
+    choose = select_best_mean if spec.protocol == "kfold" else select_best
+    best = choose(runs, metric, mode)
+    if best is None:
+        say(f"{problem} / {opt.label}: every tuning run failed or diverged; no final runs")
+        store.set_meta(f"no_final:{problem}:{opt.label}", True)
+        store.study(study_name("final", problem, opt.label), _direction(mode))  # empty: decided
+        store.set_meta(_decided_key(problem, opt), True)
+        return False
+    value = best.get("mean", best["final"][metric])
+    say(
+        f"{problem} / {opt.label}: selected {_fmt(best['params'])} "
+        f"({metric} {value:.4g}); running {spec.seeds} seeds"
+    )
+    _enqueue_finals(store, spec, problem, opt, best["params"])
+    store.set_meta(_decided_key(problem, opt), True)
+    return True
 
 
 def _fmt(params: dict[str, Any]) -> str:
@@ -256,7 +308,9 @@ def _run_claimed(store, spec, out_dir, name, trial, say) -> None:
 
     record = run_trial(config, out_dir / "runs" / key, on_epoch=on_epoch)
     value = record["final"].get(metric)
-    store.finish(trial, record, value)
+    if not store.finish(trial, record, value):
+        say(f"{phase:5s} {config['problem']} {config['label']}: taken over by another runner")
+        return
     shown = f"{metric} {value:.4g}" if value is not None else record.get("error") or ""
     say(
         f"{phase:5s} {config['problem']} {config['label']} {_fmt(config['params'])} "
@@ -273,43 +327,111 @@ def run_study(
     report: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) ``spec`` in ``out_dir``; returns where the results are."""
+    """Run (or resume) ``spec`` in ``out_dir``; returns where the results are.
+
+    The result holds ``storage``, ``counts`` and ``phases`` (``tally``), ``errors`` (one line
+    per worker process that died abnormally; its trial was re-enqueued) and, with
+    ``report``, the report's paths. SIGTERM or SIGINT raise ``StudyInterrupted`` after
+    the workers are stopped and the report of the finished runs is written.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if workers < 1:
         raise OptimlabError(f"invalid workers: {workers}; valid: a whole number >= 1")
     url = storage or default_storage(out_dir)
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
-    store = Store(url)
-    saved = store.meta("spec")
-    if saved is not None and saved != _jsonable(spec.to_dict()):
-        raise OptimlabError(
-            f"the storage {url!r} holds a study made from a different study file; "
-            "use another --out (or --storage) for a changed study"
-        )
-    store.set_meta("spec", spec.to_dict())
-    store.set_meta("workers", workers)
-    recovered = store.recover_stale(_all_names(spec))
+    names = _all_names(spec)
+    with planning_lock(url):  # one runner at a time creates the storage and plans
+        store = Store(url)
+        saved = store.meta("spec")
+        if saved is not None and saved != _jsonable(spec.to_dict()):
+            raise OptimlabError(
+                f"the storage {url!r} holds a study made from a different study file; "
+                "use another --out (or --storage) for a changed study"
+            )
+        store.set_meta("spec", spec.to_dict())
+        store.set_meta("workers", workers)
+        recovered = store.recover_stale(names)
+        planned = plan(store, spec)
     if recovered:
         say(f"resuming: {recovered} interrupted run(s) continue from their checkpoints")
-    planned = plan(store, spec)
-    if planned:
-        say(f"study {spec.name!r}: {planned} runs planned, {workers} worker(s), storage {url}")
-    if workers == 1:
-        work(url, spec, out_dir, quiet)
-    else:
-        ctx = mp.get_context("spawn")
-        flush = flushing_here()  # a spawned process starts without it
-        procs = [
-            ctx.Process(target=work, args=(url, spec, out_dir, quiet, flush))
-            for _ in range(workers)
-        ]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
-    result: dict[str, Any] = {"storage": url, "counts": store.counts()}
-    if report:
+    say(_plan_message(spec, planned, store, workers, url))
+    errors: list[str] = []
+    try:
+        with signals_interrupt():
+            if workers == 1:
+                work(url, spec, out_dir, quiet)
+            else:
+                errors = _run_workers(url, spec, out_dir, quiet, workers, say)
+    except StudyInterrupted as stopped:
+        stopped.result = _wrap_up(url, spec, out_dir, report)
+        raise
+    result: dict[str, Any] = {"storage": url, **tally(store), "errors": errors}
+    if report and finished(result["counts"]):
+        result["report"] = write_study_report(store, spec, out_dir / "report")
+    return result
+
+
+def _run_workers(url, spec, out_dir, quiet, workers, say) -> list[str]:
+    """Run ``workers`` worker processes to the end; one line per one that died abnormally."""
+    ctx = mp.get_context("spawn")
+    flush = flushing_here()  # a spawned process starts without it
+    args = (url, spec, out_dir, quiet, flush)
+    store = Store(url)
+
+    def on_death(proc) -> None:
+        # its trial goes back in the queue, where the other workers find it
+        n = store.recover_stale(_all_names(spec))
+        say(f"worker process {proc.pid} died; {n} run(s) it held go back in the queue")
+
+    procs: list = []
+    try:
+        for _ in range(workers):
+            procs.append(ctx.Process(target=worker_main, args=(os.getpid(), work, *args)))
+            procs[-1].start()
+        return watch(procs, on_death)
+    finally:
+        stop(procs)  # after a signal or an error here: no worker outlives the runner
+
+
+def _plan_message(spec: StudySpec, planned: dict[str, int], store: Store, workers, url) -> str:
+    """What runs now and what follows, so that the final count is no surprise."""
+    where = f"{workers} worker(s), storage {url}"
+    if not any(planned.values()):
+        c = store.counts()
+        return (
+            f"study {spec.name!r} resumed: {finished(c)} runs "
+            f"finished, {c['waiting'] + c['running']} to run; {where}"
+        )
+    pairs = f"{len(spec.problems) * len(spec.optimizers)} problem/optimizer pair(s)"
+    if spec.protocol == "fixed":
+        return (
+            f"study {spec.name!r}: {planned['final']} runs planned ({pairs} x {spec.seeds} "
+            f"seed(s), fixed settings, no tuning); {where}"
+        )
+    return (
+        f"study {spec.name!r}: {planned['tune']} tuning runs planned now; "
+        f"{final_runs(spec)} final runs follow ({pairs} x {spec.seeds} seed(s)) as tuning "
+        f"selects each pair's setting; {where}"
+    )
+
+
+def tally(store: Store) -> dict[str, Any]:
+    """``counts`` over all trials and ``phases``: the counts of each phase."""
+    return {"counts": store.counts(), "phases": {p: store.counts(p) for p in ("tune", "final")}}
+
+
+def finished(counts: dict[str, int]) -> int:
+    """The runs with a result (done, failed or pruned) among ``Store.counts``."""
+    return counts["done"] + counts["failed"] + counts["pruned"]
+
+
+def _wrap_up(url: str, spec: StudySpec, out_dir: Path, report: bool) -> dict[str, Any]:
+    """After a signal: re-enqueue the stopped runs, report the finished ones."""
+    store = Store(url)  # a fresh connection: the old one may have been cut mid-statement
+    requeued = store.recover_stale(_all_names(spec))
+    result: dict[str, Any] = {"storage": url, "requeued": requeued, **tally(store)}
+    if report and finished(result["counts"]):
         result["report"] = write_study_report(store, spec, out_dir / "report")
     return result
 

@@ -35,6 +35,14 @@ or ``trials`` draws from ``search`` where an optimizer has one) by its mean fina
 metric over ``folds`` folds of the training data (train and validation pooled, folds
 fixed by ``sampler_seed``, stratified for classification), then retrains the best on
 the problem's own split with ``seeds`` seeds and reports validation and test.
+
+Validation happens when the file is read, so that a mistake costs no run: each
+optimizer is built once, on a dummy parameter, with its fixed ``params`` (a value out
+of range is reported as the optimizer reports it); the study's ``name`` names its
+output directory, so it may hold only letters, digits, ``.``, ``_`` and ``-`` and may
+not start with a dot. Errors name the file, the line and the key; the line of a key
+inside the i-th optimizer entry is searched within that entry (the i-th
+``[[optimizers]]`` table, or the i-th item of ``optimizers = [...]``).
 """
 
 from __future__ import annotations
@@ -64,6 +72,8 @@ TOP_KEYS = {
     "threads",
 }
 DEEPOBS_GRID = (1e-5, 1e2, 36)
+# a study's name is a directory name: no separators, no "..", no hidden directory
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -133,22 +143,153 @@ class StudySpec:
 
 
 class _Where:
-    """Finds the line of a key in the study text, for error messages."""
+    """Finds the line of a key in the study text, for error messages.
+
+    A key is a path such as ``protocol.kind`` or ``optimizers[1].name``. Each part is
+    looked for inside the span of the one before it (a table's section, an inline
+    table, an array item), so a key found is the one the message is about; when a part
+    is not written out (a default, or an entry given by name alone), the line of the
+    innermost part found is given.
+    """
 
     def __init__(self, text: str, source: str) -> None:
-        self.lines = text.splitlines()
+        self.text = text
         self.source = source
 
     def error(self, key: str, message: str) -> OptimlabError:
-        line = None
-        for part in (key.split(".")[-1], key.split(".")[0]):  # the leaf, else the top key
-            name = re.escape(part.split("[")[0])
-            pattern = re.compile(rf"^\s*(\[+\s*)?{name}\s*(=|\])")
-            line = next((i + 1 for i, t in enumerate(self.lines) if pattern.search(t)), None)
-            if line:
-                break
+        line = self.line(key)
         where = f"{self.source}, line {line}" if line else self.source
         return OptimlabError(f"{where}: {key}: {message}")
+
+    def line(self, key: str) -> int | None:
+        text = self.text
+        parts: list[int | str] = [
+            int(index) if index else name
+            for index, name in re.findall(r"\[(\d+)\]|([^.\[\]]+)", key)
+        ]
+        span = (0, _first_header(text))  # the root table: up to the first [header]
+        found: int | None = None
+        sections = _sections(text).get(parts[0]) if parts else None
+        if sections:  # [name] or [[name]]: the n-th section when an index follows
+            indexed = len(parts) > 1 and isinstance(parts[1], int)
+            n = parts[1] if indexed else 0
+            if n >= len(sections):
+                return None
+            span = sections[n]
+            found, parts = span[0], parts[2 if indexed else 1 :]
+        for part in parts:
+            at = _array_item(text, span, part) if isinstance(part, int) else None
+            if isinstance(part, str):
+                at = _assignment(text, span, part)
+            if at is None:
+                break
+            found, span = at[0], at[1]
+        return None if found is None else text.count("\n", 0, found) + 1
+
+
+# --------------------------------------------------------- finding keys in TOML text
+_HEADER = re.compile(r"^[ \t]*(\[\[?)[ \t]*([A-Za-z0-9_.-]+)[ \t]*\]", re.MULTILINE)
+
+
+def _first_header(text: str) -> int:
+    match = _HEADER.search(text)
+    return match.start() if match else len(text)
+
+
+def _sections(text: str) -> dict[str, list[tuple[int, int]]]:
+    """Each table name's sections ``(start, end)``, in order (several for ``[[name]]``)."""
+    headers = list(_HEADER.finditer(text))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for i, match in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        out.setdefault(match.group(2), []).append((match.start(), end))
+    return out
+
+
+def _assignment(text: str, span: tuple[int, int], name: str):
+    """``(position of the key, (start, end) of its value)`` for ``name = ...`` in ``span``.
+
+    A key at the start of a line (the table's own) wins over one inside an inline table."""
+    key = rf"(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')[ \t]*="
+    for pattern in (rf"^[ \t]*({key})", rf"[{{,][ \t]*({key})"):
+        match = re.compile(pattern, re.MULTILINE).search(text, span[0], span[1])
+        if match:
+            return match.start(1), _value_span(text, match.end(1))
+    return None
+
+
+def _value_span(text: str, start: int) -> tuple[int, int]:
+    i, n = start, len(text)
+    while i < n and text[i] in " \t":
+        i += 1
+    begin = i
+    if i < n and text[i] in "\"'":
+        return begin, _skip_string(text, i)
+    if i < n and text[i] in "[{":
+        depth = 0
+        while i < n:
+            c = text[i]
+            if c in "\"'":
+                i = _skip_string(text, i)
+                continue
+            if c == "#":
+                i = _line_end(text, i)
+                continue
+            depth += c in "[{"
+            depth -= c in "]}"
+            i += 1
+            if depth == 0:
+                break
+        return begin, i
+    match = re.compile(r"[,}\]\n#]").search(text, i)
+    return begin, match.start() if match else n
+
+
+def _array_item(text: str, span: tuple[int, int], index: int):
+    """``(start, (start, end))`` of item ``index`` of the array written at ``span``."""
+    start, end = span
+    if start >= end or text[start] != "[":
+        return None
+    i, depth, item, item_start = start + 1, 0, 0, None
+    while i < end:
+        c = text[i]
+        if c in "\"'":
+            item_start = i if item_start is None else item_start
+            i = _skip_string(text, i)
+            continue
+        if c == "#":
+            i = _line_end(text, i)
+            continue
+        if depth == 0 and c in ",]":
+            if item == index and item_start is not None:
+                return item_start, (item_start, i)
+            if c == "]":
+                return None
+            item, item_start = item + 1, None
+        else:
+            if item_start is None and not c.isspace():
+                item_start = i
+            depth += c in "[{"
+            depth -= c in "]}"
+        i += 1
+    return None
+
+
+def _skip_string(text: str, i: int) -> int:
+    """The index just past the TOML string that starts at ``i``."""
+    quote = text[i]
+    if text.startswith(quote * 3, i):
+        j = text.find(quote * 3, i + 3)
+        return len(text) if j < 0 else j + 3
+    j = i + 1
+    while j < len(text) and text[j] not in (quote, "\n"):
+        j += 2 if quote == '"' and text[j] == "\\" else 1
+    return j + 1
+
+
+def _line_end(text: str, i: int) -> int:
+    j = text.find("\n", i)
+    return len(text) if j < 0 else j
 
 
 def load_study(path: str | Path) -> StudySpec:
@@ -249,8 +390,13 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         if p not in problems or not isinstance(value, (int, float)):
             raise where.error(f"targets.{p}", "needs a problem of the study and a number")
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise where.error("name", "must be a non-empty string")
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        given = "" if "name" in data else " (from the file name; set name = ... in the file)"
+        raise where.error(
+            "name",
+            f"invalid study name {name!r}{given}; it names the output directory: valid are "
+            "letters, digits, '.', '_' and '-', not starting with '.'",
+        )
     sampler_seed = data.get("sampler_seed", 0)
     _check_int(sampler_seed, "sampler_seed", 0, where)
     threads = data.get("threads", 1)
@@ -313,6 +459,10 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                     f"unknown hyperparameter of {name!r}; valid: {', '.join(sorted(valid_hp))}",
                 )
         try:
+            _build_once(name, params)
+        except (OptimlabError, ValueError, TypeError) as err:
+            raise where.error(f"{key}.params", str(err)) from None
+        try:
             search = {hp: parse_dimension(hp, s) for hp, s in search_table.items()}
         except OptimlabError as err:
             raise where.error(f"{key}.search", str(err)) from None
@@ -358,6 +508,16 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
             )
         )
     return specs
+
+
+def _build_once(name: str, params: dict[str, Any]) -> None:
+    """Build optimizer ``name`` with ``params`` on a dummy parameter: its own checks of
+    each value run now, not in every run of the study."""
+    import torch
+
+    from optimlab.optim import create
+
+    create(name, [torch.nn.Parameter(torch.zeros(1))], **params)
 
 
 def _typed(data, key, kind, where, *, required=False, default=None):

@@ -2,15 +2,28 @@
 
 Each (problem, optimizer label, phase) is an Optuna study named
 ``"{phase}:{problem}:{label}"``; each training run is an Optuna trial whose user
-attributes hold its configuration, run key, status, per-epoch history and sampled
-step losses. Trials are enqueued up front (state WAITING) and claimed atomically by
-workers (WAITING -> RUNNING is refused by the storage when another worker won),
-so several processes, or several machines sharing one database, split the work.
+attributes hold its configuration, run key, status, per-epoch history, sampled step
+losses and, for a failed run, its error and traceback. Trials are enqueued up front
+(state WAITING) and claimed by workers, so several processes, or several machines
+sharing one database, split the work.
+
+Claiming is one conditional SQL statement run through the storage's SQLAlchemy engine,
+``UPDATE trials SET state = 'RUNNING' ... WHERE trial_id = :id AND state = 'WAITING'``:
+the database applies it to one claimant only, on SQLite and PostgreSQL alike, and the
+claimant whose statement changed no row moves on. (Optuna's own WAITING -> RUNNING
+transition reads the state and writes it in two steps, which SQLite does not make
+atomic across processes.) A run key enqueued twice in one study (two planners raced)
+runs once: of the trials that carry it, the one with the lowest id that is not
+bookkeeping runs, and a claimant holding a later one marks it "duplicate".
 
 A runner killed mid-trial leaves that trial RUNNING. On the next start, RUNNING
 trials whose worker is gone (same host, dead pid) or silent for longer than
 ``STALE_AFTER`` seconds are marked failed ("interrupted") and enqueued again with
-the same configuration, so the rerun resumes from the run's last checkpoint.
+the same configuration, so the rerun resumes from the run's last checkpoint. The
+RUNNING -> FAIL step is conditional too, so two runners recovering at once enqueue
+one retry. Interrupted and duplicate trials are bookkeeping: they stand for no run of
+their own, and ``counts`` lists them apart so that its numbers add up to the trials
+in storage.
 """
 
 from __future__ import annotations
@@ -20,9 +33,11 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 
 from optimlab.errors import OptimlabError
@@ -35,7 +50,19 @@ PRUNER = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
 STALE_AFTER = 600.0
 PHASES = ("tune", "final")
 # trials that stand for no run of their own: retried elsewhere, or enqueued twice
-SKIP_STATUSES = (None, "interrupted", "duplicate")
+BOOKKEEPING = ("interrupted", "duplicate")
+SKIP_STATUSES = (None, *BOOKKEEPING)
+# Conditional state changes: the WHERE clause makes each one take effect for one caller
+# only. States are written as literals (Optuna stores enum names; on PostgreSQL the
+# column is an enum type, which a literal converts to and a text parameter would not).
+_CLAIM = sqlalchemy.text(
+    "UPDATE trials SET state = 'RUNNING', datetime_start = :now "
+    "WHERE trial_id = :trial_id AND state = 'WAITING'"
+).bindparams(sqlalchemy.bindparam("now", type_=sqlalchemy.DateTime()))
+_ABANDON = sqlalchemy.text(
+    "UPDATE trials SET state = 'FAIL', datetime_complete = :now "
+    "WHERE trial_id = :trial_id AND state = 'RUNNING'"
+).bindparams(sqlalchemy.bindparam("now", type_=sqlalchemy.DateTime()))
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -85,9 +112,13 @@ class Store:
         self.study(META_STUDY, "maximize").set_user_attr(key, value)
 
     def meta(self, key: str, default: Any = None) -> Any:
+        return self.meta_attrs().get(key, default)
+
+    def meta_attrs(self) -> dict[str, Any]:
+        """Every meta attribute (the study file, the plan's and decisions' markers)."""
         if META_STUDY not in self.study_names():
-            return default
-        return self.study(META_STUDY).user_attrs.get(key, default)
+            return {}
+        return self.study(META_STUDY).user_attrs
 
     # ------------------------------------------------------------------- trials
     def trials(self, name: str, states: tuple[TrialState, ...] | None = None):
@@ -104,14 +135,12 @@ class Store:
         existing = set(self.study_names())
         for name in [n for n in names if n in existing]:
             study = self.study(name)
-            trials = study.get_trials(deepcopy=False)
-            for frozen in trials:
-                if frozen.state != TrialState.WAITING:
-                    continue
-                if not self.storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
+            for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                if not self._transition(_CLAIM, frozen._trial_id):
                     continue  # another worker took it
                 trial = optuna.Trial(study, frozen._trial_id)
-                if self._duplicate(frozen, trials):
+                # read again: trials claimed or finished since the list above count too
+                if self._duplicate(frozen, study.get_trials(deepcopy=False)):
                     self.storage.set_trial_user_attr(frozen._trial_id, "status", "duplicate")
                     self.storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
                     continue
@@ -119,42 +148,54 @@ class Store:
                 return name, trial
         return None
 
+    def _transition(self, statement: sqlalchemy.TextClause, trial_id: int) -> bool:
+        """Run a conditional state change; True when it changed this trial's row."""
+        with self.storage.engine.begin() as connection:
+            result = connection.execute(statement, {"trial_id": trial_id, "now": _db_now()})
+            return result.rowcount == 1
+
     @staticmethod
     def _duplicate(frozen, trials) -> bool:
-        """Another trial of the study already runs or ran this run (two workers enqueued it)."""
+        """An earlier trial of the study stands for the same run (it was enqueued twice).
+
+        The earliest trial of a run key that is not bookkeeping is the one that runs;
+        every claimant decides alike, so exactly one of them trains the run.
+        """
         key = frozen.user_attrs.get("run_key")
-        for other in trials:
-            if other._trial_id == frozen._trial_id or other.user_attrs.get("run_key") != key:
-                continue
-            if other.state == TrialState.RUNNING and other._trial_id < frozen._trial_id:
-                return True
-            if other.state != TrialState.RUNNING and other.user_attrs.get("status") not in (
-                None,
-                "interrupted",
-                "duplicate",
-            ):
-                return True
-        return False
+        return any(
+            other._trial_id < frozen._trial_id
+            and other.user_attrs.get("run_key") == key
+            and other.user_attrs.get("status") not in BOOKKEEPING
+            for other in trials
+        )
 
     def heartbeat(self, trial: optuna.Trial) -> None:
         trial.set_user_attr(
             "worker", {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
         )
 
-    def finish(self, trial: optuna.Trial, record: dict[str, Any], value: float | None) -> None:
-        """Store the run's record and close the trial (diverged/failed -> FAIL state)."""
-        for key in ("status", "final", "error", "wall_time"):
-            trial.set_user_attr(key, record.get(key))
-        trial.set_user_attr("history", json.dumps(record.get("history", [])))
-        trial.set_user_attr("step_log", json.dumps(record.get("step_log", [])))
-        status = record["status"]
-        if status == "pruned":
-            state, values = TrialState.PRUNED, None
-        elif status in ("diverged", "failed") or value is None:
-            state, values = TrialState.FAIL, None
-        else:
-            state, values = TrialState.COMPLETE, [value]
-        self.storage.set_trial_state_values(trial._trial_id, state, values)
+    def finish(self, trial: optuna.Trial, record: dict[str, Any], value: float | None) -> bool:
+        """Store the run's record and close the trial (diverged/failed -> FAIL state).
+
+        Returns False when the trial was closed already: a runner took it over after
+        this worker was silent for ``STALE_AFTER`` seconds, and its retry will record it.
+        """
+        try:
+            for key in ("status", "final", "error", "traceback", "wall_time"):
+                trial.set_user_attr(key, record.get(key))
+            trial.set_user_attr("history", json.dumps(record.get("history", [])))
+            trial.set_user_attr("step_log", json.dumps(record.get("step_log", [])))
+            status = record["status"]
+            if status == "pruned":
+                state, values = TrialState.PRUNED, None
+            elif status in ("diverged", "failed") or value is None:
+                state, values = TrialState.FAIL, None
+            else:
+                state, values = TrialState.COMPLETE, [value]
+            self.storage.set_trial_state_values(trial._trial_id, state, values)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        return True
 
     def recover_stale(self, names: list[str]) -> int:
         """Re-enqueue RUNNING trials whose worker is gone; returns how many."""
@@ -173,8 +214,12 @@ class Store:
                 silent = time.time() - worker.get("time", 0) > STALE_AFTER
                 if not (same_host_dead or silent):
                     continue
-                self.storage.set_trial_user_attr(frozen._trial_id, "status", "interrupted")
-                self.storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+                try:
+                    self.storage.set_trial_user_attr(frozen._trial_id, "status", "interrupted")
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue  # it finished after all
+                if not self._transition(_ABANDON, frozen._trial_id):
+                    continue  # finished meanwhile, or another runner recovered it
                 study.enqueue_trial(
                     {},
                     user_attrs={
@@ -215,31 +260,53 @@ class Store:
                     "step_log": json.loads(attrs.get("step_log", "[]")),
                     "final": attrs.get("final") or {},
                     "error": attrs.get("error"),
+                    "traceback": attrs.get("traceback"),
                     "wall_time": attrs.get("wall_time"),
                     "run_key": attrs["run_key"],
                 }
 
-    def counts(self) -> dict[str, int]:
-        """Trials by state over all lab studies (interrupted retries not counted twice)."""
-        out = {"waiting": 0, "running": 0, "done": 0, "failed": 0, "pruned": 0}
+    def counts(self, phase: str | None = None) -> dict[str, int]:
+        """The lab's trials (of one ``phase``, or all) by what they stand for.
+
+        ``done`` (completed or diverged: a result), ``failed``, ``pruned``, ``running``
+        and ``waiting`` are runs; ``interrupted`` (retried by a later trial),
+        ``duplicate`` (enqueued twice, run once) and ``unrecorded`` (closed without a
+        record) are bookkeeping. Together they add up to ``total``, the trials in storage.
+        """
+        keys = ("waiting", "running", "done", "failed", "pruned", *BOOKKEEPING, "unrecorded")
+        out = dict.fromkeys(keys, 0)
         for name in self.study_names():
-            if name == META_STUDY:
+            if name == META_STUDY or (phase is not None and not name.startswith(f"{phase}:")):
                 continue
             for t in self.trials(name):
-                status = t.user_attrs.get("status")
-                if t.state == TrialState.WAITING:
-                    out["waiting"] += 1
-                elif t.state == TrialState.RUNNING:
-                    out["running"] += 1
-                elif status in SKIP_STATUSES:
-                    continue
-                elif t.state == TrialState.PRUNED:
-                    out["pruned"] += 1
-                elif status == "failed":
-                    out["failed"] += 1
-                else:
-                    out["done"] += 1
+                out[_category(t)] += 1
+        out["total"] = sum(out.values())
         return out
+
+
+def _category(t: optuna.trial.FrozenTrial) -> str:
+    status = t.user_attrs.get("status")
+    if t.state == TrialState.WAITING:
+        return "waiting"
+    if t.state == TrialState.RUNNING:
+        return "running"
+    if status in BOOKKEEPING:
+        return status
+    if status is None:
+        return "unrecorded"
+    if t.state == TrialState.PRUNED:
+        return "pruned"
+    return "failed" if status == "failed" else "done"
+
+
+def _db_now() -> datetime:
+    """The time as Optuna's RDB storage writes it: naive UTC, or naive local time in the
+    Optuna releases that stored that."""
+    from optuna.storages._rdb import models
+
+    if hasattr(models.TrialModel, "_datetime_start_utc"):
+        return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now()
 
 
 def _alive(pid: Any) -> bool:
