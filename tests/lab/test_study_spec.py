@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from optimlab.errors import OptimlabError
 from optimlab.lab import load_study, parse_study
 from optimlab.lab.space import log_grid, sample_configs
+from optimlab.lab.spec import StudySpec
 
 GOOD = """
 name = "t"
@@ -185,3 +189,15 @@ def test_coarse_to_fine_is_a_permutation_spreading_early_points():
         assert sorted(order) == list(range(n))
     first = coarse_to_fine(36)[:4]
     assert min(first) == 0 and max(first) >= 24  # both ends of the grid come early
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].glob("examples/*.toml")))
+def test_the_stored_form_is_the_file_form_and_reads_back(path):
+    if path.name.startswith("speedrun"):
+        pytest.skip("a speedrun recipe, not a study")
+    spec = load_study(path)
+    data = spec.to_dict()
+    assert isinstance(data["protocol"], dict) and data["protocol"]["kind"] == spec.protocol
+    assert StudySpec.from_dict(data) == spec
+    # what is stored goes through JSON (the storage's user attributes) unchanged
+    assert StudySpec.from_dict(json.loads(json.dumps(data))) == spec

@@ -19,7 +19,7 @@ def _grid(text: str) -> list:
 
 
 def build_spec(args: argparse.Namespace):
-    from optimlab.lab.spec import _validate, _Where
+    from optimlab.lab.spec import StudySpec
 
     if args.tune not in (None, "lr"):
         raise OptimlabError(f"invalid --tune {args.tune!r}; valid: lr (or leave it out)")
@@ -37,7 +37,7 @@ def build_spec(args: argparse.Namespace):
     }
     if args.batch_size:
         data["batch_size"] = args.batch_size
-    return _validate(data, _Where("", "compare"), data["name"])
+    return StudySpec.from_dict(data, "compare")
 
 
 def run(args: argparse.Namespace) -> int:

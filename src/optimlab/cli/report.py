@@ -9,43 +9,19 @@ from optimlab.errors import OptimlabError
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimlab.lab.runner import default_storage, write_study_report
-    from optimlab.lab.spec import _validate, _Where
-    from optimlab.lab.store import Store
+    from optimlab.lab.runner import write_study_report
+    from optimlab.lab.spec import StudySpec
+    from optimlab.lab.store import open_study
 
     out = Path(args.dir)
-    if args.storage is None and not (out / "study.db").exists():
-        raise OptimlabError(f"{str(out)!r} holds no study (no study.db)")
-    store = Store(args.storage or default_storage(out))
+    store = open_study(out, args.storage)
     saved = store.meta("spec")
     if saved is None:
         raise OptimlabError(f"the storage of {str(out)!r} holds no study description")
-    spec = _spec_from_saved(saved, _validate, _Where)
+    spec = StudySpec.from_dict(saved, f"the study stored in {str(out)!r}")
     paths = write_study_report(store, spec, out / "report")
     print(f"report: {paths['html']}")
     return 0
-
-
-def _spec_from_saved(saved, validate, where_cls):
-    data = {
-        k: saved[k]
-        for k in ("name", "problems", "optimizers", "seeds", "budget", "targets", "sampler_seed")
-        if saved.get(k) is not None
-    }
-    for key in ("metric", "mode", "batch_size"):
-        if saved.get(key) is not None:
-            data[key] = saved[key]
-    data["protocol"] = {
-        "kind": saved["protocol"],
-        "lr_grid": saved["lr_grid"],
-        "trials": saved["trials"],
-        "pruning": saved["pruning"],
-        "folds": saved.get("folds", 5),
-    }
-    for opt in data["optimizers"]:
-        if opt.get("schedule") is None:
-            opt.pop("schedule", None)
-    return validate(data, where_cls("", "stored study"), saved["name"])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -37,17 +37,13 @@ from optimlab.errors import OptimlabError
 from optimlab.lab.lock import planning_lock
 from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
-from optimlab.lab.store import Store, study_name
+from optimlab.lab.store import Store, default_storage, study_name
 from optimlab.lab.supervise import StudyInterrupted, signals_interrupt, stop, watch, worker_main
 from optimlab.lab.trial import run_key, run_trial, selection_metric
 from optimlab.train.denormals import flush_denormals, flushing_here
 
 Printer = Callable[[str], None]
 FAILED = ("diverged", "failed")
-
-
-def default_storage(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
 def metric_for(spec: StudySpec, problem: str) -> tuple[str, str]:

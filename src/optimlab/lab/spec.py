@@ -108,38 +108,49 @@ class StudySpec:
     threads: int = 1  # torch threads per run, whatever the number of workers
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (stored with the study and used by the report)."""
+        """The study as its file says it, with every default filled in: the same keys and
+        tables (``[protocol]``, ``[[optimizers]]``), so :meth:`from_dict` reads it back
+        with the file's own checks. Stored with the study; TOML has no null, so unset
+        optional keys are left out."""
+        optional = {"metric": self.metric, "mode": self.mode, "batch_size": self.batch_size}
         return {
             "name": self.name,
-            "problems": self.problems,
-            "protocol": self.protocol,
+            "problems": list(self.problems),
+            "optimizers": [_entry(o) for o in self.optimizers],
             "seeds": self.seeds,
-            "metric": self.metric,
-            "mode": self.mode,
-            "budget": self.budget,
-            "batch_size": self.batch_size,
-            "trials": self.trials,
-            "folds": self.folds,
-            "lr_grid": list(self.lr_grid),
-            "pruning": self.pruning,
+            **{k: v for k, v in optional.items() if v is not None},
+            "budget": dict(self.budget),
             "sampler_seed": self.sampler_seed,
-            "targets": self.targets,
             "threads": self.threads,
-            "optimizers": [
-                {
-                    "name": o.name,
-                    "label": o.label,
-                    "params": o.params,
-                    "search": {k: {kind: arg} for k, (kind, arg) in o.search.items()},
-                    "schedule": o.schedule,
-                    "regularize": o.regularize,
-                }
-                for o in self.optimizers
-            ],
+            "targets": dict(self.targets),
+            "protocol": {
+                "kind": self.protocol,
+                "lr_grid": list(self.lr_grid),
+                "trials": self.trials,
+                "pruning": self.pruning,
+                "folds": self.folds,
+            },
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "study") -> StudySpec:
+        """A study from its table (a parsed file, :meth:`to_dict`, or one built by a
+        command such as ``optimlab compare``), checked as a file is; errors name
+        ``source``."""
+        return _validate(dict(data), _Where("", source), str(data.get("name", "study")))
 
     def lr_values(self) -> list[float]:
         return log_grid(*self.lr_grid)
+
+
+def _entry(o: OptimizerSpec) -> dict[str, Any]:
+    """One ``[[optimizers]]`` table."""
+    entry: dict[str, Any] = {"name": o.name, "label": o.label, "params": dict(o.params)}
+    entry["search"] = {k: {kind: arg} for k, (kind, arg) in o.search.items()}
+    if o.schedule is not None:
+        entry["schedule"] = o.schedule
+    entry["regularize"] = dict(o.regularize)
+    return entry
 
 
 class _Where:

@@ -13,19 +13,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from optimlab.errors import OptimlabError
-from optimlab.lab.runner import _fmt, default_storage, finished
-from optimlab.lab.store import Store
+from optimlab.lab.runner import _fmt, finished
+from optimlab.lab.store import open_study
 
 
 def study_status(out_dir: str | Path, storage: str | None = None) -> dict[str, Any]:
     out_dir = Path(out_dir)
-    if storage is None and not (out_dir / "study.db").exists():
-        raise OptimlabError(
-            f"{str(out_dir)!r} holds no study (no study.db); run "
-            "'optimlab study run STUDY.toml --out DIR' first"
-        )
-    store = Store(storage or default_storage(out_dir))
+    store = open_study(out_dir, storage)
     spec = store.meta("spec") or {}
     counts = store.counts()
     phases = {p: store.counts(p) for p in ("tune", "final")}

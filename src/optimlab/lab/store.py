@@ -34,6 +34,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -81,6 +82,25 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
         # several worker processes write: wait for the lock instead of failing
         return {"connect_args": {"timeout": 60}}
     return {}
+
+
+STUDY_FILE = "study.db"  # the default storage: a SQLite file in the study's directory
+
+
+def default_storage(out_dir: Path) -> str:
+    """The storage URL of a study in ``out_dir`` when none is given."""
+    return f"sqlite:///{(Path(out_dir) / STUDY_FILE).resolve()}"
+
+
+def open_study(out_dir: Path, storage: str | None = None) -> Store:
+    """The store of an existing study: ``storage``, else the directory's own file (an
+    error naming the directory when it holds none)."""
+    if storage is None and not (Path(out_dir) / STUDY_FILE).exists():
+        raise OptimlabError(
+            f"{str(out_dir)!r} holds no study (no {STUDY_FILE}); run "
+            "'optimlab study run STUDY.toml --out DIR' first"
+        )
+    return Store(storage or default_storage(out_dir))
 
 
 def study_name(phase: str, problem: str, label: str) -> str:
