@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
+
+import pytest
 
 from optimlab.cli import main
 from optimlab.lab import parse_study
@@ -165,3 +168,30 @@ def test_bad_study_file_is_a_one_line_error(tmp_path):
     assert "line 2: optimizers[1].name: unknown optimizer 'adamm'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [("--epochs", "0", "budget.epochs: must be a number > 0; got 0"),
+     ("--batch-size", "0", "batch_size: must be a whole number >= 1; got 0"),
+     ("--seeds", "0", "seeds: must be a whole number >= 1; got 0"),
+     ("--lr", "inf", "invalid lr: inf; valid: a finite number >= 0"),
+     ("--lr", "0", None)],
+)  # fmt: skip
+def test_compare_takes_its_numbers_as_given(flag, value, message, tmp_path, capsys):
+    """0 is a value, not "use the default": bad ones fail before any storage exists."""
+    from optimlab.cli.compare import build_spec, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["compare", "--problem", "logreg_digits", "--optimizers", "sgd",
+                              flag, value])  # fmt: skip
+    if message is None:  # lr 0 is a legal (if useless) learning rate, kept as given
+        assert build_spec(args).optimizers[0].params == {"lr": 0.0}
+        return
+    out = tmp_path / "cmp"
+    argv = ["compare", "--problem", "logreg_digits", "--optimizers", "sgd", flag, value]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optimlab: error:") and message in err and err.count("\n") == 1
+    assert not out.exists()

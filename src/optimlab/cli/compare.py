@@ -28,14 +28,14 @@ def build_spec(args: argparse.Namespace):
         "name": args.name or f"compare-{args.problem}",
         "problems": [args.problem],
         "optimizers": [
-            {"name": o, "params": {"lr": args.lr}} if args.lr and not args.tune else o
+            {"name": o, "params": {"lr": args.lr}} if args.lr is not None and not args.tune else o
             for o in optimizers
         ],
         "seeds": args.seeds,
-        "budget": {"epochs": args.epochs} if args.epochs else {"epochs": 10},
+        "budget": {"epochs": 10 if args.epochs is None else args.epochs},
         "protocol": {"kind": "deepobs" if args.tune else "fixed", "lr_grid": _grid(args.lr_grid)},
     }
-    if args.batch_size:
+    if args.batch_size is not None:
         data["batch_size"] = args.batch_size
     return StudySpec.from_dict(data, "compare")
 

@@ -470,7 +470,7 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                     f"unknown hyperparameter of {name!r}; valid: {', '.join(sorted(valid_hp))}",
                 )
         try:
-            _build_once(name, params)
+            _build_once(name, params, data["problems"][0])
         except (OptimlabError, ValueError, TypeError) as err:
             raise where.error(f"{key}.params", str(err)) from None
         try:
@@ -521,13 +521,16 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
     return specs
 
 
-def _build_once(name: str, params: dict[str, Any]) -> None:
-    """Build optimizer ``name`` with ``params`` on a dummy parameter: its own checks of
-    each value run now, not in every run of the study."""
+def _build_once(name: str, params: dict[str, Any], problem: str) -> None:
+    """Check ``params`` as a run's settings (``RunConfig``), then build optimizer
+    ``name`` with them on a dummy parameter: its own checks of each value run now, not
+    in every run of the study."""
     import torch
 
     from optimlab.optim import create
+    from optimlab.run import RunConfig
 
+    RunConfig.from_study_entry(problem=problem, optimizer=name, params=params)
     create(name, [torch.nn.Parameter(torch.zeros(1))], **params)
 
 
