@@ -110,6 +110,12 @@ def test_cli_writes_the_figure_and_replots_from_the_cache(tmp_path, capsys) -> N
     assert main(argv) == 0
     assert "replotting" in capsys.readouterr().out
     assert main([*argv[:-2], "--dims", "3", "--out", str(out)]) == 2
+    capsys.readouterr()
+    other = [*argv[:-2], "--problem", "logreg_digits", "--recompute", "--out", str(out)]
+    assert main(other) == 2  # the checkpoint holds linreg's weights
+    err = capsys.readouterr().err
+    assert "holds the weights of another model than 'logreg_digits'" in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("include_1d", [False, True])

@@ -57,6 +57,19 @@ def _covering(values: Any, resolution: int, margin: float = 0.2) -> Any:
     return np.linspace(low - pad, high + pad, resolution)
 
 
+def _load(problem: Any, state: dict[str, Any], file: str, problem_name: str) -> None:
+    """Load a checkpoint's weights into the problem's model; weights of another model
+    (another problem, a changed architecture) are a one-line error."""
+    try:
+        problem.model.load_state_dict(state)
+    except RuntimeError:
+        raise OptimlabError(
+            f"checkpoint {str(file)!r} holds the weights of another model than "
+            f"{problem_name!r} builds; give the --problem it was trained on (default: the "
+            "one stored in it)"
+        ) from None
+
+
 def _trajectory(problem: Any, files: list[Path], resolution: int) -> tuple[list, Any, Any, Any]:
     """PCA directions of the run's path (epoch weights, then the loaded final model) and
     the grids that cover it; the model is left holding the final weights."""
@@ -130,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         problem = build(problem_name, seed=seed)
         if problem.splits is None:
             raise OptimlabError(f"problem {problem_name!r} has no data to evaluate a loss on")
-        problem.model.load_state_dict(state)
+        _load(problem, state, args.checkpoint, problem_name)
         train = problem.splits.train
         n = min(args.subset, len(train))
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
@@ -145,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.to:
             other, _ = _model_state(args.to)
             theta_a = ls.weights(problem.model)
-            problem.model.load_state_dict(other)
+            _load(problem, other, args.to, problem_name)
             theta_b = ls.weights(problem.model)
             surface = ls.interpolate(problem.model, problem.loss_fn, x, y, theta_a, theta_b, ts)
         else:
