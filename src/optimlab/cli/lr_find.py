@@ -24,20 +24,11 @@ examples:
 """
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise OptimlabError(f"invalid --device: {name!r}; CUDA is not available here, use cpu")
-    return name
-
-
 def run(args: argparse.Namespace) -> int:
     from optimlab import optim, problems
     from optimlab.cli.train import parse_pairs
     from optimlab.io import check_output_file
+    from optimlab.run.build import resolve_device
     from optimlab.train.lr_find import check_args, lr_find
     from optimlab.viz.lr_find import figure_format, plot_lr_find
 
@@ -62,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if "lr" in hp:
         raise OptimlabError("--hp lr=... is not allowed: the test sets the learning rate")
 
-    problem = problems.build(problem_name, seed=args.seed, device=_device(args.device))
+    problem = problems.build(problem_name, seed=args.seed, device=resolve_device(args.device))
     optimizer = optim.create(optimizer_name, problem.model.parameters(), **hp)
     if problem.splits is None:  # a pure function: its model ignores the input
         batches: object = [(None, None)]
