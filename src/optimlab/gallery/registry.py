@@ -17,6 +17,7 @@ from optimlab.registry import Registry
 MODULES = (
     "ravine",
     "momentum_regimes",
+    "divergence",
     "cyclical",
     "whitening",
 )
