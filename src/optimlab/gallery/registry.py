@@ -19,6 +19,7 @@ MODULES = (
     "momentum_regimes",
     "divergence",
     "cyclical",
+    "bias_variance",
     "whitening",
 )
 
