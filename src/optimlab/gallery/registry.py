@@ -21,6 +21,7 @@ MODULES = (
     "cyclical",
     "bias_variance",
     "whitening",
+    "vanishing_gradients",
 )
 
 
