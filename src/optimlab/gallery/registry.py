@@ -22,6 +22,7 @@ MODULES = (
     "bias_variance",
     "whitening",
     "vanishing_gradients",
+    "lr_range_test",
 )
 
 
