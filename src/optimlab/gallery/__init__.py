@@ -2,8 +2,9 @@
 
 Each entry (one module under :mod:`optimlab.gallery.entries`) records a lecture's claim,
 runs a budgeted experiment with optimlab, draws its figures and judges the claim from the
-numbers it measured (:mod:`optimlab.gallery.entry`). ``optimlab gallery`` runs them
-(:func:`run_gallery`) and writes a self-contained HTML page and a Markdown page.
+numbers it measured (:mod:`optimlab.gallery.entry`); :mod:`optimlab.gallery.registry`
+lists them. ``optimlab gallery`` runs them (:func:`run_gallery`) and writes a
+self-contained HTML page and a Markdown page.
 """
 
 from optimlab.gallery.entry import (
@@ -17,7 +18,7 @@ from optimlab.gallery.entry import (
     Measured,
     Verdict,
 )
-from optimlab.gallery.registry import entries, select
+from optimlab.gallery.registry import select
 from optimlab.gallery.runner import run_gallery
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "Entry",
     "Measured",
     "Verdict",
-    "entries",
     "run_gallery",
     "select",
 ]

@@ -5,6 +5,8 @@ optimlab's ``cyclic`` schedule (modes triangular, triangular2, exp_range) and it
 transcriptions of Smith (2017) and Huang et al. (2017), written here independently of
 :mod:`optimlab.schedules`:
 
+.. code-block:: text
+
     cycle = floor(1 + it / (2 s)),  x = |it / s - 2 cycle + 1|,
     lr = base + (max - base) max(0, 1 - x) * (1 | 1 / 2^(cycle-1) | gamma^it)
     snapshot (t from 1): lr = lr0 / 2 (cos(pi mod(t - 1, ceil(T/M)) / ceil(T/M)) + 1)

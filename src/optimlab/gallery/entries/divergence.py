@@ -2,8 +2,8 @@
 
 For each momentum beta, bisection on s = lr * lambda finds where optimlab's SGD
 (``momentum=beta``, torch form, lr = 1 on f = 1/2 s w^2 from w = 1) stops converging.
-A run of T steps counts as diverged when its largest |w| over the last quarter exceeds
-its largest |w| over the second quarter (or it overflowed): windows, not single points,
+A run of T steps counts as diverged when its largest ``|w|`` over the last quarter exceeds
+its largest ``|w|`` over the second quarter (or it overflowed): windows, not single points,
 so that two modes cancelling at one step cannot fool it. All betas are bisected at once,
 one parameter group each.
 """
@@ -25,7 +25,7 @@ REL_TOL = 1e-3
 
 
 def paths(s: Sequence[float], betas: Sequence[float], steps: int) -> np.ndarray:
-    """|w_t| (t = 0..steps, one column per beta) under optimlab's SGD on 1/2 s_k w^2."""
+    """``|w_t|`` (t = 0..steps, one column per beta) under optimlab's SGD on 1/2 s_k w^2."""
     import torch
 
     from optimlab.optim import SGD

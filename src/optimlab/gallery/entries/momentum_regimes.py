@@ -66,9 +66,9 @@ def classify(path: Sequence[float]) -> str:
 
 def envelope_rate(path: Sequence[float]) -> float | None:
     """The per-step decay of ``|w_t|`` over the second half of a path: the least-squares
-    slope of log |w| at its local maxima (where a rippling path peaks), or the ratio of the
-    end points where there are fewer than three peaks (a monotone |w|). None when the path
-    reached 0 or overflowed."""
+    slope of ``log |w|`` at its local maxima (where a rippling path peaks), or the ratio of
+    the end points where there are fewer than three peaks (a monotone ``|w|``). None when
+    the path reached 0 or overflowed."""
     w = np.abs(np.asarray(path, dtype=float))
     half = len(w) // 2
     tail = w[half:]
