@@ -83,6 +83,10 @@ def flatten(numbers: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, _number(numbers))]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _budget(budget: dict[str, Any]) -> str:
     return ", ".join(
         f"{k}={_number(v) if not isinstance(v, list) else v}" for k, v in budget.items()
@@ -267,7 +271,7 @@ def _md_item(item: Item) -> list[str]:
             "",
         ]
     else:
-        lines += [f"**Verdict: {item.state}.** {r['verdict']['reason']}", ""]
+        lines += [f"**Verdict: {item.state}.** {_sentence(r['verdict']['reason'])}", ""]
         for stem, name in _figure_files(item):
             lines += [f"![{e.title}: {stem}]({e.name}/{name})", ""]
         lines += ["| measured | value |", "|---|---|"]
