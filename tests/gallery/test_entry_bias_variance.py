@@ -61,3 +61,13 @@ def test_a_few_draws_measure_the_three_terms():
     assert d["2"]["bias2"] < 1e-20 and d["1"]["bias2"] > 0.1
     assert d["20"]["train_mse"] < 1e-3 < d["20"]["test_mse"]
     assert len(numbers["ridge"]["lambdas"]) == 5
+
+
+def test_the_model_table():
+    headers, rows = bias_variance.table(bias_variance_numbers())
+    assert [r[0] for r in rows] == [
+        "degree 1",
+        "degree 2",
+        "degree 20",
+        "ridge, degree 20, lambda 0.32",
+    ]

@@ -62,3 +62,9 @@ def test_optimlab_schedules_match_the_transcriptions():
     numbers = cyclical.compute(budget, None).numbers
     assert cyclical.rule(numbers).status == REPRODUCED
     assert numbers["triangular2"]["amplitude_ratios"] == pytest.approx([0.5, 0.5])
+
+
+def test_the_schedule_table():
+    headers, rows = cyclical.table(cyclical_numbers())
+    assert [r[0] for r in rows] == ["triangular", "triangular2", "exp_range", "snapshot"]
+    assert rows[1][2] == "0.5, 0.5, 0.5"

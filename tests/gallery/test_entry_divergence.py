@@ -54,3 +54,8 @@ def test_divergence_window_test_on_hand_made_norms():
 def test_bisection_on_the_iteration_finds_two_plus_two_beta():
     measured = divergence.thresholds((0.0, 0.5, 0.9), steps=120, iterations=14)
     assert measured == pytest.approx([2.0, 3.0, 3.8], rel=1e-3)
+
+
+def test_the_threshold_table():
+    headers, rows = divergence.table(divergence_numbers())
+    assert len(rows) == len(divergence.BETAS) and rows[-1][:2] == ["0.99", "3.9800"]

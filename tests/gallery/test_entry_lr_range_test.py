@@ -79,3 +79,9 @@ def test_the_standard_tier_needs_mnist_and_says_how_to_get_it(tmp_path, monkeypa
     assert record["get_data"].endswith("--tier standard --out " + str(out) + " --download")
     html = (out / "gallery.html").read_text()
     assert "Skipped: dataset" in html and record["get_data"] in html
+
+
+def test_the_rate_table():
+    headers, rows = lrt.table(numbers())
+    assert [r[0] for r in rows] == list(lrt.RUNS)
+    assert rows[1] == ["suggested", "0.11", "completed", "0.69", "0.500"]

@@ -97,3 +97,9 @@ def test_a_small_run_shows_each_regime_and_goh_s_rates():
     opt = numbers["optimum"]
     assert opt["closed_rate"] == pytest.approx((10 - 1) / (10 + 1))
     assert opt["measured_rate_at_closed"] == pytest.approx(opt["closed_rate"], abs=0.01)
+
+
+def test_the_regime_table():
+    headers, rows = momentum_regimes.table(regime_numbers())
+    assert [r[0] for r in rows] == list(momentum_regimes.REGIMES)
+    assert rows[0][3] == "ripples"

@@ -58,3 +58,9 @@ def test_a_short_run_measures_each_method_at_its_tuned_rate():
         assert numbers["final_f"] == path.losses[-1] and numbers["half_f"] == path.losses[15]
         assert numbers["turn_backs"] == path.turn_backs()
     assert ravine.rule(measured.numbers).status in (REPRODUCED, AT_BUDGET, NOT_REPRODUCED)
+
+
+def test_the_method_table():
+    headers, rows = ravine.table(changed(RAVINE, "nesterov.final_f", None))
+    assert rows[0] == ["sgd", "0.1", "1.17", "0.43", "40%"]
+    assert rows[2][3] == "diverged"

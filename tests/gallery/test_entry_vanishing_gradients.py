@@ -63,3 +63,8 @@ def test_a_small_net_measures_every_configuration():
         assert len(r["grad_norms_init"]) == len(r["weight_change"]) == 8
         assert r["ratio_init"] == pytest.approx(r["grad_norms_init"][0] / r["grad_norms_init"][-1])
     assert sigmoid["ratio_init"] < relu["ratio_init"] / 10
+
+
+def test_the_configuration_table():
+    headers, rows = vg.table(numbers())
+    assert rows[0] == ["sigmoid", "1.8e-12", "1", "0 / 0.17", "0.097"]

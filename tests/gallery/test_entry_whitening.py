@@ -50,3 +50,10 @@ def test_the_lab_experiment_feeds_the_numbers():
     numbers = whitening.compute(budget, None).numbers
     assert numbers["max_steps"] == 50 and numbers["raw"]["gd_steps"] is None
     assert numbers["zca_whiten"]["gd_steps"] == 1
+
+
+def test_the_units_table():
+    headers, rows = whitening.table(whitening_numbers())
+    assert headers == ["inputs", "cond(A^T A)", "GD steps", "momentum steps"]
+    assert rows[0] == ["raw", "1.4e+09", "more than 2000", "more than 2000"]
+    assert rows[2] == ["zca_whiten", "1", "1", "1"]

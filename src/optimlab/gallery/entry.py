@@ -90,7 +90,8 @@ class Entry:
     entry's code changes what it measures: a stored result of another version is rerun.
     ``threads`` fixes the torch threads of the run: 1 for entries made of many tiny tensor
     operations, where more threads only add synchronization; None for the runner's share
-    of the cores.
+    of the cores. ``table(numbers)``, if given, returns ``(headers, rows)`` of strings: the
+    summary the pages show above the full list of numbers.
     """
 
     name: str
@@ -107,6 +108,7 @@ class Entry:
     requires: Callable[[Mapping[str, Any]], Sequence[str]] = field(default=lambda budget: ())
     reference: str = ""
     threads: int | None = None
+    table: Callable[[Mapping[str, Any]], tuple[list[str], list[list[str]]]] | None = None
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:

@@ -93,6 +93,13 @@ def _budget(budget: dict[str, Any]) -> str:
     )
 
 
+def summary_table(item: Item) -> tuple[list[str], list[list[str]]] | None:
+    """The entry's own summary of its numbers, or None when it has none."""
+    if item.entry.table is None or item.record is None:
+        return None
+    return item.entry.table(item.record["numbers"])
+
+
 def _decks(items: Sequence[Item]) -> dict[str, list[Item]]:
     decks: dict[str, list[Item]] = {}
     for item in items:
@@ -191,6 +198,14 @@ def _html_item(item: Item, out: Path) -> str:
         )
         for stem, name in _figure_files(item):
             parts.append(_img(out / e.name, stem, name, e.title))
+        table = summary_table(item)
+        if table is not None:
+            head = "".join(f"<th>{escape(h)}</th>" for h in table[0])
+            body = "".join(
+                "<tr>" + "".join(f"<td class='num'>{escape(c)}</td>" for c in row) + "</tr>"
+                for row in table[1]
+            )
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         rows = "\n".join(
             f"<tr><td>{escape(k)}</td><td class='num'>{escape(v)}</td></tr>"
             for k, v in flatten(r.get("numbers", {}))
@@ -274,6 +289,12 @@ def _md_item(item: Item) -> list[str]:
         lines += [f"**Verdict: {item.state}.** {_sentence(r['verdict']['reason'])}", ""]
         for stem, name in _figure_files(item):
             lines += [f"![{e.title}: {stem}]({e.name}/{name})", ""]
+        table = summary_table(item)
+        if table is not None:
+            lines += ["| " + " | ".join(map(_md_cell, table[0])) + " |",
+                      "|" + "---|" * len(table[0])]  # fmt: skip
+            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in table[1]]
+            lines.append("")
         lines += ["| measured | value |", "|---|---|"]
         lines += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in flatten(r.get("numbers", {}))]
         lines.append("")

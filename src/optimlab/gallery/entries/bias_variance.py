@@ -196,6 +196,19 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [f"degree {k}", f"{v['bias2']:.3g}", f"{v['variance']:.3g}", f"{v['test_mse']:.3g}",
+         f"{v['train_mse']:.3g}"]
+        for k, v in numbers["degrees"].items()
+    ]  # fmt: skip
+    b = numbers["ridge"]["best"]
+    rows.append([f"ridge, degree {numbers['ridge']['degree']}, lambda {b['lambda']:.2g}",
+                 f"{b['bias2']:.3g}", f"{b['variance']:.3g}", f"{b['test_mse']:.3g}",
+                 f"{b['train_mse']:.3g}"])  # fmt: skip
+    return ["model", "bias^2", "variance", "test MSE", "train MSE"], rows
+
+
 _BUDGET = {"n_train": 21, "noise": 0.3}
 ENTRY = Entry(
     name="bias_variance",
@@ -217,5 +230,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="the lectures' Figure 4.5 set-up (optimlab.viz.bias_variance)",
 )

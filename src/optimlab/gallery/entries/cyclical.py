@@ -156,6 +156,18 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [name, f"{numbers[name]['max_error']:.1e}",
+         ", ".join(f"{r:.4g}" for r in numbers[name]["amplitude_ratios"])]
+        for name in MODES
+    ]  # fmt: skip
+    snap = numbers["snapshot"]
+    rows.append(["snapshot", f"{snap['max_error']:.1e}",
+                 f"snapshots at steps {', '.join(map(str, snap['snapshot_steps']))}"])  # fmt: skip
+    return ["schedule", "largest deviation from the paper", "amplitude ratio per cycle"], rows
+
+
 _BUDGET = {"base_lr": 0.001, "max_lr": 0.006, "gamma": 0.999, "snapshot_lr": 0.1, "cycles": 5}
 ENTRY = Entry(
     name="cyclical",
@@ -177,6 +189,7 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="Smith, Cyclical Learning Rates, WACV 2017; Huang et al., Snapshot Ensembles, "
     "ICLR 2017",
 )

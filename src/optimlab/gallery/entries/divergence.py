@@ -143,6 +143,16 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [f"{r['beta']:g}", f"{r['formula']:.4f}",
+         "-" if r["measured"] is None else f"{r['measured']:.6f}",
+         "-" if r["relative_error"] is None else f"{r['relative_error']:.1e}"]
+        for r in numbers["betas"]
+    ]  # fmt: skip
+    return ["beta", "2 + 2 beta", "measured threshold", "relative error"], rows
+
+
 ENTRY = Entry(
     name="divergence",
     title="Heavy-ball momentum diverges at lr * lambda = 2 + 2 beta",
@@ -162,5 +172,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="Goh, Why Momentum Really Works, Distill 2017; Polyak 1964",
 )

@@ -152,6 +152,17 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    def f(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    rows = [
+        [name, f"{r['lr']:.3g}", r["status"], f(r["val_loss"], ".3g"), f(r["val_accuracy"], ".3f")]
+        for name, r in numbers["runs"].items()
+    ]
+    return ["rate", "lr", "status", "val loss", "val accuracy"], rows
+
+
 _BUDGET = {"min_lr": 1e-5, "max_lr": 10.0, "seed": 0}
 ENTRY = Entry(
     name="lr_range_test",
@@ -172,5 +183,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     requires=requires,
+    table=table,
     reference="Smith, Cyclical Learning Rates, WACV 2017, sec. 3.3",
 )

@@ -238,6 +238,16 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = [
+        [name, f"{r['s']:g}", f"{r['beta']:g}", r["measured"], f"{r['spectral_radius']:.4f}",
+         "-" if r["measured_rate"] is None else f"{r['measured_rate']:.4f}"]
+        for name, r in numbers["regimes"].items()
+    ]  # fmt: skip
+    headers = ["regime", "lr * l", "beta", "measured regime", "max |root|", "measured rate"]
+    return headers, rows
+
+
 ENTRY = Entry(
     name="momentum_regimes",
     title="Momentum's regimes and the optimal rate (Goh 2017)",
@@ -260,5 +270,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="Goh, Why Momentum Really Works, Distill 2017; eigenvalues 1 and 100",
 )

@@ -96,6 +96,18 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    def f(value: float | None) -> str:
+        return "diverged" if value is None else f"{value:.3g}"
+
+    rows = [
+        [m, f"{numbers[m]['lr']:.3g}", f(numbers[m]["half_f"]), f(numbers[m]["final_f"]),
+         f"{numbers[m]['turn_backs']:.0%}"]
+        for m in METHODS
+    ]  # fmt: skip
+    return ["method", "tuned lr", "f at half the steps", "final f", "steps turning back"], rows
+
+
 _BUDGET = {"lr_low": 1e-4, "lr_high": 1.0}
 ENTRY = Entry(
     name="ravine",
@@ -117,5 +129,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="Qian 1999; Nesterov 1983; function 0.5 (0.1 x^2 + 10 y^2) from (-8, 1)",
 )

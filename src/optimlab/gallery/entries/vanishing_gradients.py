@@ -172,6 +172,18 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for label, r in numbers.items():
+        change = r["weight_change"]
+        rows.append([label, _fmt(r["ratio_init"]), _fmt(r["ratio_end"]),
+                     "overflowed" if not change else f"{change[0]:.2g} / {change[-1]:.2g}",
+                     "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.3f}"])  # fmt: skip
+    headers = ["units", "gradient ratio, init", "gradient ratio, end",
+               "weight change, first / last layer", "val accuracy"]  # fmt: skip
+    return headers, rows
+
+
 _BUDGET = {"depth": 20, "width": 64, "lr": 0.05, "seed": 0}
 ENTRY = Entry(
     name="vanishing_gradients",
@@ -193,5 +205,6 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="examples/vanishing_gradients.py; Glorot & Bengio 2010; Ioffe & Szegedy 2015",
 )

@@ -121,6 +121,17 @@ def x_or_more(steps: int | None, cap: int) -> str:
     return f"more than {cap}" if steps is None else str(steps)
 
 
+def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The lectures' units table: condition number and steps per representation."""
+    cap = numbers["max_steps"]
+    rows = [
+        [rep, f"{numbers[rep]['condition']:.3g}", x_or_more(numbers[rep]["gd_steps"], cap),
+         x_or_more(numbers[rep]["momentum_steps"], cap)]
+        for rep in REPRESENTATIONS
+    ]  # fmt: skip
+    return ["inputs", "cond(A^T A)", "GD steps", "momentum steps"], rows
+
+
 _BUDGET = {"n": 200, "tol": 1e-6, "seed": 0}
 ENTRY = Entry(
     name="whitening",
@@ -142,6 +153,7 @@ ENTRY = Entry(
     draw=draw,
     rule=rule,
     threads=1,
+    table=table,
     reference="the lab's whitening experiment (optimlab.lab.whitening); lecture 001, "
     "Units of measurements",
 )
