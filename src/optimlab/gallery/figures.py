@@ -1,7 +1,7 @@
 """Writing an entry's figures: PNG and SVG for every figure, GIF for an animation.
 
 Files are written atomically and without date or software stamps, so the same numbers
-give the same bytes. The helpers at the bottom give entries the gallery's figure sizes.
+give the same bytes. ``figure`` gives entries the gallery's figure size.
 """
 
 from __future__ import annotations
