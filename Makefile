@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup test test-all lint format docs demo bench clean
+.PHONY: setup test test-all lint format docs demo bench gallery clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ demo: setup
 
 bench: setup
 	$(PY) -m optimlab.cli bench optimizers
+
+# The lectures' experiments rerun: runs/gallery/gallery.html. A rerun continues where a
+# stopped one left off; TIER=standard or TIER=full for larger budgets.
+TIER ?= quick
+gallery: setup
+	$(PY) -m optimlab.cli gallery --tier $(TIER) --workers 2 --out runs/gallery
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache docs/_build

@@ -29,6 +29,7 @@ COMMANDS = [
     "lr_find",
     "landscape",
     "speedrun",
+    "gallery",
 ]
 
 

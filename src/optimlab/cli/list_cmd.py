@@ -20,6 +20,7 @@ LISTINGS: dict[str, str] = {
     "schedules": "optimlab.schedules.registry:table",
     "problems": "optimlab.problems.problem:table",
     "datasets": "optimlab.data.datasets:table",
+    "gallery": "optimlab.gallery.registry:table",
 }
 
 
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="list optimizers, schedules, problems or datasets")
+    p = sub.add_parser(
+        "list", help="list optimizers, schedules, problems, datasets or gallery entries"
+    )
     p.add_argument("what", nargs="?", help=f"one of: {', '.join(LISTINGS)} (default: all)")
     p.set_defaults(func=run)

@@ -1,0 +1,145 @@
+"""What a gallery entry is: a lecture's claim, a budgeted run, its figures and a verdict rule.
+
+An entry measures first and judges second. ``compute(budget, context)`` returns a
+:class:`Measured`: the ``numbers`` (plain JSON values, finite floats; None where a
+quantity was not reached) and any in-memory data the figures need. ``draw`` turns that
+into figures. ``rule(numbers)`` reads only the numbers, so a verdict can be recomputed
+from an entry's JSON and each rule is tested on fixed numbers.
+
+Verdicts:
+
+- ``reproduced``: the numbers show what the lecture claims.
+- ``reproduced at this budget only``: they show it in the run this tier paid for, but the
+  entry's numbers also show that it hinges on the budget (it does not yet hold at an
+  earlier checkpoint of the same run, or a part could only be checked to the coarse
+  tolerance this tier's resolution allows); a larger tier may settle it.
+- ``not reproduced``: the numbers contradict the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from optimlab.errors import OptimlabError
+
+#: Tiers from cheapest to dearest; an entry runs in its own tier and every dearer one.
+TIERS = ("quick", "standard", "full")
+
+REPRODUCED = "reproduced"
+AT_BUDGET = "reproduced at this budget only"
+NOT_REPRODUCED = "not reproduced"
+VERDICTS = (REPRODUCED, AT_BUDGET, NOT_REPRODUCED)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One of ``VERDICTS`` and the reason, in words, taken from the numbers."""
+
+    status: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.status not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.status!r}; valid: {', '.join(VERDICTS)}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"status": self.status, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a run may need beyond its budget: where datasets are and whether to fetch them."""
+
+    data_dir: str | None = None
+    download: bool = False
+
+
+@dataclass
+class Measured:
+    """A run's result: ``numbers`` go to the JSON and to the rule; ``data`` only to ``draw``."""
+
+    numbers: dict[str, Any]
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class Animation:
+    """An animated figure, already encoded as GIF bytes, and a still for PNG/SVG."""
+
+    gif: bytes
+    still: Figure
+
+
+#: What ``draw`` returns: file stem -> a figure (written as PNG and SVG) or an animation
+#: (written as GIF, its still as PNG and SVG).
+Drawings = Mapping[str, Figure | Animation]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registry record: one of the lectures' experiments.
+
+    ``budgets`` maps each tier from ``tier`` up to the keyword arguments of ``compute``;
+    ``requires(budget)`` names the datasets the run reads (checked before it starts, so a
+    missing one skips the entry with the way to get it). Bump ``version`` whenever the
+    entry's code changes what it measures: a stored result of another version is rerun.
+    ``threads`` fixes the torch threads of the run: 1 for entries made of many tiny tensor
+    operations, where more threads only add synchronization; None for the runner's share
+    of the cores. ``table(numbers)``, if given, returns ``(headers, rows)`` of strings: the
+    summary the pages show above the full list of numbers.
+    """
+
+    name: str
+    title: str
+    deck: str
+    slide: str
+    claim: str
+    tier: str
+    version: int
+    budgets: Mapping[str, Mapping[str, Any]]
+    compute: Callable[..., Measured]
+    draw: Callable[[Measured], Drawings]
+    rule: Callable[[Mapping[str, Any]], Verdict]
+    requires: Callable[[Mapping[str, Any]], Sequence[str]] = field(default=lambda budget: ())
+    reference: str = ""
+    threads: int | None = None
+    table: Callable[[Mapping[str, Any]], tuple[list[str], list[list[str]]]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIERS:
+            raise ValueError(f"entry {self.name!r}: unknown tier {self.tier!r}")
+        wanted = set(TIERS[TIERS.index(self.tier) :])
+        if set(self.budgets) != wanted:
+            raise ValueError(
+                f"entry {self.name!r}: budgets for {sorted(self.budgets)}; need {sorted(wanted)}"
+            )
+
+    def runs_in(self, tier: str) -> bool:
+        """Whether the tier includes this entry (its own tier and every dearer one)."""
+        return TIERS.index(tier) >= TIERS.index(self.tier)
+
+    def budget(self, tier: str) -> dict[str, Any]:
+        if not self.runs_in(tier):
+            raise OptimlabError(
+                f"entry {self.name!r} belongs to the {self.tier} tier; run it with "
+                f"--tier {' or --tier '.join(TIERS[TIERS.index(self.tier) :])}"
+            )
+        return dict(self.budgets[tier])
+
+
+def check_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise OptimlabError(f"invalid --tier {tier!r}; valid tiers: {', '.join(TIERS)}")
+    return tier
+
+
+def output_stem(name: str) -> str:
+    """A figure stem must be a plain file name (it becomes ``<stem>.png`` and so on)."""
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"invalid figure name {name!r}")
+    return name

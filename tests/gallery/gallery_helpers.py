@@ -1,0 +1,42 @@
+"""Helpers of the gallery's tests: the command line in a child process, file stamps."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ONLY = ("cyclical", "whitening")
+
+
+def gallery_command(out: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "optimlab.cli", "gallery", "--out", str(out), *args]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
+def stamp(path: Path) -> tuple[int, int]:
+    """What a rewrite (atomic: a new file renamed over the old) changes."""
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+def files_of(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def changed(numbers: dict, path: str, value) -> dict:
+    """A deep copy of ``numbers`` with the value at dotted ``path`` replaced."""
+    out = copy.deepcopy(numbers)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return out
