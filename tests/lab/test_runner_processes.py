@@ -133,15 +133,21 @@ def test_sigterm_stops_workers_writes_the_report_and_resumes(tmp_path):
 
 def test_a_worker_that_dies_fails_the_run_and_its_run_is_redone(tmp_path):
     proc, out, _ = _start_and_wait_for_training(tmp_path)
-    (victim,) = [
-        int(pid)
-        for (pid,) in sp.query(
+    training: list[int] = []
+
+    def a_worker_is_training() -> bool:
+        # between two runs a worker holds none: ask again until one is training
+        rows = sp.query(
             out,
             "select json_extract(a.value_json, '$.pid') from trial_user_attributes a "
             "join trials t on t.trial_id = a.trial_id "
             "where a.key = 'worker' and t.state = 'RUNNING' limit 1",
         )
-    ]
+        training[:] = [int(pid) for (pid,) in rows if pid is not None]
+        return bool(training)
+
+    sp.wait_until(a_worker_is_training, timeout=120, what="a worker is training a run")
+    (victim,) = training
     os.kill(victim, signal.SIGKILL)
     assert proc.wait(timeout=900) == 1
     stdout, stderr = sp.output(out)
