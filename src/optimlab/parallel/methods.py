@@ -1,0 +1,16 @@
+"""The parallel methods a run may use, by name (no torch.distributed import here: the run
+configuration checks names without paying for it)."""
+
+from __future__ import annotations
+
+# name -> one line for --help and the docs
+METHODS = {
+    "none": "one process",
+    "sync": "synchronous data parallel: gradients all-reduced every step (DDP)",
+    "local_sgd": "(post-)local SGD: local steps, models averaged every period steps",
+    "hogwild": "Hogwild!: processes update one model in shared memory without locks",
+}
+# Methods whose processes form a torch.distributed process group (started by the
+# elastic launcher or torchrun); hogwild's share memory on one machine instead.
+DISTRIBUTED = ("sync", "local_sgd")
+DEFAULT_LOCAL_SGD_PERIOD = 8
