@@ -44,6 +44,16 @@ def test_sync_two_processes_take_the_steps_of_one(serial, tmp_path):
         assert ours[-1][key] == pytest.approx(theirs[-1][key], rel=1e-9)
 
 
+def test_local_sgd_with_period_one_is_sync(serial, tmp_path):
+    # Averaging after every local step of plain or momentum SGD is the synchronous
+    # step (the update is linear in the gradient and momentum), up to rounding.
+    out = tmp_path / "local"
+    proc = optimlab("train", *ARGS, "--parallel", "local_sgd", "--nproc", "2",
+                    "--local-sgd-period", "1", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
+
+
 def test_torchrun_starts_the_same_run(serial, tmp_path):
     out = tmp_path / "torchrun"
     torchrun = ["--nproc-per-node", "2", "-m", "optimlab.cli", "train"]
