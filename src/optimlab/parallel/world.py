@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -118,20 +119,38 @@ def device_for(name: str, place: Place) -> torch.device:
     return device
 
 
-def init_process_group(place: Place, device: torch.device, timeout_s: float | None = None) -> None:
-    """Start the default process group from the launcher's environment: NCCL for CUDA
-    devices, gloo otherwise."""
-    from datetime import timedelta
+def _attempt_store(timeout: timedelta) -> dist.Store | None:
+    """The launcher's store under a prefix of this attempt, for a restarted group.
 
+    torch's elastic agent shares one TCP store with its workers across restarts, and
+    the default (``env://``) set-up reads it without a prefix, so a restarted group
+    would find the previous attempt's addresses and connect to processes that are
+    gone. Keys under ``optimlab/attempt_K`` keep the attempts apart."""
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+        timeout=timeout,
+    )  # fmt: skip
+    return dist.PrefixStore(f"optimlab/attempt_{attempt}", store)
+
+
+def init_process_group(place: Place, device: torch.device, timeout_s: float = 1800) -> None:
+    """Start the default process group from the launcher's environment: NCCL for CUDA
+    devices, gloo otherwise. ``timeout_s`` bounds each collective's wait."""
     backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl":
         if not dist.is_nccl_available():
             raise OptimlabError("invalid device: NCCL is not available in this torch build; "
                                 "use --device cpu")  # fmt: skip
         torch.cuda.set_device(device)
-    kwargs: dict[str, Any] = {"backend": backend, "rank": place.rank, "world_size": place.size}
-    if timeout_s is not None:
-        kwargs["timeout"] = timedelta(seconds=timeout_s)
+    timeout = timedelta(seconds=timeout_s)
+    kwargs: dict[str, Any] = {"backend": backend, "rank": place.rank, "world_size": place.size,
+                              "timeout": timeout}  # fmt: skip
+    store = _attempt_store(timeout)
+    if store is not None:
+        kwargs["store"] = store
     if backend == "nccl":
         kwargs["device_id"] = device
     dist.init_process_group(**kwargs)

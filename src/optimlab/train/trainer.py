@@ -426,9 +426,9 @@ class Trainer:
             callbacks.append(CSVLogger(self.out_dir / "metrics.csv"))
             if tensorboard_available():
                 callbacks.append(TensorBoardLogger(self.out_dir / "tensorboard"))
-        elif checkpoint_every is not None:
+        if self.out_dir is None and checkpoint_every is not None:
             raise OptimlabError("checkpoint_every needs an out_dir to write checkpoints to")
-        elif keep_epochs:
+        if self.out_dir is None and keep_epochs:
             raise OptimlabError("keep_epoch_checkpoints needs an out_dir to write checkpoints to")
         if progress and self.is_writer:
             callbacks.append(ProgressBar())
