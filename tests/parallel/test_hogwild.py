@@ -66,3 +66,18 @@ def test_several_processes_do_not_resume(tmp_path):
         run_hogwild(config)
     with pytest.raises(OptimlabError, match="fast is not available with parallel hogwild"):
         config.replace(fast=True)
+
+
+def test_each_process_schedules_over_its_own_steps():
+    # digits_mlp: 41 batches of 32 per epoch; under Hogwild! with 2 processes, process 0
+    # steps on 21 of them and process 1 on 20, so a schedule's horizon is theirs.
+    from optimlab import problems
+    from optimlab.parallel.hogwild import HogwildWorld
+    from optimlab.run import total_steps
+
+    config = RunConfig(problem="digits_mlp", optimizer="sgd", epochs=2, parallel="hogwild",
+                       nproc=2)  # fmt: skip
+    problem = problems.build("digits_mlp")
+    assert total_steps(config, problem, 32) == 82
+    assert total_steps(config, problem, 32, HogwildWorld(0, 2, [])) == 42
+    assert total_steps(config, problem, 32, HogwildWorld(1, 2, [])) == 40

@@ -66,6 +66,9 @@ class HogwildWorld(World):
     def shard(self, loader: Any) -> InterleavedLoader:
         return InterleavedLoader(loader, self.rank, self.size)
 
+    def own_batches(self, n: int) -> int:
+        return len(range(self.rank, n, self.size))
+
     def wrap_model(self, model: nn.Module) -> nn.Module:
         """Point the model's parameters and buffers at the shared tensors: the
         optimizer's in-place updates then write shared memory."""
@@ -151,6 +154,8 @@ def run_hogwild(
         raise OptimlabError(f"invalid parallel {config.parallel!r} here; valid: hogwild")
     size = config.nproc or 1
     _check_resumable(config, resume)
+    if config.device == "auto":  # the processes share CPU memory
+        config = config.replace(device="cpu")
     if config.threads is None:  # the cores are split between the processes
         config = config.replace(threads=max(1, torch.get_num_threads() // size))
     config = config.replace(nproc=size)

@@ -63,22 +63,28 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int) -> int:
-    """Optimizer steps in one epoch: batches (the last one partial) over accumulation."""
+def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
+    """Optimizer steps in one epoch: batches (the last one partial) over accumulation;
+    in a ``world``, this process's (all of them, or its own under Hogwild!)."""
     from optimlab.schedules import steps_per_epoch as batches
 
     if problem.splits is None or config.order == "full":  # one full-batch step per epoch
-        return 1
-    return math.ceil(batches(len(problem.splits.train.x), batch_size) / config.grad_accumulation)
+        n = 1
+    else:
+        n = batches(len(problem.splits.train.x), batch_size)
+    if world is not None:
+        n = world.own_batches(n)
+    return math.ceil(n / config.grad_accumulation)
 
 
-def total_steps(config: RunConfig, problem: Any, batch_size: int) -> int | None:
-    """The run's length in optimizer steps: the smaller of ``steps`` and ``epochs``
-    (the problem's epochs when no budget is given); ``None`` under a time budget alone."""
+def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int | None:
+    """The run's length in optimizer steps (this process's, in a ``world``): the smaller
+    of ``steps`` and ``epochs`` (the problem's epochs when no budget is given); ``None``
+    under a time budget alone."""
     epochs = config.epochs
     if epochs is None and config.steps is None and config.seconds is None:
         epochs = problem.epochs
-    per_epoch = steps_per_epoch(config, problem, batch_size)
+    per_epoch = steps_per_epoch(config, problem, batch_size, world)
     candidates = [n for n in (config.steps, epochs and epochs * per_epoch) if n]
     return min(candidates) if candidates else None
 
@@ -192,7 +198,7 @@ def build_run(
             f"invalid nproc: {world.size} processes do not divide the batch size "
             f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"
         )
-    total = total_steps(config, problem, batch_size)
+    total = total_steps(config, problem, batch_size, world)
     optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
     monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
     own: list[Any] = []

@@ -60,6 +60,11 @@ class World:
         """The loader of this process's batches, built from the whole run's loader."""
         return loader
 
+    def own_batches(self, n: int) -> int:
+        """How many of an epoch's ``n`` (global) batches this process steps on: all of
+        them where the processes share each batch."""
+        return n
+
     def wrap_model(self, model: nn.Module) -> nn.Module:
         """The module the training step calls (the model itself by default)."""
         return model
