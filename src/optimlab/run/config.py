@@ -242,7 +242,7 @@ class RunConfig:
 
     @property
     def world_size(self) -> int:
-        """Processes taking part in the run: ``nproc`` per machine times ``nnodes``."""
+        """The number of processes in the run, ``nproc`` per machine times ``nnodes``."""
         return (self.nproc or 1) * (self.nnodes or 1)
 
     # ------------------------------------------------------------- identity
