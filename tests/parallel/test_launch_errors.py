@@ -105,6 +105,11 @@ def test_run_config_records_the_world():
     base = {"problem": "digits_mlp", "optimizer": "sgd"}
     one = RunConfig(**base)
     assert one.world_size == 1 and one.parallel == "none"
+    # settings added for parallel runs enter the identity only when set, so the keys
+    # and checkpoints of runs recorded before them stay valid
+    later = {"dtype", "parallel", "nproc", "nnodes", "local_sgd_period", "local_sgd_warmup"}
+    assert not later & set(one.identity())
+    assert RunConfig(**base, dtype="float64").identity()["dtype"] == "float64"
     two = RunConfig(**base, parallel="sync", nproc=2)
     assert two.world_size == 2 and two.key() != one.key()
     assert RunConfig(**base, parallel="sync", nproc=2, nnodes=2).world_size == 4

@@ -77,18 +77,24 @@ class RunConfig:
     log_every: int = _opt(50, help="sample the loss every N steps")
     diagnose: bool = _opt(False, help="record per-layer gradient flow into OUT/diagnostics")
     diagnose_every: int | None = _opt(help="sample the gradient flow every K steps (50)")
+    # Settings added after runs were first recorded: left out of the identity while they
+    # hold their defaults, so the keys and checkpoints of earlier runs stay valid.
     dtype: str = _opt("float32", help="floating-point type of the model and inputs: "
-                      "float32, float64")  # fmt: skip
+                      "float32, float64", later=True)  # fmt: skip
     # Parallel runs (optimlab.parallel): how many processes and how they combine their
     # work change the numbers; where they meet (--rdzv-endpoint, --node-rank) does not.
-    parallel: str = _opt("none", help="parallel method: " + ", ".join(PARALLEL))
-    nproc: int | None = _opt(help="worker processes per machine (1; under torchrun: its own)")
-    nnodes: int | None = _opt(help="machines taking part (1; under torchrun: its own)")
+    parallel: str = _opt("none", help="parallel method: " + ", ".join(PARALLEL), later=True)
+    nproc: int | None = _opt(help="worker processes per machine (1; under torchrun: its own)",
+                             later=True)  # fmt: skip
+    nnodes: int | None = _opt(help="machines taking part (1; under torchrun: its own)",
+                              later=True)  # fmt: skip
     local_sgd_period: int | None = _opt(
-        help=f"local_sgd: average the models every N steps ({DEFAULT_LOCAL_SGD_PERIOD})"
+        help=f"local_sgd: average the models every N steps ({DEFAULT_LOCAL_SGD_PERIOD})",
+        later=True,
     )
     local_sgd_warmup: int | None = _opt(
-        help="local_sgd: synchronous steps before local SGD starts (post-local SGD; 0)"
+        help="local_sgd: synchronous steps before local SGD starts (post-local SGD; 0)",
+        later=True,
     )
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
@@ -247,8 +253,14 @@ class RunConfig:
 
     # ------------------------------------------------------------- identity
     def identity(self) -> dict[str, Any]:
-        """The settings the run's numbers depend on, as plain JSON values."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["identity"]}
+        """The settings the run's numbers depend on, as plain JSON values (a setting
+        added later only when it differs from its default)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.metadata["identity"]
+            and not (f.metadata.get("later") and getattr(self, f.name) == f.default)
+        }
 
     def key(self) -> str:
         """A short stable hash of :meth:`identity`: the run's name in a study."""
