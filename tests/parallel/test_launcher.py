@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from launching import final_weights, finish, max_relative_error, optimlab, start
+from launching import final_weights, finish, kill_group, max_relative_error, optimlab, start
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +89,41 @@ def test_two_machines_meet_at_a_rendezvous(tmp_path):
     assert sum(d.stdout.count("status     completed") for d in done) == 1  # rank 0's
     two, one = final_weights(tmp_path / "two"), final_weights(tmp_path / "serial")
     assert max_relative_error(two, one) < 1e-10
+
+
+def test_ctrl_c_ends_every_process_without_a_trace(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--epochs", "100",
+            "--parallel", "sync", "--nproc", "2", "--quiet", "--out", str(out)]  # fmt: skip
+    launcher = start(args)
+    deadline = time.monotonic() + 180
+    last = out / "checkpoints" / "last.pt"
+    while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_workers(launcher.pid)) == 2
+    launcher.send_signal(signal.SIGINT)
+    try:
+        _, err = launcher.communicate(timeout=60)
+        # nothing of the run's process group outlives the launcher for long (its helper
+        # processes notice that it is gone)
+        left = _group_alive(launcher.pid, wait=10)
+    finally:
+        kill_group(launcher)
+    assert launcher.returncode == 130, err
+    # The launcher's own report. (A process may still print a C++ abort if its peer was
+    # ended first, in the middle of an all-reduce: that output is the process's own.)
+    assert err.strip().splitlines()[-1] == "optimlab: interrupted"
+    assert "Traceback" not in err and "death signal" not in err
+    assert not left
+
+
+def _group_alive(pgid: int, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)

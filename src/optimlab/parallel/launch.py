@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -34,6 +35,7 @@ RUN_ID = "optimlab"
 # torch's elastic loggers that report a failed worker with its traceback; a user's
 # mistake is reported in one line instead (see WorkerFailed for real failures).
 _FAILURE_LOGGERS = ("torch.distributed.elastic.multiprocessing", "torch.multiprocessing")
+_AGENT_LOGGER = "torch.distributed.elastic.agent.server.api"
 
 
 @dataclass(frozen=True)
@@ -114,17 +116,25 @@ def wait_until_reachable(host: str, port: int, timeout: float) -> None:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+def _not_a_death_signal(record: logging.LogRecord) -> bool:
+    return "death signal" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _quiet_failures() -> Iterator[None]:
-    """Keep torch's failure logs (tracebacks) off the terminal while the launcher runs;
-    :func:`launch` reports a failure itself."""
+    """Keep torch's failure logs (tracebacks, "received death signal") off the terminal
+    while the launcher runs; :func:`launch` reports a failure or a signal itself. The
+    agent's notes on restarts stay."""
     loggers = [logging.getLogger(name) for name in _FAILURE_LOGGERS]
     levels = [lg.level for lg in loggers]
+    agent = logging.getLogger(_AGENT_LOGGER)
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
+    agent.addFilter(_not_a_death_signal)
     try:
         yield
     finally:
+        agent.removeFilter(_not_a_death_signal)
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
@@ -186,7 +196,7 @@ def launch(
     """Run ``config`` (a ``RunConfig`` with ``parallel`` sync or local_sgd) in
     ``config.nproc`` processes here, as node ``options.node_rank`` of ``config.nnodes``;
     return the run's summary where rank 0 ran, else None."""
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous import RendezvousError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -228,4 +238,17 @@ def launch(
                 raise worker_failure(err) from None
             except RendezvousError as err:
                 raise rendezvous_failure(err, host, port) from None
+            except SignalException as err:
+                # the launcher has ended the processes; report the signal, not a trace
+                raise stopped_by(err.sigval) from None
     return results.get(0)
+
+
+def stopped_by(sigval: signal.Signals) -> BaseException:
+    """Ctrl-C as KeyboardInterrupt; another signal as a one-line error."""
+    if sigval == signal.SIGINT:
+        return KeyboardInterrupt()
+    return OptimlabError(
+        f"the launcher was stopped by {signal.Signals(sigval).name} and ended its "
+        "processes; with --out, the same command resumes from the last checkpoint"
+    )
