@@ -137,6 +137,8 @@ def _worker(
     except OptimlabError as err:
         results.put((rank, "error", str(err)))
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process; the parent reports it
+        sys.exit(130)
     finally:
         if world is not None:
             world.leave()
