@@ -37,8 +37,9 @@ format: setup
 # cross-reference fails too), and -E reads every page afresh so that no warning hides in
 # an unchanged one. The loop checks that the site has every page it should.
 DOC_PAGES := index getting-started optimizers schedules regularization data networks lab \
-	lectures benchmarks speedrun contributing api/index \
-	$(addprefix api/,optimlab optim schedules regularize nn data problems train lab run viz bench speedrun)
+	parallel lectures benchmarks speedrun contributing api/index \
+	$(addprefix api/,optimlab optim schedules regularize nn data problems train parallel lab run \
+	viz bench speedrun)
 
 docs: setup
 	$(PY) -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html

@@ -1,4 +1,5 @@
-"""``optimlab bench [optimizers|engine|accuracy]``: benchmarks printed as side-by-side ratios."""
+"""``optimlab bench [optimizers|engine|accuracy|parallel]``: benchmarks printed as
+side-by-side ratios."""
 
 from __future__ import annotations
 
@@ -37,11 +38,18 @@ def _accuracy(args: argparse.Namespace) -> None:
     )
 
 
+def _parallel(args: argparse.Namespace) -> None:
+    from optimlab.bench.parallel import run_parallel_bench
+
+    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds)
+
+
 # name -> the function that turns the parsed options into the benchmark's arguments
 BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "optimizers": _optimizers,
     "engine": _engine,
     "accuracy": _accuracy,
+    "parallel": _parallel,
 }
 
 
@@ -70,7 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="optimizers: leave out the compiled fast path (no compile time)",
     )
     a = p.add_argument_group("accuracy (time to a target test accuracy)")
-    a.add_argument("--problem", help="fmnist_mlp (default), fmnist_2c2d, digits_mlp or both")
+    a.add_argument(
+        "--problem",
+        help="fmnist_mlp (default), fmnist_2c2d, digits_mlp or both; "
+        "parallel: any problem (fmnist_mlp, or digits_mlp without Fashion-MNIST)",
+    )
     a.add_argument("--target", type=float, help="test accuracy to reach (default: the preset)")
     a.add_argument("--optimizer", help="rule to compare (default: the problem's default)")
     a.add_argument("--contenders", help="comma separated: torch, eager, fast, fast+compile")
@@ -79,4 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--eval-every", type=int, help="steps between evaluations (default: epoch)")
     a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
     a.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
+    g.add_argument("--rounds", type=int, default=3, help="runs of each contender (3)")
+    g.add_argument("--run-epochs", type=int, default=2,
+                   help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
     p.set_defaults(func=run)

@@ -7,6 +7,11 @@ the long options with underscores, plus ``[hp]``, ``[schedule_args]`` and
 :func:`optimlab.run.build_run`. With ``--out DIR`` the run is checkpointed every epoch
 and rerunning the same command continues where it stopped, ending as an uninterrupted
 run would; a different command on the same directory is refused.
+
+``--parallel sync|local_sgd --nproc N`` runs in N processes started by torch's elastic
+launcher (:mod:`optimlab.parallel.launch`); the same command under ``torchrun`` runs as
+one of torchrun's processes. ``--parallel hogwild --nproc N`` shares one model between
+N processes of this machine (:mod:`optimlab.parallel.hogwild`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import ast
 import dataclasses
 import math
+import sys
 from typing import Any
 
 from optimlab.errors import OptimlabError
@@ -30,6 +36,10 @@ examples:
   optimlab train --problem fmnist_mlp --optimizer momentum --lr 0.05 --hp momentum=0.9 \\
       --schedule cosine --epochs 30 --out runs/fmnist-momentum
   optimlab train --config run.toml
+  optimlab train --problem fmnist_mlp --optimizer momentum --lr 0.05 --epochs 5 \\
+      --parallel sync --nproc 2 --out runs/fmnist-sync
+  torchrun --nproc-per-node 2 -m optimlab.cli train --problem digits_mlp \\
+      --optimizer sgd --parallel local_sgd --local-sgd-period 4
 """
 
 # Options whose names differ from their field's; "key=value" options repeat.
@@ -127,9 +137,69 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return RunConfig.from_cli(given, base)
 
 
+# The launcher's options: where the processes of a parallel run meet; they change no
+# number, so they are not run settings (defaults: optimlab.parallel.launch.LaunchOptions).
+# name -> (type, metavar, help)
+LAUNCH_OPTIONS: dict[str, tuple[type, str, str]] = {
+    "node_rank": (int, "K", "this machine's index among --nnodes (0 hosts the rendezvous)"),
+    "rdzv_endpoint": (str, "HOST:PORT",
+                      "rendezvous of several machines (default: 127.0.0.1, a free port)"),
+    "rdzv_timeout": (float, "SECONDS", "wait this long for the rendezvous (60)"),
+    "max_restarts": (int, "N", "restart the processes up to N times after a failure (0)"),
+}  # fmt: skip
+
+
+def launch_options(args: argparse.Namespace, config: Any) -> Any:
+    """The launcher's options given on the command line, checked against the run."""
+    from optimlab.parallel.launch import LaunchOptions
+    from optimlab.parallel.methods import DISTRIBUTED
+
+    given = {k: getattr(args, k) for k in LAUNCH_OPTIONS if getattr(args, k) is not None}
+    if given and config.parallel not in DISTRIBUTED:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise OptimlabError(f"{names} need --parallel sync or local_sgd (a launched run)")
+    return LaunchOptions(**given)
+
+
+def _train(config: Any, args: argparse.Namespace, resume: bool | str) -> dict[str, Any] | None:
+    """Train ``config`` here, in launched processes, or as one of torchrun's; return the
+    summary where this process has it."""
+    from optimlab.parallel.methods import DISTRIBUTED
+
+    progress = not args.quiet
+    if config.parallel in DISTRIBUTED:
+        from optimlab.parallel.world import in_launched_worker
+
+        options = launch_options(args, config)
+        if in_launched_worker():  # torchrun started this process: it is a worker
+            if options != type(options)():
+                raise OptimlabError(
+                    "torchrun places this process; leave out --node-rank, --rdzv-endpoint, "
+                    "--rdzv-timeout and --max-restarts"
+                )
+            from optimlab.parallel.worker import run_worker
+
+            return run_worker(config.to_json(), resume, progress)
+        from optimlab.parallel.launch import WorkerFailed, launch
+
+        try:
+            return launch(config, options, resume=resume, progress=progress)
+        except WorkerFailed as err:
+            if err.trace:
+                print(err.trace, file=sys.stderr, end="" if err.trace.endswith("\n") else "\n")
+            raise
+    launch_options(args, config)  # refuses launcher options without a launched method
+    if config.parallel == "hogwild":
+        from optimlab.parallel.hogwild import run_hogwild
+
+        return run_hogwild(config, resume=resume, progress=progress).summary
+    from optimlab.run import build_run
+
+    return build_run(config, resume=resume, progress=progress).fit().summary
+
+
 def run(args: argparse.Namespace) -> int:
     from optimlab import optim
-    from optimlab.run import build_run
 
     if args.resume and args.restart:
         raise OptimlabError("--resume and --restart contradict each other; give one")
@@ -137,14 +207,15 @@ def run(args: argparse.Namespace) -> int:
     if (args.resume or args.restart) and not config.out:
         raise OptimlabError(f"{'--resume' if args.resume else '--restart'} needs --out DIR")
     resume = True if args.resume else (False if args.restart else "auto")
-    built = build_run(config, resume=resume, progress=not args.quiet)
-    result = built.fit()
+    summary = _train(config, args, resume)
+    if summary is None:  # another process of the run reports it
+        return 0
     lr = (
         config.lr
         if config.lr is not None
         else optim.get(config.optimizer).hyperparameters().get("lr")
     )
-    print(format_summary(result.summary, config.optimizer, lr, config.lr is None, config.out))
+    print(format_summary(summary, config.optimizer, lr, config.lr is None, config.out))
     return 0
 
 
@@ -198,4 +269,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--full-batch", action="store_true",
                    help="one step per epoch on the whole training set (--order full)")  # fmt: skip
     add_run_arguments(p)
+    g = p.add_argument_group("launcher (parallel sync and local_sgd)")
+    for name, (kind, metavar, help_text) in LAUNCH_OPTIONS.items():
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, metavar=metavar,
+                       help=help_text)  # fmt: skip
     p.set_defaults(func=run)

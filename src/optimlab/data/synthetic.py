@@ -1,4 +1,5 @@
-"""Generated datasets: regression, two moons, spirals and the Wilson et al. toy.
+"""Generated datasets: regression, two moons, spirals, the Wilson et al. toy and a sparse
+bag-of-features classification set.
 
 Each generator is deterministic: its data come from ``data_seed`` (fixed by default),
 not from the training seed, so every run of a study sees the same dataset and the seed
@@ -15,7 +16,7 @@ from optimlab.data.raw import RawData
 from optimlab.errors import OptimlabError, check_range
 
 # Stream tags keep the generators' random streams apart for equal data seeds.
-_LINEAR, _POLY, _MOONS, _SPIRALS, _WILSON = 0x11, 0x22, 0x33, 0x44, 0x55
+_LINEAR, _POLY, _MOONS, _SPIRALS, _WILSON, _SPARSE = 0x11, 0x22, 0x33, 0x44, 0x55, 0x66
 
 
 def _rng(tag: int, data_seed: int) -> np.random.Generator:
@@ -180,3 +181,38 @@ def wilson_separable(
         class_names=("-1", "+1"),
         origin="generated",
     )
+
+
+@functools.lru_cache(maxsize=8)
+def sparse_binary(
+    n_train: int = 10_000,
+    n_test: int = 2_000,
+    features: int = 1_000,
+    active: int = 10,
+    noise: float = 0.5,
+    data_seed: int = 0,
+) -> RawData:
+    """Sparse binary classification: each example is a bag of ``active`` feature ids
+    drawn uniformly from ``features`` (with replacement, so a feature may count twice,
+    as words do in a document), stored as an int64 row of ids, not as a dense vector.
+
+    The label is 1 where ``sum_j w*[x_j] + e > 0``, with ``w* ~ N(0, I)`` and
+    ``e ~ N(0, noise^2)``: a linear model on feature counts can fit it, and the noise
+    keeps the classes overlapping. Each example touches ``active / features`` of the
+    weights (1% by default), the setting where Hogwild!'s lock-free updates rarely
+    collide.
+    """
+    for name, value in (("n_train", n_train), ("n_test", n_test), ("features", features),
+                        ("active", active)):  # fmt: skip
+        check_range(name, value, 1)
+    check_range("noise", noise, 0.0)
+    rng = _rng(_SPARSE, data_seed)
+    truth = rng.standard_normal(features)
+    n = n_train + n_test
+    ids = rng.integers(0, features, size=(n, active), dtype=np.int64)
+    margin = truth[ids].sum(axis=1) + noise * rng.standard_normal(n)
+    y = (margin > 0).astype(np.int64)
+    return RawData(
+        ids[:n_train], y[:n_train], ids[n_train:], y[n_train:],
+        class_names=("0", "1"), origin="generated",
+    )  # fmt: skip

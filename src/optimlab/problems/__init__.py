@@ -5,6 +5,7 @@
 """
 
 from optimlab.problems import catalog as _catalog  # noqa: F401  (registers the problems)
+from optimlab.problems import sparse as _sparse  # noqa: F401  (registers sparse_logreg)
 from optimlab.problems.functions1d import FUNCTIONS_1D, Function1D
 from optimlab.problems.functions2d import FUNCTIONS, Function2D, PointModel
 from optimlab.problems.losses import LOSSES, get_loss

@@ -14,6 +14,11 @@ The rules, each written once:
 - **Schedules** drive the optimizer through :class:`optimlab.schedules.ScheduleAdapter`,
   which writes ``group["lr"]`` before every step (step 0 first, as torch's schedulers
   do), so torch's own optimizers follow a schedule exactly as ours do.
+- **Precision**: ``dtype`` converts the model and the floating-point data (inputs,
+  regression targets) once, after the problem is built and before anything is fitted.
+- **Parallel runs** (``parallel`` sync or local_sgd) are built in each process with the
+  process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one, which
+  the world size must divide (except for full-batch steps).
 """
 
 from __future__ import annotations
@@ -58,22 +63,28 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int) -> int:
-    """Optimizer steps in one epoch: batches (the last one partial) over accumulation."""
+def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
+    """Optimizer steps in one epoch: batches (the last one partial) over accumulation;
+    in a ``world``, this process's (all of them, or its own under Hogwild!)."""
     from optimlab.schedules import steps_per_epoch as batches
 
     if problem.splits is None or config.order == "full":  # one full-batch step per epoch
-        return 1
-    return math.ceil(batches(len(problem.splits.train.x), batch_size) / config.grad_accumulation)
+        n = 1
+    else:
+        n = batches(len(problem.splits.train.x), batch_size)
+    if world is not None:
+        n = world.own_batches(n)
+    return math.ceil(n / config.grad_accumulation)
 
 
-def total_steps(config: RunConfig, problem: Any, batch_size: int) -> int | None:
-    """The run's length in optimizer steps: the smaller of ``steps`` and ``epochs``
-    (the problem's epochs when no budget is given); ``None`` under a time budget alone."""
+def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int | None:
+    """The run's length in optimizer steps (this process's, in a ``world``): the smaller
+    of ``steps`` and ``epochs`` (the problem's epochs when no budget is given); ``None``
+    under a time budget alone."""
     epochs = config.epochs
     if epochs is None and config.steps is None and config.seconds is None:
         epochs = problem.epochs
-    per_epoch = steps_per_epoch(config, problem, batch_size)
+    per_epoch = steps_per_epoch(config, problem, batch_size, world)
     candidates = [n for n in (config.steps, epochs and epochs * per_epoch) if n]
     return min(candidates) if candidates else None
 
@@ -135,17 +146,26 @@ def build_run(
     callbacks: Iterable[Any] = (),
     resume: bool | str = "auto",
     progress: bool = False,
+    world: Any = None,
 ) -> Run:
     """Build everything ``config`` describes, ready to :meth:`Run.fit`.
 
     ``callbacks`` are added to the run's own (diagnostics, early stopping,
     regularization). ``resume``: ``"auto"`` continues from a checkpoint in
     ``config.out`` when there is one, ``True`` requires one, ``False`` starts over.
+    ``world`` (an :class:`optimlab.train.distributed.World`) builds this process's part
+    of a parallel run; the launchers of :mod:`optimlab.parallel` pass it.
     """
     from optimlab import problems
+    from optimlab.parallel.methods import DISTRIBUTED
     from optimlab.regularize.options import apply as apply_regularization
     from optimlab.train import EarlyStopping, Trainer
 
+    if config.parallel in DISTRIBUTED and world is None:
+        raise OptimlabError(
+            f"parallel {config.parallel} runs in a group of processes; start it with "
+            "optimlab train --parallel ... --nproc N, or with torchrun"
+        )
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     # what the numbers depend on, resolved: the thread count actually used
@@ -164,6 +184,8 @@ def build_run(
         download=config.download,
         device=device,
     )
+    if config.dtype != "float32":
+        _convert(problem, getattr(torch, config.dtype))
     if config.fold:
         problem = _fold(problem, config.fold)
     if config.preprocess and problem.splits is not None:  # fitted on train only
@@ -171,7 +193,12 @@ def build_run(
     if config.init:
         _initialize(config, problem)
     batch_size = config.batch_size or problem.batch_size
-    total = total_steps(config, problem, batch_size)
+    if world is not None and world.reduces and config.order != "full" and batch_size % world.size:
+        raise OptimlabError(
+            f"invalid nproc: {world.size} processes do not divide the batch size "
+            f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"
+        )
+    total = total_steps(config, problem, batch_size, world)
     optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
     monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
     own: list[Any] = []
@@ -209,9 +236,32 @@ def build_run(
         monitor=monitor,
         progress=progress,
         config=config.identity(),
+        world=world,
         **kwargs,
     )
     return Run(config=config, problem=problem, optimizer=optimizer, trainer=trainer)
+
+
+def _convert(problem: Any, dtype: torch.dtype) -> None:
+    """The problem's model and floating-point data in ``dtype``, in place (integer class
+    labels and index inputs stay as they are)."""
+    from optimlab.data.splits import Split
+
+    def cast(t: Any) -> Any:
+        return t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+    problem.model.to(dtype)
+    splits = problem.splits
+    if splits is not None:
+        import dataclasses
+
+        parts = {
+            name: Split(cast(getattr(splits, name).x), cast(getattr(splits, name).y))
+            for name in ("train", "val", "test")
+        }
+        problem.splits = dataclasses.replace(
+            splits, **parts, mean=cast(splits.mean), std=cast(splits.std)
+        )
 
 
 def _fold(problem: Any, fold: dict[str, int]) -> Any:

@@ -11,7 +11,8 @@ run option is one field here and one line in the builder.
 trainer stores it in every checkpoint and refuses to resume under a different one, and
 :meth:`RunConfig.key` (its hash) names the run's directory in a study. The thread count
 is part of it, because a CPU reduction split over another number of threads rounds
-differently.
+differently. So are the parallel method and the number of processes (``nproc`` per
+machine times ``nnodes``); where the processes meet is given at the command line only.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
+from optimlab.parallel.methods import DEFAULT_LOCAL_SGD_PERIOD, DISTRIBUTED
+from optimlab.parallel.methods import METHODS as PARALLEL
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+DTYPES = ("float32", "float64")
 
 
 def _opt(default: Any = None, help: str = "", identity: bool = True, **meta: Any) -> Any:
@@ -73,6 +77,25 @@ class RunConfig:
     log_every: int = _opt(50, help="sample the loss every N steps")
     diagnose: bool = _opt(False, help="record per-layer gradient flow into OUT/diagnostics")
     diagnose_every: int | None = _opt(help="sample the gradient flow every K steps (50)")
+    # Settings added after runs were first recorded: left out of the identity while they
+    # hold their defaults, so the keys and checkpoints of earlier runs stay valid.
+    dtype: str = _opt("float32", help="floating-point type of the model and inputs: "
+                      "float32, float64", later=True)  # fmt: skip
+    # Parallel runs (optimlab.parallel): how many processes and how they combine their
+    # work change the numbers; where they meet (--rdzv-endpoint, --node-rank) does not.
+    parallel: str = _opt("none", help="parallel method: " + ", ".join(PARALLEL), later=True)
+    nproc: int | None = _opt(help="worker processes per machine (1; under torchrun: its own)",
+                             later=True)  # fmt: skip
+    nnodes: int | None = _opt(help="machines taking part (1; under torchrun: its own)",
+                              later=True)  # fmt: skip
+    local_sgd_period: int | None = _opt(
+        help=f"local_sgd: average the models every N steps ({DEFAULT_LOCAL_SGD_PERIOD})",
+        later=True,
+    )
+    local_sgd_warmup: int | None = _opt(
+        help="local_sgd: synchronous steps before local SGD starts (post-local SGD; 0)",
+        later=True,
+    )
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
                            identity=False)  # fmt: skip
@@ -171,11 +194,73 @@ class RunConfig:
             validate(dict(self.regularize))
         if self.fold is not None and set(self.fold) != {"k", "index", "seed"}:
             raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
+        if self.dtype not in DTYPES:
+            raise OptimlabError(f"invalid dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
+        self._check_parallel()
+
+    def _check_parallel(self) -> None:
+        from optimlab import problems
+
+        if self.parallel not in PARALLEL:
+            raise OptimlabError(f"invalid parallel {self.parallel!r}; valid: {', '.join(PARALLEL)}")
+        for name in ("nproc", "nnodes", "local_sgd_period"):
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value, 1)
+        if self.local_sgd_warmup is not None:
+            check_range("local_sgd_warmup", self.local_sgd_warmup, 0)
+        for name in ("local_sgd_period", "local_sgd_warmup"):
+            if getattr(self, name) is not None and self.parallel != "local_sgd":
+                raise OptimlabError(f"{name} needs parallel local_sgd (--parallel local_sgd)")
+        workers = self.world_size
+        if self.parallel == "none" and workers > 1:
+            raise OptimlabError(
+                f"invalid nproc: {workers} processes with parallel none; valid: 1 process, "
+                f"or a parallel method ({', '.join(m for m in PARALLEL if m != 'none')})"
+            )
+        if self.parallel == "none":
+            return
+        if self.parallel == "hogwild" and (self.nnodes or 1) > 1:
+            raise OptimlabError(
+                f"invalid nnodes: {self.nnodes} with parallel hogwild; valid: 1 (its "
+                "processes share one machine's memory)"
+            )
+        refused = {
+            "diagnose": self.diagnose,
+            "fast": self.fast and self.parallel == "hogwild",
+            "seconds": self.seconds is not None and self.parallel in DISTRIBUTED,
+            "grad_accumulation": self.grad_accumulation > 1 and self.parallel == "local_sgd",
+            "early_stopping": self.early_stopping is not None and self.parallel == "hogwild",
+        }
+        for name, given in refused.items():
+            if given:
+                raise OptimlabError(
+                    f"{name} is not available with parallel {self.parallel}; valid: "
+                    f"{_PARALLEL_LIMITS[name]}"
+                )
+        batch = self.batch_size or problems.PROBLEMS.get(self.problem).batch_size
+        if self.parallel in DISTRIBUTED and self.order != "full" and batch and batch % workers:
+            raise OptimlabError(
+                f"invalid nproc: {workers} processes do not divide the batch size {batch}; "
+                "valid: a world size (nproc x nnodes) that divides the global batch, which "
+                "the processes share equally"
+            )
+
+    @property
+    def world_size(self) -> int:
+        """The number of processes in the run, ``nproc`` per machine times ``nnodes``."""
+        return (self.nproc or 1) * (self.nnodes or 1)
 
     # ------------------------------------------------------------- identity
     def identity(self) -> dict[str, Any]:
-        """The settings the run's numbers depend on, as plain JSON values."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["identity"]}
+        """The settings the run's numbers depend on, as plain JSON values (a setting
+        added later only when it differs from its default)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.metadata["identity"]
+            and not (f.metadata.get("later") and getattr(self, f.name) == f.default)
+        }
 
     def key(self) -> str:
         """A short stable hash of :meth:`identity`: the run's name in a study."""
@@ -265,6 +350,17 @@ class RunConfig:
     def params(self) -> dict[str, Any]:
         """The optimizer's arguments as a study writes them (``hp``, with ``lr`` when set)."""
         return {**self.hp, **({"lr": self.lr} if self.lr is not None else {})}
+
+
+# What each refused combination of a setting with a parallel method allows instead.
+_PARALLEL_LIMITS = {
+    "diagnose": "diagnose in a run with parallel none",
+    "fast": "the default (eager) update, which writes the shared tensors in place",
+    "seconds": "epochs or steps (every process must stop at the same step)",
+    "grad_accumulation": "1 (each local step takes one batch)",
+    "early_stopping": "a run with parallel none, sync or local_sgd (only hogwild's process 0 "
+    "evaluates)",
+}
 
 
 def setting_names() -> list[str]:

@@ -126,7 +126,8 @@ class ModelCheckpoint(Callback):
             self._save_epoch(0)
 
     def _save_epoch(self, k: int) -> None:
-        atomic_torch_save(self.trainer.model.state_dict(), epoch_path(self.dirpath, k))
+        if getattr(self.trainer, "is_writer", True):  # one writer among parallel processes
+            atomic_torch_save(self.trainer.model.state_dict(), epoch_path(self.dirpath, k))
 
     def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
         if self.save_last and self.every_n_steps and step % self.every_n_steps == 0:

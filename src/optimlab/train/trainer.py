@@ -30,6 +30,7 @@ from optimlab.train.checkpoint import (
     load_optimizer_state,
     optimizer_state,
 )
+from optimlab.train.distributed import to_cpu
 from optimlab.train.evaluate import evaluate
 from optimlab.train.loggers import CSVLogger, JSONLLogger, TensorBoardLogger, tensorboard_available
 from optimlab.train.progress import ProgressBar
@@ -101,8 +102,10 @@ class _EpochTotals:
         with torch.no_grad():
             sizes = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
             self.loss += torch.stack(self.losses).to(torch.float64) @ sizes
-            if self.fns:
-                out, target = torch.cat(self.outputs), torch.cat(self.targets)
+            out = torch.cat(self.outputs) if self.fns else None
+            # n = 0: only empty shares of a parallel run's batches, whose metrics are NaN
+            if out is not None and out.shape[0]:
+                target = torch.cat(self.targets)
                 n = out.shape[0]
                 for i, fn in enumerate(self.fns):
                     self.metrics[i] += fn(out, target) * n
@@ -138,11 +141,16 @@ class _EpochTotals:
         self.targets = [t.to(device) for t in pending["targets"]]
         self.elements = sum(t.numel() for t in self.outputs)
 
-    def means(self) -> dict[str, float]:
-        """Epoch means (one sync); an epoch with no samples gives NaN."""
+    def means(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+        """Epoch means (one sync); an epoch with no samples gives NaN. ``reduce`` sums
+        the sums and counts of several processes (in place)."""
         self.fold()
-        values = torch.stack([self.loss, *self.metrics]).tolist()
-        n = self.count
+        if reduce is None:
+            values = torch.stack([self.loss, *self.metrics]).tolist()
+            n = self.count
+        else:
+            count = torch.tensor(float(self.count), dtype=torch.float64, device=self.device)
+            *values, n = reduce(torch.stack([self.loss, *self.metrics, count])).tolist()
         out = {"loss": values[0] / n if n else math.nan}
         for name, v in zip(self.names, values[1:], strict=True):
             out[name] = v / n if n else math.nan
@@ -207,6 +215,12 @@ class Trainer:
     ``metrics.jsonl``/``.csv``, ``summary.json``, the progress display, checkpoints'
     ``epoch``): a record with ``epoch = k`` holds the state after ``k`` epochs. Callbacks
     receive the 0-based index of the epoch, as in Keras.
+
+    ``world`` (an :class:`optimlab.train.distributed.World`) runs the trainer as one of
+    several processes: each takes its share of the batches, reductions that decide
+    something (losses, metrics, finiteness) are made over all of them so that they stop,
+    evaluate and checkpoint together, and only the world's writer writes files; its
+    checkpoint holds each process's own state, and every process resumes from it.
     """
 
     def __init__(
@@ -239,6 +253,7 @@ class Trainer:
         progress: bool = False,
         config: dict[str, Any] | None = None,
         batch_transform: Callable[[Tensor, Tensor, int], tuple[Tensor, Tensor]] | None = None,
+        world: Any = None,
     ) -> None:
         setup = as_setup(problem)
         self.setup: TrainingSetup = setup
@@ -314,6 +329,10 @@ class Trainer:
             self.loader = make_loader(
                 *self.train_xy, self.batch_size, order=order, seed=self.seed, drop_last=drop_last
             )
+        self.world = world
+        self.train_module: Any = self.model  # what the training step calls
+        if world is not None:
+            self._join(world)
         self.callbacks = CallbackList(
             self._with_default_callbacks(
                 list(callbacks), checkpoint_every, progress, keep_epoch_checkpoints
@@ -345,6 +364,30 @@ class Trainer:
 
     # ----------------------------------------------------------------- set-up helpers
 
+    def _join(self, world: Any) -> None:
+        """Take this process's share of the data, model and optimizer from ``world``."""
+        if self.train_xy is None:
+            raise OptimlabError(
+                "a parallel run shares out training data, and this problem has none; "
+                "valid: a problem with data (optimlab list problems)"
+            )
+        if needs_closure(self.optimizer):
+            raise OptimlabError(
+                f"{type(self.optimizer).__name__} re-evaluates the loss through a closure, "
+                "which processes cannot share; valid: an optimizer that steps once per batch"
+            )
+        self.loader = world.shard(self.loader)
+        self.train_module = world.wrap_model(self.model)
+        self.optimizer = world.wrap_optimizer(self.optimizer)
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes the run's files (always, without a world)."""
+        return self.world is None or self.world.is_writer
+
+    def _reduces(self) -> bool:
+        return self.world is not None and self.world.reduces
+
     def _as_scheduler(self, scheduler: Any) -> Any:
         if scheduler is None or hasattr(scheduler, "step"):
             return scheduler
@@ -365,6 +408,8 @@ class Trainer:
         keep_epochs: bool = False,
     ) -> list[Callback]:
         if self.out_dir is not None:
+            # Every process of a world keeps a checkpointer: saving gathers each one's
+            # state, so all of them take part, and the writer alone writes.
             if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
                 callbacks.append(
                     ModelCheckpoint(
@@ -374,17 +419,18 @@ class Trainer:
                         keep_epochs=keep_epochs,
                     )
                 )
+        if self.out_dir is not None and self.is_writer:
             callbacks.append(
                 JSONLLogger(self.out_dir / "metrics.jsonl", self.out_dir / "steps.jsonl")
             )
             callbacks.append(CSVLogger(self.out_dir / "metrics.csv"))
             if tensorboard_available():
                 callbacks.append(TensorBoardLogger(self.out_dir / "tensorboard"))
-        elif checkpoint_every is not None:
+        if self.out_dir is None and checkpoint_every is not None:
             raise OptimlabError("checkpoint_every needs an out_dir to write checkpoints to")
-        elif keep_epochs:
+        if self.out_dir is None and keep_epochs:
             raise OptimlabError("keep_epoch_checkpoints needs an out_dir to write checkpoints to")
-        if progress:
+        if progress and self.is_writer:
             callbacks.append(ProgressBar())
         return callbacks
 
@@ -455,13 +501,52 @@ class Trainer:
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> bool:
         """Write the run state to ``path`` atomically; refuse (return False) when the
-        running loss is not finite, so a diverged state never replaces a good one."""
-        if self._totals.count and not self._totals.finite():
+        running loss is not finite, so a diverged state never replaces a good one.
+
+        In a world every process calls this at the same point: each one's own state is
+        gathered under ``"ranks"`` and the writer writes the file."""
+        if not self._totals_finite():
             return False
-        atomic_torch_save(self.state_dict(), path)
+        state = self.state_dict()
+        if self.world is not None:
+            ranks = self.world.gather(to_cpu(self._rank_state()))
+            if ranks is not None:
+                state["ranks"] = ranks
+        if self.is_writer:
+            atomic_torch_save(state, path)
         if Path(path) == self._resume_path():
             self.last_saved = {"path": Path(path), "epoch": self.epoch, "step": self.step}
         return True
+
+    def _totals_finite(self) -> bool:
+        bad = bool(self._totals.count) and not self._totals.finite()
+        if not self._reduces():
+            return not bad
+        flag = torch.tensor(float(bad), dtype=torch.float64, device=self.device)
+        return float(self.world.all_sum(flag)) == 0.0
+
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs between the processes of a world and is needed to resume each."""
+        state: dict[str, Any] = {"rng": get_rng_state(), "totals": self._totals.state_dict()}
+        if "model" in self.world.rank_state:
+            state["model"] = self.model.state_dict()
+        if "optimizer" in self.world.rank_state:
+            state["optimizer"] = optimizer_state(self.optimizer)
+        return state
+
+    def _load_rank_state(self, ranks: list[dict[str, Any]]) -> None:
+        if len(ranks) != self.world.size:
+            raise OptimlabError(
+                f"the checkpoint was written by {len(ranks)} processes and this run has "
+                f"{self.world.size}; resume with the same number of processes"
+            )
+        own = ranks[self.world.rank]
+        if "model" in own:
+            self.model.load_state_dict(own["model"])
+        if "optimizer" in own:
+            load_optimizer_state(self.optimizer, own["optimizer"])
+        self._totals.load_state_dict(own["totals"], self.device)
+        set_rng_state(own["rng"])
 
     def check_compatible(self, state: dict[str, Any]) -> None:
         """Refuse a checkpoint of another format or written with another ``config``."""
@@ -500,6 +585,8 @@ class Trainer:
         self._elapsed_before = state["elapsed"]
         CallbackList(self._stateful()).load_state_dicts(state["callbacks"])
         set_rng_state(state["rng"])
+        if self.world is not None and state.get("ranks") is not None:
+            self._load_rank_state(state["ranks"])
 
     def _resume_path(self) -> Path | None:
         return self._checkpointer.last_path if self._checkpointer is not None else None
@@ -517,10 +604,12 @@ class Trainer:
         elif self.resume is True:
             where = path if path is not None else "(no out_dir)"
             raise OptimlabError(f"resume requested but there is no checkpoint at {where}")
+        if self.world is not None:
+            self.world.barrier()  # every process has read the checkpoint before any writes
 
         self.callbacks.set_trainer(self)
         if state is None:
-            seed_everything(self.seed)
+            seed_everything(self.seed if self.world is None else self.world.rank_seed(self.seed))
         elif state["status"] is not None:
             # A finished run: return its result without training again.
             self.load_state_dict(state)
@@ -540,6 +629,8 @@ class Trainer:
         if state is not None:
             self.load_state_dict(state)
             self.resumed_from = {"epoch": self.epoch, "step": self.step}
+        if self.world is not None:
+            self.world.start(self)
         self._deadline = (
             time.perf_counter() + self.seconds - self._elapsed_before
             if self.seconds is not None
@@ -593,13 +684,16 @@ class Trainer:
         if self.status == "diverged":
             return
         logs: dict[str, Any] = {"epoch": epoch + 1}  # records count epochs from 1
-        logs.update(self._totals.means())
+        logs.update(self._totals.means(self.world.all_sum if self._reduces() else None))
         if not math.isfinite(logs["loss"]):
             self._diverge(epoch, logs["loss"])
             return
-        if self.val_xy is not None:
+        evaluates = self.world is None or self.world.evaluates
+        if self.world is not None:
+            self.world.epoch_end(self.model)
+        if self.val_xy is not None and evaluates:
             logs.update(self._evaluate(self.val_xy, "val_"))
-        if self.test_xy is not None and self.evaluate_test:
+        if self.test_xy is not None and self.evaluate_test and evaluates:
             logs.update(self._evaluate(self.test_xy, "test_"))
         logs["lr"] = current_lr(self.optimizer, self.step)
         full = self.order == "full" and self.train_xy is not None
@@ -620,9 +714,20 @@ class Trainer:
 
     def _evaluate(self, xy: tuple[Tensor, ...], prefix: str) -> dict[str, float]:
         x, y = xy
-        return evaluate(
-            self.model, self.loss_fn, self.metrics, x, y, self.eval_batch_size, prefix=prefix
-        )
+        if not self._reduces():
+            return evaluate(
+                self.model, self.loss_fn, self.metrics, x, y, self.eval_batch_size, prefix=prefix
+            )
+        # Each process evaluates its share; the sums make the mean over the whole split.
+        lo, hi = self.world.share(len(x))
+        part = evaluate(self.model, self.loss_fn, self.metrics, x[lo:hi], y[lo:hi],
+                        self.eval_batch_size, prefix=prefix)  # fmt: skip
+        names = [f"{prefix}{name}" for name in ("loss", *self.metrics)]
+        m = hi - lo
+        sums = torch.tensor([part.get(k, 0.0) * m for k in names] + [float(m)],
+                            dtype=torch.float64, device=self.device)  # fmt: skip
+        *totals, n = self.world.all_sum(sums).tolist()
+        return {k: v / n for k, v in zip(names, totals, strict=True)} if n else {}
 
     def _diverge(self, epoch: int, value: float) -> None:
         self.status = "diverged"
@@ -630,7 +735,10 @@ class Trainer:
 
     def _train_batches(self, batches: Iterator[tuple[Tensor, Tensor]], epoch: int) -> None:
         # Locals, not attributes, inside the loop: this is the per-step path.
-        model, loss_fn, opt = self.model, self.loss_fn, self.optimizer
+        model, loss_fn, opt = self.train_module, self.loss_fn, self.optimizer
+        # A world whose processes share each batch weighs their micro-batches itself.
+        shared = self.world if self._reduces() else None
+        bs = self.epoch_batch_size(epoch)
         sched = self.scheduler if self.scheduler_interval == "step" else None
         add = self._totals.add
         log_every, max_steps, deadline = self.log_every, self.max_steps, self._deadline
@@ -650,7 +758,7 @@ class Trainer:
                 add(loss, out, yb, n)
                 step_loss = loss
                 del group, xb, out
-            elif size == 1:
+            elif size == 1 and shared is None:
                 xb, yb = group[0]
                 n = xb.shape[0] if xb is not None else 1
                 out = model(xb)
@@ -665,20 +773,29 @@ class Trainer:
                 # batches of hundreds of kilobytes).
                 del group, xb, out
             else:
-                total = sum(xb.shape[0] for xb, _ in group)
-                for xb, yb in group:
-                    n = xb.shape[0]
-                    out = model(xb)
-                    loss = loss_fn(out, yb)
+                local = [xb.shape[0] for xb, _ in group]
+                if shared is None:
+                    total = sum(local)
                     # Weighting each micro-batch mean by its share of the step's samples
                     # makes the summed gradient the gradient of the mean over all of them.
-                    (loss * (n / total)).backward()
+                    weights = [n / total for n in local]
+                    counted = local
+                else:
+                    first = self.batch_in_epoch
+                    counted = [self.loader.global_size(epoch, first + i, bs) for i in range(size)]
+                    weights = shared.loss_weights(self.step, local, counted)
+                for (xb, yb), n, w, seen in zip(group, local, weights, counted, strict=True):
+                    out = model(xb)
+                    # An empty share (a last batch smaller than the world) still runs
+                    # backward, with a zero loss, so that every process reduces gradients.
+                    loss = loss_fn(out, yb) if n else out.sum() * 0.0
+                    (loss * w).backward()
                     add(loss, out, yb, n)
                     self.evaluations += 1
-                    self.examples += n
+                    self.examples += seen
                     if sampled:
-                        w = loss.detach() * (n / total)
-                        step_loss = w if step_loss is None else step_loss + w
+                        part = loss.detach() * w
+                        step_loss = part if step_loss is None else step_loss + part
             if not closure_step:
                 opt.step()
             opt.zero_grad(set_to_none=True)
@@ -688,6 +805,9 @@ class Trainer:
             self.batch_in_epoch += size
             logs: dict[str, Any] = {}
             if sampled:
+                if shared is not None:
+                    # the processes' weighted shares sum to world-size times the mean
+                    step_loss = shared.all_mean(step_loss.detach().to(torch.float64))
                 value = float(step_loss.detach())
                 self.step_log.append(
                     {
@@ -740,7 +860,7 @@ class Trainer:
 
     def _finish(self) -> RunResult:
         summary = build_summary(self)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_writer:
             atomic_write_text(self.out_dir / "summary.json", summary_json(summary))
         return RunResult(self.status or "completed", self.history, self.step_log, summary)
 

@@ -1,0 +1,59 @@
+"""What each process of a ``sync`` or ``local_sgd`` run does: take its place from the
+launcher's environment, join the process group, build the run, train, leave.
+
+Started by :func:`optimlab.parallel.launch.launch` (``optimlab train --nproc N``) or by
+``torchrun ... -m optimlab.cli train ...``, which reaches :func:`run_worker` through the
+command line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from optimlab.errors import OptimlabError
+
+
+def resolve(config: Any, place: Any) -> Any:
+    """``config`` with the process counts the launcher gives (a count given on the
+    command line must agree) and, when not given, the CPU threads split between the
+    machine's processes."""
+    changes: dict[str, Any] = {}
+    for name, actual, source in (
+        ("nproc", place.local_size, "processes on this machine"),
+        ("nnodes", place.nnodes, "machines"),
+    ):
+        given = getattr(config, name)
+        if given is not None and given != actual:
+            raise OptimlabError(
+                f"invalid {name}: {given}; the launcher started {actual} {source}, "
+                f"give {actual} or leave {name} out"
+            )
+        changes[name] = actual
+    if config.threads is None:
+        # torch's default is one thread per core; processes sharing the cores split them
+        changes["threads"] = max(1, torch.get_num_threads() // place.local_size)
+    return config.replace(**changes)
+
+
+def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> Any:
+    """Train the run ``settings`` (``RunConfig.to_json()``) as this process's share;
+    returns the run's summary on rank 0 and None elsewhere."""
+    from optimlab.parallel.world import device_for, join, place_from_environment
+    from optimlab.run import RunConfig, build_run
+
+    place = place_from_environment()
+    config = resolve(RunConfig.from_json(settings), place)
+    if resume is False and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
+        resume = "auto"  # restarted after a failure: continue, do not start over again
+    device = device_for(config.device, place)
+    world = join(config, place, device)
+    try:
+        run = build_run(config.replace(device=str(device)), world=world, resume=resume,
+                        progress=progress and world.is_writer)  # fmt: skip
+        result = run.fit()
+    finally:
+        world.close()
+    return result.summary if world.is_writer else None

@@ -1,0 +1,68 @@
+"""Running ``optimlab`` in a fresh process group, so that a test can always end it (and
+every process it started) and never hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def env() -> dict[str, str]:
+    """This checkout's package first; one thread per process unless a run says more."""
+    path = os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+
+
+def start(args: list[str], *, module: str = "optimlab.cli") -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        start_new_session=True,  # its own process group: killpg ends the workers too
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProcess:
+    """Wait for ``proc``; past ``timeout`` kill its whole group and fail."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, err = proc.communicate()
+        raise AssertionError(f"timed out after {timeout} s\n{out}\n{err}") from None
+    finally:
+        kill_group(proc)  # workers left behind by a failed launcher, if any
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def optimlab(
+    *args: str, timeout: float = 240, module: str = "optimlab.cli"
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` to the end."""
+    return finish(start(list(args), module=module), timeout)
+
+
+def final_weights(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def max_relative_error(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Largest ``|a - b| / |b|`` over the tensors (norms of each tensor)."""
+    assert a.keys() == b.keys()
+    return max(float((a[k] - b[k]).norm() / b[k].norm()) for k in a)

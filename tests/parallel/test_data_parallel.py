@@ -1,0 +1,66 @@
+"""Synchronous data parallel and local SGD on real processes (gloo over loopback),
+checked against one process: float64, so that only the order of additions differs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from launching import final_weights, max_relative_error, optimlab
+
+from optimlab.cli import main
+
+# digits_mlp's 1294 training examples in batches of 48: 27 steps per epoch, the last of
+# 46 examples, so 30 steps cross an epoch end and a partial batch.
+ARGS = ["--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "0.05",
+        "--hp", "momentum=0.9", "--batch-size", "48", "--steps", "30", "--dtype", "float64",
+        "--log-every", "7", "--quiet"]  # fmt: skip
+TOLERANCE = 1e-10  # relative, per tensor; float64 sums in another order differ by ~1e-15
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    assert main(["train", *ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def _history(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_sync_two_processes_take_the_steps_of_one(serial, tmp_path):
+    out = tmp_path / "sync"
+    proc = optimlab("train", *ARGS, "--parallel", "sync", "--nproc", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "completed 2 epochs (30 steps)" in proc.stdout
+    assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert len(state["ranks"]) == 2  # both processes' states, written once by rank 0
+    ours, theirs = _history(out), _history(serial)
+    assert [r["examples"] for r in ours] == [r["examples"] for r in theirs] == [1294, 1294 + 3 * 48]
+    for key in ("loss", "accuracy", "val_loss", "test_accuracy"):  # reduced over ranks
+        assert ours[-1][key] == pytest.approx(theirs[-1][key], rel=1e-9)
+
+
+def test_local_sgd_with_period_one_is_sync(serial, tmp_path):
+    # Averaging after every local step of plain or momentum SGD is the synchronous
+    # step (the update is linear in the gradient and momentum), up to rounding.
+    out = tmp_path / "local"
+    proc = optimlab("train", *ARGS, "--parallel", "local_sgd", "--nproc", "2",
+                    "--local-sgd-period", "1", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
+
+
+def test_torchrun_starts_the_same_run(serial, tmp_path):
+    out = tmp_path / "torchrun"
+    torchrun = ["--nproc-per-node", "2", "-m", "optimlab.cli", "train"]
+    proc = optimlab(*torchrun, *ARGS, "--parallel", "sync", "--out", str(out),
+                    module="torch.distributed.run")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("status     completed") == 1  # rank 0 reports, rank 1 not
+    assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert state["config"]["nproc"] == 2 and state["config"]["nnodes"] == 1  # from torchrun

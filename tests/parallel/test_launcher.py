@@ -1,0 +1,129 @@
+"""The elastic launcher beyond one plain start: a killed process restarted (and the run
+resumed from rank 0's checkpoint), and two machines' launchers meeting at a rendezvous.
+Each starts several groups of processes: marked slow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from launching import final_weights, finish, kill_group, max_relative_error, optimlab, start
+
+pytestmark = pytest.mark.slow
+
+# 6 epochs of 41 steps, a checkpoint every 5 steps; dropout, so that each process's
+# own random stream must be restored too.
+ARGS = ["train", "--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "0.05",
+        "--epochs", "6", "--dropout", "0.2", "--checkpoint-every", "5", "--quiet",
+        "--parallel", "sync", "--nproc", "2"]  # fmt: skip
+
+
+def _workers(launcher: int) -> list[int]:
+    """Processes the launcher spawned (by their command line), oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == launcher and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _history(out: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+
+def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(tmp_path):
+    """The restarted group resumes from rank 0's last checkpoint (each process's own
+    random stream and epoch sums included) and ends as the uninterrupted run, bit for
+    bit."""
+    victim_out, ref_out = tmp_path / "victim", tmp_path / "reference"
+    victim = start([*ARGS, "--out", str(victim_out), "--max-restarts", "1"])
+    last = victim_out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 180
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = _workers(victim.pid)
+    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
+    os.kill(workers[-1], signal.SIGKILL)
+    done = finish(victim, 240)
+    assert done.returncode == 0, done.stderr
+    assert "completed 6 epochs (246 steps)" in done.stdout
+
+    reference = optimlab(*ARGS, "--out", str(ref_out), timeout=240)
+    assert reference.returncode == 0, reference.stderr
+    a, b = final_weights(victim_out), final_weights(ref_out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _history(victim_out) == _history(ref_out)
+
+
+def test_two_machines_meet_at_a_rendezvous(tmp_path):
+    """Two launchers of one process each (--nnodes 2, node ranks 0 and 1, one endpoint)
+    make one run of two processes: the run of one process with the same global batch."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "0.05",
+            "--batch-size", "48", "--steps", "30", "--dtype", "float64", "--quiet"]  # fmt: skip
+    assert optimlab(*args, "--out", str(tmp_path / "serial")).returncode == 0
+    node = [*args, "--parallel", "sync", "--nproc", "1", "--nnodes", "2",
+            "--rdzv-endpoint", f"127.0.0.1:{port}", "--out", str(tmp_path / "two")]  # fmt: skip
+    second = start([*node, "--node-rank", "1"])  # waits for node 0's rendezvous
+    first = start([*node, "--node-rank", "0"])
+    done = [finish(first, 240), finish(second, 240)]
+    assert [d.returncode for d in done] == [0, 0], [d.stderr for d in done]
+    assert sum(d.stdout.count("status     completed") for d in done) == 1  # rank 0's
+    two, one = final_weights(tmp_path / "two"), final_weights(tmp_path / "serial")
+    assert max_relative_error(two, one) < 1e-10
+
+
+def test_ctrl_c_ends_every_process_without_a_trace(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--epochs", "100",
+            "--parallel", "sync", "--nproc", "2", "--quiet", "--out", str(out)]  # fmt: skip
+    launcher = start(args)
+    deadline = time.monotonic() + 180
+    last = out / "checkpoints" / "last.pt"
+    while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_workers(launcher.pid)) == 2
+    launcher.send_signal(signal.SIGINT)
+    try:
+        _, err = launcher.communicate(timeout=60)
+        # nothing of the run's process group outlives the launcher for long (its helper
+        # processes notice that it is gone)
+        left = _group_alive(launcher.pid, wait=10)
+    finally:
+        kill_group(launcher)
+    assert launcher.returncode == 130, err
+    # The launcher's own report. (A process may still print a C++ abort if its peer was
+    # ended first, in the middle of an all-reduce: that output is the process's own.)
+    assert err.strip().splitlines()[-1] == "optimlab: interrupted"
+    assert "Traceback" not in err and "death signal" not in err
+    assert not left
+
+
+def _group_alive(pgid: int, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
