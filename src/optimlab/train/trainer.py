@@ -738,7 +738,7 @@ class Trainer:
         model, loss_fn, opt = self.train_module, self.loss_fn, self.optimizer
         # A world whose processes share each batch weighs their micro-batches itself.
         shared = self.world if self._reduces() else None
-        bs = self.epoch_batch_size(epoch)
+        bs = self.epoch_batch_size(epoch) if shared is not None else None
         sched = self.scheduler if self.scheduler_interval == "step" else None
         add = self._totals.add
         log_every, max_steps, deadline = self.log_every, self.max_steps, self._deadline
@@ -806,7 +806,8 @@ class Trainer:
             logs: dict[str, Any] = {}
             if sampled:
                 if shared is not None:
-                    # the processes' weighted shares sum to world-size times the mean
+                    # The mean over the processes of their weighted shares: the mean loss
+                    # of the global batch (of the local batches, in local SGD's local steps).
                     step_loss = shared.all_mean(step_loss.detach().to(torch.float64))
                 value = float(step_loss.detach())
                 self.step_log.append(
