@@ -14,66 +14,15 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import subprocess
-from html import unescape
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-PROBE = """<script>
-window.__problems = [];
-window.addEventListener("error", function (e) {
-  window.__problems.push("error: " + (e.message || (e.target && e.target.outerHTML) || e));
-}, true);
-(function () {
-  var original = console.error;
-  console.error = function () {
-    window.__problems.push("console.error: " + Array.prototype.join.call(arguments, " "));
-    return original.apply(console, arguments);
-  };
-})();
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var broken = images.filter(function (i) { return !i.complete || i.naturalWidth === 0; });
-  var probe = document.createElement("pre");
-  probe.id = "gallery-probe";
-  probe.textContent = JSON.stringify({
-    images: images.length,
-    broken: broken.length,
-    widths: images.map(function (i) { return i.getBoundingClientRect().width; }),
-    requests: performance.getEntriesByType("resource").map(function (r) { return r.name; }),
-    problems: window.__problems
-  });
-  document.body.appendChild(probe);
-});
-</script>"""
+from headless import CHROMIUM, chromium, probe_page
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed; the browser check of gallery.html needs it"
 )
-
-
-def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        # Every host name resolves to nothing: the page must not need the network.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
 def shown_figures(out: Path) -> int:
@@ -90,15 +39,7 @@ def test_gallery_renders_with_every_image_and_no_request(killed_and_resumed, tmp
     html = (out / "gallery.html").read_text(encoding="utf-8")
     sources = re.findall(r'<img src="([^"]{0,40})', html)
     assert sources and all(s.startswith("data:image/") for s in sources)
-    probed = tmp_path / "probed.html"  # elsewhere than the figures: nothing to fetch nearby
-    probed.write_text(html.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    result = chromium(
-        ["--window-size=1280,900", "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()],
-        tmp_path / "profile",
-    )
-    found = re.search(r'<pre id="gallery-probe">(.*?)</pre>', result.stdout, re.DOTALL)
-    assert found, f"the probe did not run; chromium said:\n{result.stderr[-2000:]}"
-    probe = json.loads(unescape(found.group(1)))
+    probe = probe_page(html, tmp_path, "--window-size=1280,900")  # away from the figures
     assert probe["images"] == shown_figures(out) > 0
     assert probe["broken"] == 0 and probe["problems"] == [] and probe["requests"] == []
     # Figures fit the window's width (the page's column is at most 72rem).
