@@ -107,7 +107,7 @@ def test_sampling_is_a_pure_function_of_the_seed():
         ),
         (
             'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nparams = { lr = -0.5 }\n',
-            r"^study\.toml, line 4: optimizers\[0\]\.params: invalid lr: -0\.5; valid range",
+            r"^study\.toml, line 4: optimizers\[0\]\.params: invalid lr: -0\.5; valid: a finite",
         ),
         (
             'problems = ["digits_mlp"]\n[[optimizers]]\nname = "adam"\n'
@@ -116,7 +116,7 @@ def test_sampling_is_a_pure_function_of_the_seed():
         ),
         (
             'problems = ["digits_mlp"]\n[[optimizers]]\nname = "sgd"\nparams = { lr = "fast" }\n',
-            r"line 4: optimizers\[0\]\.params: could not convert string to float: 'fast'",
+            r"line 4: optimizers\[0\]\.params: invalid lr: 'fast'; expected a number",
         ),
         (
             'name = "../../x"\nproblems = ["digits_mlp"]\noptimizers = ["sgd"]\n',
