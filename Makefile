@@ -38,8 +38,8 @@ format: setup
 # an unchanged one. The loop checks that the site has every page it should.
 DOC_PAGES := index getting-started optimizers schedules regularization data networks lab \
 	parallel lectures benchmarks speedrun contributing api/index \
-	$(addprefix api/,optimlab optim schedules regularize nn data problems train parallel lab run \
-	viz bench speedrun)
+	$(addprefix api/,optimlab optim curvature schedules regularize nn data problems train parallel lab run \
+	viz gallery bench speedrun)
 
 docs: setup
 	$(PY) -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html

@@ -77,13 +77,15 @@ EXTERNAL = (
     "os",
     "argparse",
     "dataclasses",
+    "multiprocessing",
+    "signal",
 )
 nitpick_ignore_regex = [
     (r"py:.*", rf"({'|'.join(EXTERNAL)})(\..+)?"),
 ]
 # Annotations that stay strings (a module whose hints name a TYPE_CHECKING-only import
 # cannot be evaluated) reach Sphinx unqualified; these are the external types among them.
-nitpick_ignore = [("py:class", "Path")]
+nitpick_ignore = [("py:class", "Path"), ("py:class", "Tensor")]
 
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 if os.environ.get("OPTIMLAB_DOCS_INTERSPHINX") == "1":

@@ -40,6 +40,7 @@ from optimlab.curvature.model import ModelObjective
 from optimlab.errors import OptimlabError
 
 MatVec = Callable[[Tensor], Tensor]
+#: Parameter tensors by name, as ``torch.func.functional_call`` takes them.
 Params = dict[str, Tensor]
 KINDS = ("hessian", "ggn", "fisher", "empirical_fisher")
 
@@ -105,7 +106,7 @@ def empirical_fisher(objective: ModelObjective, params: Params | None = None) ->
 def empirical_fisher_vector_product(
     objective: ModelObjective, v: Tensor, params: Params | None = None
 ) -> Tensor:
-    """``mean_i g_i (g_i . v)`` without forming the matrix (``N x n`` memory)."""
+    """``mean_i g_i (g_i^T v)`` without forming the matrix (``N x n`` memory)."""
     g = per_example_gradients(objective, params)
     return g.T @ (g @ v.to(g)) / g.shape[0]
 

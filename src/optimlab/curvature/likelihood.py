@@ -5,14 +5,14 @@ distribution over the targets given the model's output ``z`` defines a Fisher
 information ``F = mean_i J_i^T F_z(z_i) J_i`` (``J_i = dz_i/dw``), with ``F_z`` the
 Fisher of that distribution in its natural parameter:
 
-==================  =============================  ====================================
-loss                distribution                   output-space Fisher ``F_z``
-==================  =============================  ====================================
-``cross_entropy``   categorical, ``p = softmax(z)``  ``diag(p) - p p^T``
-``logistic``        Bernoulli, ``p = sigmoid(z)``   ``p (1 - p)``
-``mse``             Gaussian per entry, variance    ``2 I`` (the loss averages
-                    1/2, mean ``z``                 ``(z - y)^2`` over all entries)
-==================  =============================  ====================================
+==================  ==================================  ====================================
+loss                distribution                        output-space Fisher ``F_z``
+==================  ==================================  ====================================
+``cross_entropy``   categorical, ``p = softmax(z)``     ``diag(p) - p p^T``
+``logistic``        Bernoulli, ``p = sigmoid(z)``       ``p (1 - p)``
+``mse``             Gaussian per entry, variance        ``2 I`` (the loss averages
+                    1/2, mean ``z``                     ``(z - y)^2`` over all entries)
+==================  ==================================  ====================================
 
 Each link is canonical, so ``F_z`` is also the Hessian of the loss in ``z``: the Fisher
 equals the generalized Gauss-Newton matrix, and for a model linear in its parameters

@@ -11,7 +11,7 @@ from torch import Tensor
 from optimlab.optim.lbfgs import CURVATURE_FLOOR
 from optimlab.optim.quasi_newton import QuasiNewton
 
-#: the default parameter limit: H has n^2 entries (5000 parameters: 200 MB in float64)
+#: The default parameter limit. H has n^2 entries, 200 MB in float64 at 5000 parameters.
 MAX_PARAMS = 5000
 
 

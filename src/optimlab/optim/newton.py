@@ -19,8 +19,8 @@ from optimlab.optim.closure import (
     check_int,
 )
 
-#: the default parameter limit: the Hessian has n^2 entries and its factorization
-#: costs n^3 / 3 (5000 parameters: 200 MB in float64, a few seconds per step)
+#: The default parameter limit. The Hessian has n^2 entries and its factorization
+#: costs n^3 / 3, so 5000 parameters take 200 MB in float64 and seconds per step.
 MAX_PARAMS = 5000
 DAMPING_UPDATES = ("fixed", "levenberg_marquardt")
 INDEFINITE = ("shift", "solve")
