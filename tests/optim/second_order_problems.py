@@ -66,3 +66,35 @@ def spd_quadratic(n: int, kappa: float = 100.0, seed: int = 0) -> tuple[Tensor, 
 
 def flat(params: list[Tensor]) -> Tensor:
     return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def resumed_against_straight(fresh, steps: int = 20, on_load=None):
+    """Run ``steps`` steps straight, then ``steps // 2``, a save and load of parameters and
+    optimizer state through ``torch.save`` into a fresh setup, and the other half.
+    ``fresh()`` returns ``(params, opt, closure)``; ``on_load(opt)`` sees the loaded
+    optimizer before it steps. Returns the straight run's parameters
+    and counts, and the resumed run's ``(params, opt)``."""
+    import io
+
+    params, opt, closure = fresh()
+    for _ in range(steps):
+        opt.step(closure)
+    straight, straight_counts = flat(params), opt.counts
+
+    params, opt, closure = fresh()
+    for _ in range(steps // 2):
+        opt.step(closure)
+    buffer = io.BytesIO()
+    torch.save({"params": [p.detach() for p in params], "opt": opt.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    params2, opt2, closure2 = fresh()
+    with torch.no_grad():
+        for p, q in zip(params2, saved["params"], strict=True):
+            p.copy_(q)
+    opt2.load_state_dict(saved["opt"])
+    if on_load is not None:
+        on_load(opt2)
+    for _ in range(steps - steps // 2):
+        opt2.step(closure2)
+    return straight, straight_counts, params2, opt2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
 from second_order_problems import (
@@ -12,6 +10,7 @@ from second_order_problems import (
     logistic_data,
     logistic_params,
     loss_closure,
+    resumed_against_straight,
     rosenbrock,
 )
 
@@ -106,28 +105,14 @@ def test_state_dict_round_trip_continues_identically():
                         tolerance_grad=1e-12, tolerance_change=1e-14)  # fmt: skip
         return params, opt, logistic_closure(opt, params, x, y)
 
-    params, opt, closure = fresh()
-    for _ in range(20):
-        opt.step(closure)
-    straight = flat(params)
+    def history_came_along(opt):
+        assert len(opt.state[opt.param_groups[0]["params"][0]]["s_history"]) == 5
 
-    params, opt, closure = fresh()
-    for _ in range(10):
-        opt.step(closure)
-    buffer = io.BytesIO()
-    torch.save({"params": [p.detach() for p in params], "opt": opt.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer, weights_only=True)
-    params2, opt2, closure2 = fresh()
-    with torch.no_grad():
-        for p, q in zip(params2, saved["params"], strict=True):
-            p.copy_(q)
-    opt2.load_state_dict(saved["opt"])
-    assert len(opt2.state[params2[0]]["s_history"]) == 5  # the history came along
-    for _ in range(10):
-        opt2.step(closure2)
+    straight, straight_counts, params2, opt2 = resumed_against_straight(
+        fresh, on_load=history_came_along
+    )
     assert torch.equal(flat(params2), straight)
-    assert opt2.counts == opt.counts | opt2.counts and opt2.counts["function"] > 20
+    assert opt2.counts == straight_counts and opt2.counts["function"] > 20
     assert opt2.state[params2[0]]["n_iter"] == 20
 
 
