@@ -18,6 +18,7 @@ MODULES = (
     "ravine",
     "momentum_regimes",
     "divergence",
+    "accelerated",
     "cyclical",
     "bias_variance",
     "whitening",
