@@ -16,6 +16,7 @@ from optimlab.registry import Registry
 #: Entry modules under ``optimlab.gallery.entries``, in the order the gallery shows them.
 MODULES = (
     "ravine",
+    "saddle",
     "momentum_regimes",
     "divergence",
     "accelerated",
