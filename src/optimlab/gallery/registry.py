@@ -20,6 +20,7 @@ MODULES = (
     "momentum_regimes",
     "divergence",
     "accelerated",
+    "bias_correction",
     "cyclical",
     "bias_variance",
     "whitening",
