@@ -23,6 +23,7 @@ MODULES = (
     "bias_correction",
     "cyclical",
     "bias_variance",
+    "overfitting",
     "whitening",
     "vanishing_gradients",
     "lr_range_test",
