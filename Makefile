@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup test test-all lint format docs demo bench gallery gallery-docs clean
+.PHONY: setup test test-gallery test-all lint format docs demo bench gallery gallery-docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: setup
 	$(PY) -m ruff format --check src tests benchmarks examples docs
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory docs
+
+# The gallery's quick tier end to end (slow tests, a few minutes on 2 cores); CI runs it
+# after make test.
+test-gallery: setup
+	$(PY) -m pytest -q -m slow tests/gallery
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
