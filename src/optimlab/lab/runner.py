@@ -72,6 +72,8 @@ def base_config(
     }
     if opt.regularize:  # only when used, so that plain runs keep their identity
         config["regularize"] = opt.regularize
+    if spec.run_settings(opt):
+        config["run"] = spec.run_settings(opt)
     return config
 
 

@@ -322,10 +322,12 @@ class RunConfig:
         seed: int = 0,
         threads: int | None = None,
         fold: Mapping[str, int] | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> RunConfig:
         """One run of a study: a contender's ``params`` (hyperparameters, lr among them),
         ``schedule = {name, params}`` and ``regularize`` table, the study's budget
-        (``epochs``/``steps``/``seconds``), batch size and threads, and a seed."""
+        (``epochs``/``steps``/``seconds``), batch size and threads, a seed, and the
+        other run settings of the study's ``run`` tables (``run``, by field name)."""
         hp = dict(params)
         lr = hp.pop("lr", None)
         budget = dict(budget or {})
@@ -344,6 +346,7 @@ class RunConfig:
             seed=seed,
             threads=threads,
             fold=dict(fold) if fold else None,
+            **dict(run or {}),
         )
 
     @property
