@@ -40,7 +40,7 @@ from optimlab.nn.lrn import ALEXNET_LRN, LocalResponseNorm
 from optimlab.nn.norm import NORMS, with_norm
 from optimlab.nn.stems import check_stem
 
-#: Table 1: input channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
+#: rows of Table 1 (input channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "3a": (192, 64, 96, 128, 16, 32, 32),
     "3b": (256, 128, 128, 192, 32, 96, 64),

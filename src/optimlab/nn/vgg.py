@@ -73,7 +73,7 @@ def vgg_small(
     return model
 
 
-#: the paper's configurations: output channels of each 3x3 convolution, "M" for pooling
+#: the paper's configurations as the output channels of each 3x3 convolution ("M" a pooling)
 VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
     "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "B": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),

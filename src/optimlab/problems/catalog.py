@@ -372,9 +372,9 @@ _record(
 
 # --- He et al. 2016: CIFAR-10 ResNets and plain nets ---------------------------------
 
-#: He et al. 2016, section 4.2: SGD with momentum 0.9 and weight decay 1e-4 on batches
-#: of 128, lr 0.1 divided by 10 at 32k and 48k iterations, stop at 64k; 4-pixel padding,
-#: random 32x32 crops and horizontal flips.
+# He et al. 2016, section 4.2: SGD with momentum 0.9 and weight decay 1e-4 on batches
+# of 128, lr 0.1 divided by 10 at 32k and 48k iterations, stop at 64k; 4-pixel padding,
+# random 32x32 crops and horizontal flips.
 HE_CIFAR_STEPS, HE_CIFAR_BATCH = 64_000, 128
 HE_CIFAR_RECIPE = Recipe(
     optimizer="sgd",
