@@ -4,16 +4,12 @@ naming how to get CIFAR-10 where it is absent."""
 
 from __future__ import annotations
 
-import hashlib
-import tarfile
-
 import pytest
 import torch
 
 from optimlab.data import sources
 from optimlab.data.augment import RandomCrop, RandomFlip
 from optimlab.data.augment_presets import from_spec
-from optimlab.data.locate import FileSpec
 from optimlab.nn import count_parameters
 from optimlab.nn.resnet import PadShortcut
 from optimlab.problems import PROBLEMS, build
@@ -23,23 +19,9 @@ from optimlab.schedules import create
 NAMES = ["cifar10_resnet20", "cifar10_resnet56", "cifar10_plain20", "cifar10_plain56"]
 
 
-@pytest.fixture
-def cifar_dir(isolated, files, monkeypatch):
-    """A cifar-10-python.tar.gz of 5 x 4 training and 4 test images, registered."""
-    files["write_cifar_folder"](isolated / "unpacked" / "cifar-10-batches-py", per_batch=4)
-    archive = isolated / "data" / "cifar-10-python.tar.gz"
-    archive.parent.mkdir()
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(isolated / "unpacked" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    spec = sources.FILES["cifar10"][0]
-    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(sources.FILES, "cifar10", (FileSpec(spec.name, md5, spec.alternatives),))
-    return isolated / "data"
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_problem_builds_and_steps_from_true_format_files(name, cifar_dir):
-    problem = build(name, data_dir=cifar_dir, val_size=4)
+def test_problem_builds_and_steps_from_true_format_files(name, cifar_archive):
+    problem = build(name, data_dir=cifar_archive, val_size=4)
     depth = int(name[-2:])
     residual = "resnet" in name
     assert problem.splits.train.x.shape == (16, 3, 32, 32)
@@ -55,8 +37,8 @@ def test_problem_builds_and_steps_from_true_format_files(name, cifar_dir):
     assert PROBLEMS.get(name).epochs == 182  # 64k steps of 128 on the 45k training images
 
 
-def test_the_recipe_is_he_et_als(cifar_dir):
-    problem = build("cifar10_resnet20", data_dir=cifar_dir, val_size=4)
+def test_the_recipe_is_he_et_als(cifar_archive):
+    problem = build("cifar10_resnet20", data_dir=cifar_archive, val_size=4)
     recipe = problem.recipe
     config = RunConfig(problem="cifar10_resnet20", **recipe.run_fields())
     assert (config.optimizer, config.lr, config.batch_size, config.steps) == (

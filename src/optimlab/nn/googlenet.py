@@ -29,7 +29,7 @@ The CIFAR stem replaces everything before inception 3a by one 3x3/1 convolution 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -121,7 +121,9 @@ class GoogLeNetOutput(NamedTuple):
 
 class GoogLeNet(nn.Module):
     """GoogLeNet (module docstring). In training mode with ``aux_heads`` the forward
-    pass returns a ``GoogLeNetOutput``; otherwise the main logits alone."""
+    pass returns a ``GoogLeNetOutput``; otherwise the main logits alone. ``init`` names
+    the initializer of every convolution and linear layer (Glorot/Xavier by default, as
+    Caffe's reference model; biases 0)."""
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class GoogLeNet(nn.Module):
         lrn: bool = True,
         branch5_kernel: int = 5,
         dropout: float = 0.4,
+        init: str | None = "glorot_uniform",
     ) -> None:
         super().__init__()
         _, classes = check_stem(stem, num_classes)
@@ -166,6 +169,8 @@ class GoogLeNet(nn.Module):
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(1024, classes)
         )
+        if init is not None:
+            nn_init.apply(self, init, bias=0.0)
 
     def forward(self, x: Tensor) -> Tensor | GoogLeNetOutput:
         block = self.inception
@@ -182,26 +187,9 @@ class GoogLeNet(nn.Module):
         return logits
 
 
-def googlenet(
-    num_classes: int | None = None,
-    *,
-    stem: str = "imagenet",
-    aux_heads: bool = True,
-    norm: str | None = None,
-    lrn: bool = True,
-    branch5_kernel: int = 5,
-    dropout: float = 0.4,
-    init: str | None = "glorot_uniform",
-) -> GoogLeNet:
-    """GoogLeNet; ``init`` names the initializer of every convolution and linear layer
-    (Glorot/Xavier by default, as Caffe's reference model; biases 0)."""
-    model = GoogLeNet(
-        num_classes, stem=stem, aux_heads=aux_heads, norm=norm, lrn=lrn,
-        branch5_kernel=branch5_kernel, dropout=dropout,
-    )  # fmt: skip
-    if init is not None:
-        nn_init.apply(model, init, bias=0.0)
-    return model
+def googlenet(num_classes: int | None = None, **kwargs: Any) -> GoogLeNet:
+    """``GoogLeNet(num_classes, **kwargs)``: see ``GoogLeNet`` for the options."""
+    return GoogLeNet(num_classes, **kwargs)
 
 
 def with_aux_loss(

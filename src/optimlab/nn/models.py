@@ -482,62 +482,37 @@ MODELS.add(
         (1, 28, 28),
     )
 )
+# The lecture's case studies: (name, builder, description, input shape, reference,
+# aliases); every one also takes stem="cifar".
 _IMAGENET = (3, 224, 224)
-_BOTH_STEMS = ("imagenet", "cifar")
-MODELS.add(
-    ModelRecord(
-        "alexnet",
-        alexnet,
-        "AlexNet, two groups as the paper's two GPUs, LRN, dropout 0.5",
-        (3, 227, 227),
-        reference="Krizhevsky, Sutskever & Hinton 2012",
-        stems=_BOTH_STEMS,
-    )
-)
-for _config, _depth in _vgg.VGG_DEPTHS.items():
+_CASE_STUDIES: list[tuple[str, Callable[..., nn.Module], str, tuple[int, ...], str, tuple]] = [
+    ("alexnet", alexnet, "AlexNet, two groups as the paper's two GPUs, LRN, dropout 0.5",
+     (3, 227, 227), "Krizhevsky, Sutskever & Hinton 2012", ()),
+    *[(f"vgg{depth}", getattr(_vgg, f"vgg{depth}"),
+       f"VGG configuration {config}: 3x3 convolutions, 5 poolings, FC 4096-4096", _IMAGENET,
+       "Simonyan & Zisserman 2015", ()) for config, depth in _vgg.VGG_DEPTHS.items()],
+    ("googlenet", googlenet,
+     "GoogLeNet, 9 inception modules, 2 auxiliary heads (training only), LRN, no BN",
+     _IMAGENET, "Szegedy et al. 2015", ("inception_v1",)),
+    *[(f"resnet{depth}", getattr(_imagenet_resnet, f"resnet{depth}"),
+       f"ImageNet ResNet-{depth}, {block} blocks {'-'.join(map(str, layers))}", _IMAGENET,
+       "He et al. 2016", ()) for depth, (block, layers) in _imagenet_resnet.DEPTHS.items()],
+    ("resnext50_32x4d", _imagenet_resnet.resnext50_32x4d,
+     "ResNeXt-50, bottlenecks of 32 groups of width 4", _IMAGENET, "Xie et al. 2017",
+     ("resnext50",)),
+]  # fmt: skip
+for _name, _builder, _about, _shape, _reference, _aliases in _CASE_STUDIES:
     MODELS.add(
         ModelRecord(
-            f"vgg{_depth}",
-            getattr(_vgg, f"vgg{_depth}"),
-            f"VGG configuration {_config}: 3x3 convolutions, 5 poolings, FC 4096-4096",
-            _IMAGENET,
-            reference="Simonyan & Zisserman 2015",
-            stems=_BOTH_STEMS,
+            _name,
+            _builder,
+            _about,
+            _shape,
+            reference=_reference,
+            aliases=_aliases,
+            stems=("imagenet", "cifar"),
         )
     )
-MODELS.add(
-    ModelRecord(
-        "googlenet",
-        googlenet,
-        "GoogLeNet, 9 inception modules, 2 auxiliary heads (training only), LRN, no BN",
-        _IMAGENET,
-        reference="Szegedy et al. 2015",
-        aliases=("inception_v1",),
-        stems=_BOTH_STEMS,
-    )
-)
-for _depth, (_block, _layers) in _imagenet_resnet.DEPTHS.items():
-    MODELS.add(
-        ModelRecord(
-            f"resnet{_depth}",
-            getattr(_imagenet_resnet, f"resnet{_depth}"),
-            f"ImageNet ResNet-{_depth}, {_block} blocks {'-'.join(map(str, _layers))}",
-            _IMAGENET,
-            reference="He et al. 2016",
-            stems=_BOTH_STEMS,
-        )
-    )
-MODELS.add(
-    ModelRecord(
-        "resnext50_32x4d",
-        _imagenet_resnet.resnext50_32x4d,
-        "ResNeXt-50, bottlenecks of 32 groups of width 4",
-        _IMAGENET,
-        reference="Xie et al. 2017",
-        aliases=("resnext50",),
-        stems=_BOTH_STEMS,
-    )
-)
 MODELS.add(ModelRecord("polynomial", polynomial, "sum_k w_k x^k + b, k = 1..degree", (1,)))
 MODELS.add(ModelRecord("deep_linear", deep_linear, "z = w4 w3 w2 w1 x (lecture toy)", None))
 
