@@ -26,6 +26,7 @@ MODULES = (
     "overfitting",
     "whitening",
     "vanishing_gradients",
+    "skip_connections",
     "lr_range_test",
 )
 
