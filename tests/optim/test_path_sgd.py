@@ -201,6 +201,13 @@ def test_parameters_outside_the_chain_and_a_missing_model_are_refused():
         opt.step()
     with pytest.raises(OptimlabError, match="invalid lr"):
         oo.PathSGD(model.parameters(), lr=0.0)
+    # the run builder passes the model, and says so when an entry point has none
+    from optimlab.run.build import make_optimizer
+
+    built, _ = make_optimizer("path_sgd", model.parameters(), model=model)
+    assert built.layers is not None
+    with pytest.raises(OptimlabError, match="reads the model's layers and none was given"):
+        make_optimizer("path_sgd", model.parameters())
 
 
 def test_trains_digits_mlp_from_the_command_line(tmp_path, capsys):

@@ -128,7 +128,10 @@ def make_optimizer(
     optimizer = optim.create(name, parameters, **kwargs)
     if getattr(optimizer, "needs_model", False):
         if model is None:
-            raise OptimlabError(f"optimizer {name!r} reads the model's layers; here it has none")
+            raise OptimlabError(
+                f"optimizer {name!r} reads the model's layers and none was given; valid here: "
+                "an optimizer built from the parameters alone"
+            )
         optimizer.attach_model(model)
     if schedule is None:
         return optimizer, None
