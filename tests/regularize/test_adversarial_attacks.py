@@ -135,6 +135,16 @@ def test_robust_accuracy_never_exceeds_clean_accuracy():
     assert results[0.6, "linf"]["robust_accuracy"] < clean - 0.2  # the attack bites
     assert results[1.2, "l2"]["robust_loss"] > results[0.1, "l2"]["robust_loss"]
     assert model.training  # the mode is restored
+    # even an "attack" that helps (it ascends the negative loss) cannot lift it above
+    # clean accuracy: an example counts only if it is also right before the attack
+    helper = Attack("pgd", 1.2, steps=10)
+    r = robust_accuracy(model, lambda out, t: -nn.functional.cross_entropy(out, t), x, y, helper,
+                        generator=torch.Generator().manual_seed(1))  # fmt: skip
+    assert r["robust_accuracy"] <= r["clean_accuracy"]
+    helped = pgd(model, lambda out, t: -nn.functional.cross_entropy(out, t), x, y, 1.2,
+                 generator=torch.Generator().manual_seed(1))  # fmt: skip
+    with torch.no_grad():
+        assert float((model(helped).argmax(1) == y).double().mean()) > r["clean_accuracy"]
 
 
 def test_image_space_measures_epsilon_in_pixels_and_clamps_to_their_range():
