@@ -192,6 +192,7 @@ class RunConfig:
             from optimlab.regularize.options import validate
 
             validate(dict(self.regularize))
+            self._check_adversarial()
         if self.fold is not None and set(self.fold) != {"k", "index", "seed"}:
             raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
         if self.dtype not in DTYPES:
@@ -244,6 +245,21 @@ class RunConfig:
                 f"invalid nproc: {workers} processes do not divide the batch size {batch}; "
                 "valid: a world size (nproc x nnodes) that divides the global batch, which "
                 "the processes share equally"
+            )
+
+    def _check_adversarial(self) -> None:
+        # Attacks measure epsilon in the data's units, which a fitted transform changes;
+        # their extra passes and robust evaluation run in one process.
+        given = [k for k in ("adversarial", "robust_epsilon") if k in self.regularize]
+        if given and self.preprocess not in (None, "none"):
+            raise OptimlabError(
+                f"{given[0]} is not available with preprocess {self.preprocess}; valid: "
+                "no preprocess (epsilon is measured in the data's own units)"
+            )
+        if given and self.parallel != "none":
+            raise OptimlabError(
+                f"{given[0]} is not available with parallel {self.parallel}; valid: a run "
+                "with parallel none"
             )
 
     @property
