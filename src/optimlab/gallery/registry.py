@@ -24,6 +24,7 @@ MODULES = (
     "cyclical",
     "bias_variance",
     "overfitting",
+    "adversarial",
     "whitening",
     "vanishing_gradients",
     "skip_connections",
