@@ -21,7 +21,7 @@ from optimlab.gallery.decks import deck
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
 
 SETTINGS = ("plain", "fgsm", "pgd")
-#: "Robust": adversarial training must lift robust accuracy by at least this much.
+#: How much adversarial training must lift robust accuracy to count as robust.
 ROBUST_GAIN = 0.2
 
 
