@@ -9,7 +9,7 @@ from second_order_problems import logistic_closure, logistic_data, logistic_para
 import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
-CLOSURE = ["bfgs", "lbfgs", "newton"]
+CLOSURE = ["bfgs", "cg", "lbfgs", "newton"]
 
 
 def test_records_say_what_the_optimizers_need():
@@ -49,6 +49,7 @@ def test_state_sizes_match_the_records():
         ("lbfgs", {"history_size": 3}, 6, 0),
         ("bfgs", {}, 0, 1),
         ("newton", {}, 0, 0),
+        ("cg", {}, 2, 0),
     ]:
         params = logistic_params(6)
         opt = oo.create(name, params, **hp)
@@ -62,6 +63,7 @@ def test_state_sizes_match_the_records():
         )
     assert oo.get("lbfgs").state_slots == 2 * 100  # the pairs at the default history size
     assert oo.get("bfgs").state_note.startswith("4n")
+    assert oo.get("cg").state_slots == 2 and oo.get("cg").max_params is None
 
 
 def one():

@@ -3,8 +3,8 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
-transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
-``step(closure)`` and evaluate the loss several times per step
+transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``,
+``NonlinearCG``) take ``step(closure)`` and evaluate the loss several times per step
 (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
 name.
 """
@@ -21,6 +21,7 @@ from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
@@ -63,6 +64,7 @@ __all__ = [
     "NesterovConvexTrace",
     "NesterovStronglyConvexTrace",
     "Newton",
+    "NonlinearCG",
     "OptimizerRecord",
     "RMSprop",
     "ScaleByAdadelta",

@@ -24,6 +24,7 @@ from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
@@ -254,6 +255,19 @@ for _record in [
         needs_closure=True,
         full_batch=True,
         state_note=f"{8 * _default(LBFGS, 'history_size')} (m={_default(LBFGS, 'history_size')})",
+    ),
+    OptimizerRecord(
+        "cg",
+        NonlinearCG,
+        "nonlinear conjugate gradients: d <- -g + beta d (Polak-Ribiere+), restarts, "
+        "strong-Wolfe line search",
+        "Fletcher & Reeves 1964; Polak & Ribiere 1969",
+        {},
+        2,  # the previous gradient and direction
+        ("nonlinear_cg",),
+        None,
+        needs_closure=True,
+        full_batch=True,
     ),
 ]:
     OPTIMIZERS.add(_record)
