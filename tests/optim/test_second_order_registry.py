@@ -9,7 +9,7 @@ from second_order_problems import logistic_closure, logistic_data, logistic_para
 import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
-CLOSURE = ["bfgs", "cg", "lbfgs", "newton"]
+CLOSURE = ["bfgs", "cg", "hessian_free", "lbfgs", "newton"]
 
 
 def test_records_say_what_the_optimizers_need():
@@ -50,6 +50,7 @@ def test_state_sizes_match_the_records():
         ("bfgs", {}, 0, 1),
         ("newton", {}, 0, 0),
         ("cg", {}, 2, 0),
+        ("hessian_free", {}, 1, 0),
     ]:
         params = logistic_params(6)
         opt = oo.create(name, params, **hp)

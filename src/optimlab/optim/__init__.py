@@ -4,9 +4,9 @@ Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
 transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``,
-``NonlinearCG``) take ``step(closure)`` and evaluate the loss several times per step
-(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
-name.
+``NonlinearCG``, ``HessianFree``) take ``step(closure)`` and evaluate the loss several
+times per step (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by
+its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -25,6 +25,7 @@ from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
@@ -58,6 +59,7 @@ __all__ = [
     "ClipByValue",
     "ClosureOptimizer",
     "DecoupledWeightDecay",
+    "HessianFree",
     "NAGC",
     "NAGSC",
     "NAdam",

@@ -31,6 +31,16 @@ LINE_SEARCHES = (None, "backtracking")
 LM_GOOD, LM_BAD, LM_SHRINK, LM_GROW = 0.75, 0.25, 2.0 / 3.0, 1.5
 
 
+def levenberg_marquardt(damping: float, ratio: float) -> float:
+    """The next damping after a step whose actual over predicted decrease was ``ratio``:
+    ``* 2/3`` above 3/4, ``* 3/2`` below 1/4 (NaN included), unchanged between."""
+    if ratio > LM_GOOD:
+        return damping * LM_SHRINK
+    if not ratio >= LM_BAD:
+        return damping * LM_GROW
+    return damping
+
+
 class Newton(ClosureOptimizer):
     """Newton's method: solve ``(H + lambda I) d = -g`` with the exact Hessian, step
     ``w <- w + t d``.
@@ -201,10 +211,7 @@ class Newton(ClosureOptimizer):
             predicted = -(t * slope + 0.5 * t * t * curvature)
             ratio = (f0 - f_new) / predicted if predicted > 0 else -1.0
             state["ratio"] = ratio
-            if ratio > LM_GOOD:
-                state["damping"] = lam * LM_SHRINK
-            elif ratio < LM_BAD:
-                state["damping"] = lam * LM_GROW
+            state["damping"] = levenberg_marquardt(lam, ratio)
             if not f_new <= f0:  # also NaN: undo a step that raised the loss
                 self._set(x)
         state["n_iter"] += 1

@@ -25,6 +25,7 @@ from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
 from optimlab.optim.cg import NonlinearCG
+from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
@@ -268,6 +269,20 @@ for _record in [
         None,
         needs_closure=True,
         full_batch=True,
+    ),
+    OptimizerRecord(
+        "hessian_free",
+        HessianFree,
+        "truncated Newton: CG on (G + lambda I) d = -g with Gauss-Newton products, "
+        "Levenberg-Marquardt damping",
+        "Martens 2010",
+        {},
+        1,  # the last CG solution (the warm start); the kept iterates during a step only
+        ("hf",),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        state_note="4 (+84/step)",  # 20 kept CG iterates and the last at cg_max_iter=250
     ),
 ]:
     OPTIMIZERS.add(_record)

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
 from optimlab.io import atomic_torch_save, atomic_write_text
+from optimlab.optim.closure import attach_objective
 from optimlab.train.batching import ORDERS, NoData, make_loader
 from optimlab.train.callback import Callback, CallbackList
 from optimlab.train.checkpoint import (
@@ -849,6 +850,8 @@ class Trainer:
                 first.append((loss.detach(), out.detach()))
             return loss
 
+        if xb is not None:  # Gauss-Newton products need the model's outputs
+            closure = attach_objective(closure, model, loss_fn, xb, yb)
         opt.step(closure)
         if not first:
             raise OptimlabError(
