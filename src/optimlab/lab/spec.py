@@ -8,6 +8,8 @@ A study is a TOML file::
     seeds = 3                                      # reruns of the selected setting
     threads = 1                                    # torch threads per run (default 1)
     metric = "val_accuracy"                        # selection metric (default by task)
+    full_batch = false                             # one step per epoch on all the data
+    batch_repeats = 1                              # feed each batch for K steps
 
     [budget]
     epochs = 10                                    # or steps = ..., seconds = ...
@@ -70,6 +72,8 @@ TOP_KEYS = {
     "batch_size",
     "sampler_seed",
     "threads",
+    "full_batch",
+    "batch_repeats",
 }
 DEEPOBS_GRID = (1e-5, 1e2, 36)
 # a study's name is a directory name: no separators, no "..", no hidden directory
@@ -106,6 +110,8 @@ class StudySpec:
     sampler_seed: int = 0
     targets: dict[str, float] = field(default_factory=dict)
     threads: int = 1  # torch threads per run, whatever the number of workers
+    full_batch: bool = False  # every run steps on the whole training set (order "full")
+    batch_repeats: int = 1  # every run feeds each batch for this many steps
 
     def to_dict(self) -> dict[str, Any]:
         """The study as its file says it, with every default filled in: the same keys and
@@ -113,6 +119,12 @@ class StudySpec:
         with the file's own checks. Stored with the study; TOML has no null, so unset
         optional keys are left out."""
         optional = {"metric": self.metric, "mode": self.mode, "batch_size": self.batch_size}
+        # keys added later: written when set, so that earlier studies' stored specs match
+        later = {
+            "full_batch": self.full_batch or None,
+            "batch_repeats": self.batch_repeats if self.batch_repeats != 1 else None,
+        }
+        optional.update(later)
         return {
             "name": self.name,
             "problems": list(self.problems),
@@ -412,6 +424,13 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     _check_int(sampler_seed, "sampler_seed", 0, where)
     threads = data.get("threads", 1)
     _check_int(threads, "threads", 1, where)
+    full_batch = data.get("full_batch", False)
+    if not isinstance(full_batch, bool):
+        raise where.error("full_batch", f"must be true or false; got {full_batch!r}")
+    if full_batch and batch_size is not None:
+        raise where.error("full_batch", "steps on the whole training set; drop batch_size")
+    batch_repeats = data.get("batch_repeats", 1)
+    _check_int(batch_repeats, "batch_repeats", 1, where)
     return StudySpec(
         name=name,
         problems=list(problems),
@@ -429,6 +448,8 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         sampler_seed=sampler_seed,
         targets=dict(targets),
         threads=threads,
+        full_batch=full_batch,
+        batch_repeats=batch_repeats,
     )
 
 
