@@ -21,6 +21,7 @@ MODULES = (
     "cyclical",
     "bias_variance",
     "whitening",
+    "lbfgs_batches",
     "vanishing_gradients",
     "lr_range_test",
 )
