@@ -138,9 +138,9 @@ def final_loss(repeats: int, *, steps: int, batch_size: int, seed: int) -> dict[
 def summary(measured: list[Pairs], way: str) -> dict[str, Any]:
     """One way's pairs pooled over runs: their count, the median and largest relative
     error, the median over the pairs whose step is among the shortest third, the slope
-    of log(error) against log(|s|) (least squares; -1: the error grows as 1/|s|, as
-    noise that does not shrink with the step would make it), and the share of pairs with
-    ``s . y <= 0``."""
+    of ``log(error)`` against ``log(|s|)`` (least squares; -1 means the error grows as
+    ``1/|s|``, as noise that does not shrink with the step would make it), and the share
+    of pairs with ``s . y <= 0``."""
     errors = [e for m in measured for e in m.errors[way]]
     norms = [n for m in measured for n in m.step_norms]
     curvatures = [c for m in measured for c in m.curvatures[way]]

@@ -18,7 +18,7 @@ from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, M
 
 #: the fresh pairs' error on short steps must be at least this many times the same-batch one's
 RATIO = 2.0
-#: and grow faster as the steps shrink: its log-log slope lower by at least this
+#: and grow faster as the steps shrink, its log-log slope lower by at least this
 SLOPE_GAP = 0.25
 
 
