@@ -176,3 +176,20 @@ def test_zero_size_and_gradless_parameters_are_carried_along(name):
     assert empty.shape == (0, 3)
     closure()
     assert float(w.grad.abs().max()) < 1e-5  # the default tolerances stop about here
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("name", CLOSURE)
+def test_a_non_finite_loss_at_the_start_is_refused_naming_the_optimizer(name, value):
+    w = one()[0]
+    opt = oo.create(name, [w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum() * value
+        loss.backward()
+        return loss
+
+    cls = type(opt).__name__
+    with pytest.raises(OptimlabError, match=rf"{cls}: the closure returned a non-finite loss"):
+        opt.step(closure)

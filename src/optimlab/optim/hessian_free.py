@@ -13,14 +13,13 @@ from optimlab.curvature import GradientGraph, conjugate_gradient, ggn_operator
 from optimlab.errors import OptimlabError
 from optimlab.optim.closure import (
     Closure,
-    ClosureOptimizer,
     check_bool,
     check_choice,
     check_float,
     check_int,
     objective_of,
 )
-from optimlab.optim.newton import DAMPING_UPDATES, levenberg_marquardt
+from optimlab.optim.newton import Damped, check_damping
 
 CURVATURES = ("auto", "gauss_newton", "hessian")
 #: CG iterates are kept for backtracking at iterations ceil(KEEP_BASE^j) (Martens 2010)
@@ -37,7 +36,7 @@ def kept_iterations(max_iter: int) -> set[int]:
     return kept
 
 
-class HessianFree(ClosureOptimizer):
+class HessianFree(Damped):
     """Hessian-free optimization: each step solves ``(G + lambda I) d = -g`` approximately
     by conjugate gradients on Gauss-Newton-vector products, then ``w <- w + lr d``.
 
@@ -135,13 +134,7 @@ class HessianFree(ClosureOptimizer):
         tolerance_grad: float = 1e-7,
     ) -> None:
         check_float("lr", lr, 0, open_low=True)
-        check_float("damping", damping, 0)
-        check_choice("damping_update", damping_update, DAMPING_UPDATES)
-        if damping_update == "levenberg_marquardt" and damping == 0:
-            raise OptimlabError(
-                "invalid damping: 0 with damping_update='levenberg_marquardt', which scales "
-                "it up and down; give a start value > 0 (say 1.0)"
-            )
+        check_damping(damping, damping_update, "1.0")
         check_choice("curvature", curvature, CURVATURES)
         check_int("cg_max_iter", cg_max_iter, 1)
         check_float("cg_progress_tol", cg_progress_tol, 0, 1, open_high=True)
@@ -166,12 +159,7 @@ class HessianFree(ClosureOptimizer):
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
         """One truncated Newton step; return the loss before it."""
-        group = self.param_groups[0]
-        state = self.state[self._params[0]]
-        state.setdefault("n_iter", 0)
-        state.setdefault("damping", group["damping"])
-        if closure is None:
-            self._call(None)  # raises, naming what the closure must do
+        group, state = self._begin(closure)
         kind = self._curvature(closure, group["curvature"])
         state["curvature"] = kind
         graph = None
@@ -202,12 +190,7 @@ class HessianFree(ClosureOptimizer):
         if group["damping_update"] == "levenberg_marquardt":
             gd = float(g.dot(d))
             dgd = 2.0 * (phi - gd) - lam * float(d.dot(d))  # d.G d from phi = 1/2 d.A d + g.d
-            predicted = t * gd + 0.5 * t * t * dgd
-            ratio = (f_new - f0) / predicted if predicted < 0 else -math.inf
-            state["ratio"] = ratio
-            state["damping"] = levenberg_marquardt(lam, ratio)
-            if not f_new <= f0:  # also NaN: undo a step that raised the loss
-                self._set(x)
+            self._adapt(state, lam, f0, f_new, t * gd + 0.5 * t * t * dgd, x)
         state["n_iter"] += 1
         return loss
 
