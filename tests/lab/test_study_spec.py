@@ -209,12 +209,10 @@ def test_full_batch_and_batch_repeats_reach_every_run():
 
     text = 'name = "s"\nproblems = ["logreg_digits"]\noptimizers = ["lbfgs"]\n'
     plain = parse_study(text)
-    assert not plain.full_batch and plain.batch_repeats == 1
-    plain_config = base_config(plain, "logreg_digits", plain.optimizers[0], {}, seed=0)
-    assert "order" not in plain_config and "batch_repeats" not in plain_config
-    assert "full_batch" not in plain.to_dict()  # earlier studies' stored form is unchanged
+    plain_run = run_config(base_config(plain, "logreg_digits", plain.optimizers[0], {}, seed=0))
+    assert plain_run.order == "random" and plain_run.batch_repeats == 1
     for extra, order, repeats in [("full_batch = true\n", "full", 1),
-                                  ("batch_repeats = 4\n", "random", 4)]:  # fmt: skip
+                                  ("[run]\nbatch_repeats = 4\n", "random", 4)]:  # fmt: skip
         spec = parse_study(text + extra)
         assert StudySpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
         run = run_config(base_config(spec, "logreg_digits", spec.optimizers[0], {}, seed=1))
@@ -226,7 +224,8 @@ def test_full_batch_and_batch_repeats_reach_every_run():
     [
         ("full_batch = 1\n", r"line 4: full_batch: must be true or false; got 1"),
         ("full_batch = true\nbatch_size = 32\n", r"full_batch: steps on the whole training set"),
-        ("batch_repeats = 0\n", r"line 4: batch_repeats: must be a whole number >= 1; got 0"),
+        ('full_batch = true\n[run]\norder = "cyclic"\n', r"contradicts order 'cyclic'"),
+        ("[run]\nbatch_repeats = 0\n", r"invalid batch_repeats: 0"),
     ],
 )
 def test_bad_full_batch_and_batch_repeats(extra, match):

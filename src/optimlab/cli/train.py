@@ -111,6 +111,45 @@ def add_regularization_arguments(parser: argparse.ArgumentParser) -> None:
         help="stochastic weight averaging from this fraction of the budget (0.75)",
     )  # fmt: skip
     g.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights")
+    a = parser.add_argument_group("adversarial training and robust accuracy")
+    a.add_argument("--adversarial", metavar="ATTACK", help="train on fgsm or pgd examples")
+    a.add_argument(
+        "--adversarial-epsilon",
+        type=float,
+        metavar="EPS",
+        help="perturbation size (pixel units of [0, 1] for images)",
+    )
+    a.add_argument("--adversarial-norm", metavar="NORM", help="linf (default) or l2")
+    a.add_argument("--adversarial-steps", type=int, metavar="N", help="pgd steps (10)")
+    a.add_argument(
+        "--adversarial-step-size",
+        type=float,
+        metavar="ALPHA",
+        help="pgd step size (2.5 * eps / steps)",
+    )
+    a.add_argument(
+        "--adversarial-random-start",
+        action=argparse.BooleanOptionalAction,
+        help="pgd starts at a random point of the ball (yes)",
+    )
+    a.add_argument(
+        "--adversarial-fraction",
+        type=float,
+        metavar="F",
+        help="share of each batch replaced by adversarial examples (0.5)",
+    )
+    a.add_argument(
+        "--robust-epsilon",
+        type=float,
+        metavar="EPS",
+        help="log val/test robust accuracy under PGD at this epsilon",
+    )
+    a.add_argument(
+        "--robust-examples",
+        type=int,
+        metavar="N",
+        help="robust accuracy on the first N examples of each split (all)",
+    )
 
 
 def regularization_options(args: argparse.Namespace) -> dict[str, Any]:

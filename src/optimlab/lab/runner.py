@@ -72,10 +72,8 @@ def base_config(
     }
     if opt.regularize:  # only when used, so that plain runs keep their identity
         config["regularize"] = opt.regularize
-    if spec.full_batch:
-        config["order"] = "full"
-    if spec.batch_repeats != 1:
-        config["batch_repeats"] = spec.batch_repeats
+    if spec.run_settings(opt):
+        config["run"] = spec.run_settings(opt)
     return config
 
 

@@ -36,8 +36,7 @@ def run_config(config: dict[str, Any]) -> RunConfig:
         seed=config["seed"],
         threads=config.get("threads"),
         fold=config.get("fold"),
-        order=config.get("order", "random"),
-        batch_repeats=config.get("batch_repeats", 1),
+        run=config.get("run"),
     )
 
 

@@ -31,6 +31,7 @@ from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
+from optimlab.optim.path_sgd import PathSGD
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
 from optimlab.optim.scale import ScaleByLearningRate
@@ -68,6 +69,7 @@ __all__ = [
     "Newton",
     "NonlinearCG",
     "OptimizerRecord",
+    "PathSGD",
     "RMSprop",
     "ScaleByAdadelta",
     "ScaleByAdagrad",

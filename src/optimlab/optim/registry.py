@@ -29,6 +29,7 @@ from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
+from optimlab.optim.path_sgd import PathSGD
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
@@ -324,6 +325,19 @@ for _record in [
     ),
 ]:
     OPTIMIZERS.add(_record)
+
+# Path-SGD reads the model's layers: the run builder calls its attach_model(model).
+OPTIMIZERS.add(
+    OptimizerRecord(
+        "path_sgd",
+        PathSGD,
+        "w <- w - lr*g/gamma, gamma the path norm through w: invariant to node rescaling "
+        "(chains of Linear layers)",
+        "Neyshabur, Salakhutdinov & Srebro 2015",
+        {"lr": 0.01},
+        0,
+    )
+)
 
 
 def available(*, needs_closure: bool | None = None) -> list[str]:

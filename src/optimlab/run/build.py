@@ -91,13 +91,14 @@ def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = N
 
 
 def build_optimizer(
-    config: RunConfig, parameters: Iterable[Any], total: int | None
+    config: RunConfig, parameters: Iterable[Any], total: int | None, model: Any = None
 ) -> tuple[torch.optim.Optimizer, Any]:
     """The run's optimizer and, when it has a schedule, the scheduler (see
     :func:`make_optimizer`)."""
     return make_optimizer(
         config.optimizer, parameters, lr=config.lr, hp=config.hp, fast=config.fast,
         schedule=config.schedule, schedule_args=config.schedule_args, total=total,
+        model=model,
     )  # fmt: skip
 
 
@@ -111,11 +112,13 @@ def make_optimizer(
     schedule: str | None = None,
     schedule_args: dict[str, Any] | None = None,
     total: int | None = None,
+    model: Any = None,
 ) -> tuple[torch.optim.Optimizer, Any]:
     """Optimizer ``name`` (registry defaults for what is not given, lr included) and,
     with a ``schedule``, the :class:`~optimlab.schedules.ScheduleAdapter` that drives its
     learning rate from step 0 over ``total`` steps; call its ``step()`` after every
-    optimizer step."""
+    optimizer step. An optimizer that reads the network's structure (``needs_model``,
+    such as ``path_sgd``) is given ``model``."""
     from optimlab import optim
 
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}
@@ -124,6 +127,13 @@ def make_optimizer(
     if fast:
         kwargs["fast"] = True  # the compiled fast path of optimlab.optim.fast
     optimizer = optim.create(name, parameters, **kwargs)
+    if getattr(optimizer, "needs_model", False):
+        if model is None:
+            raise OptimlabError(
+                f"optimizer {name!r} reads the model's layers and none was given; valid here: "
+                "an optimizer built from the parameters alone"
+            )
+        optimizer.attach_model(model)
     if schedule is None:
         return optimizer, None
     from optimlab.schedules import ScheduleAdapter, create, record
@@ -200,7 +210,9 @@ def build_run(
             f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"
         )
     total = total_steps(config, problem, batch_size, world)
-    optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
+    optimizer, scheduler = build_optimizer(
+        config, problem.model.parameters(), total, model=problem.model
+    )
     monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
     own: list[Any] = []
     if config.diagnose:

@@ -201,6 +201,7 @@ class RunConfig:
             from optimlab.regularize.options import validate
 
             validate(dict(self.regularize))
+            self._check_adversarial()
         if self.fold is not None and set(self.fold) != {"k", "index", "seed"}:
             raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
         if self.dtype not in DTYPES:
@@ -254,6 +255,21 @@ class RunConfig:
                 f"invalid nproc: {workers} processes do not divide the batch size {batch}; "
                 "valid: a world size (nproc x nnodes) that divides the global batch, which "
                 "the processes share equally"
+            )
+
+    def _check_adversarial(self) -> None:
+        # Attacks measure epsilon in the data's units, which a fitted transform changes;
+        # their extra passes and robust evaluation run in one process.
+        given = [k for k in ("adversarial", "robust_epsilon") if k in self.regularize]
+        if given and self.preprocess not in (None, "none"):
+            raise OptimlabError(
+                f"{given[0]} is not available with preprocess {self.preprocess}; valid: "
+                "no preprocess (epsilon is measured in the data's own units)"
+            )
+        if given and self.parallel != "none":
+            raise OptimlabError(
+                f"{given[0]} is not available with parallel {self.parallel}; valid: a run "
+                "with parallel none"
             )
 
     @property
@@ -332,13 +348,12 @@ class RunConfig:
         seed: int = 0,
         threads: int | None = None,
         fold: Mapping[str, int] | None = None,
-        order: str = "random",
-        batch_repeats: int = 1,
+        run: Mapping[str, Any] | None = None,
     ) -> RunConfig:
         """One run of a study: a contender's ``params`` (hyperparameters, lr among them),
         ``schedule = {name, params}`` and ``regularize`` table, the study's budget
-        (``epochs``/``steps``/``seconds``), batch size, threads, example order and batch
-        repeats, and a seed."""
+        (``epochs``/``steps``/``seconds``), batch size and threads, a seed, and the
+        other run settings of the study's ``run`` tables (``run``, by field name)."""
         hp = dict(params)
         lr = hp.pop("lr", None)
         budget = dict(budget or {})
@@ -357,8 +372,7 @@ class RunConfig:
             seed=seed,
             threads=threads,
             fold=dict(fold) if fold else None,
-            order=order,
-            batch_repeats=batch_repeats,
+            **dict(run or {}),
         )
 
     @property
