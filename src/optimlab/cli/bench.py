@@ -1,24 +1,27 @@
-"""``optimlab bench [optimizers|engine|accuracy|parallel]``: benchmarks printed as
-side-by-side ratios."""
+"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature]``: benchmarks printed
+as side-by-side ratios."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 
-from optimlab.errors import unknown_name
+from optimlab.errors import check_range, unknown_name
+
+REPEATS = 20  # timed calls per contender, where a benchmark has no count of its own
 
 
 def _optimizers(args: argparse.Namespace) -> None:
     from optimlab.bench.optimizers import run_optimizer_bench
 
-    run_optimizer_bench(args.model, repeats=args.repeats, fast=args.fast, instances=args.instances)
+    run_optimizer_bench(args.model, repeats=args.repeats or REPEATS, fast=args.fast,
+                        instances=args.instances)  # fmt: skip
 
 
 def _engine(args: argparse.Namespace) -> None:
     from optimlab.bench.engine import run_engine_bench
 
-    run_engine_bench(args.model, repeats=args.repeats)
+    run_engine_bench(args.model, repeats=args.repeats or REPEATS)
 
 
 def _accuracy(args: argparse.Namespace) -> None:
@@ -44,18 +47,27 @@ def _parallel(args: argparse.Namespace) -> None:
     run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds)
 
 
+def _curvature(args: argparse.Namespace) -> None:
+    from optimlab.bench.curvature import report
+
+    print(report(args.threads or 1, repeats=args.repeats))
+
+
 # name -> the function that turns the parsed options into the benchmark's arguments
 BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "optimizers": _optimizers,
     "engine": _engine,
     "accuracy": _accuracy,
     "parallel": _parallel,
+    "curvature": _curvature,
 }
 
 
 def run(args: argparse.Namespace) -> int:
     if args.what not in BENCHES:
         raise unknown_name("benchmark", args.what, BENCHES)
+    if args.repeats is not None:
+        check_range("repeats", args.repeats, 1)
     BENCHES[args.what](args)
     return 0
 
@@ -64,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks printed as side-by-side ratios")
     p.add_argument("what", nargs="?", default="optimizers", help=", ".join(BENCHES))
     p.add_argument("--model", default="both", help="optimizers: large, small or both")
-    p.add_argument("--repeats", type=int, default=20, help="timed repetitions per contender")
+    p.add_argument("--repeats", type=int,
+                   help=f"timed repetitions per contender ({REPEATS}; curvature: each "
+                   "benchmark's own, 21 to 100)")  # fmt: skip
     p.add_argument(
         "--instances",
         type=int,
@@ -90,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--max-epochs", type=int, help="epochs per run (default: the problem's)")
     a.add_argument("--eval-every", type=int, help="steps between evaluations (default: epoch)")
     a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
-    a.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    a.add_argument("--threads", type=int,
+                   help="torch threads (default: torch's; curvature: 1)")  # fmt: skip
     g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
     g.add_argument("--rounds", type=int, default=3, help="runs of each contender (3)")
     g.add_argument("--run-epochs", type=int, default=2,

@@ -26,6 +26,7 @@ MODULES = (
     "overfitting",
     "adversarial",
     "whitening",
+    "lbfgs_batches",
     "vanishing_gradients",
     "skip_connections",
     "lr_range_test",

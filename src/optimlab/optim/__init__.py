@@ -3,10 +3,10 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
-transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
-``step(closure)`` and evaluate the loss several times per step
-(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
-name.
+transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``,
+``NonlinearCG``, ``HessianFree``) take ``step(closure)`` and evaluate the loss several
+times per step (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by
+its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -21,9 +21,11 @@ from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
@@ -58,12 +60,14 @@ __all__ = [
     "ClipByValue",
     "ClosureOptimizer",
     "DecoupledWeightDecay",
+    "HessianFree",
     "NAGC",
     "NAGSC",
     "NAdam",
     "NesterovConvexTrace",
     "NesterovStronglyConvexTrace",
     "Newton",
+    "NonlinearCG",
     "OptimizerRecord",
     "PathSGD",
     "RMSprop",

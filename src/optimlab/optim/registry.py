@@ -24,6 +24,8 @@ from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
+from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
@@ -255,6 +257,33 @@ for _record in [
         needs_closure=True,
         full_batch=True,
         state_note=f"{8 * _default(LBFGS, 'history_size')} (m={_default(LBFGS, 'history_size')})",
+    ),
+    OptimizerRecord(
+        "cg",
+        NonlinearCG,
+        "nonlinear conjugate gradients: d <- -g + beta d (Polak-Ribiere+), restarts, "
+        "strong-Wolfe line search",
+        "Fletcher & Reeves 1964; Polak & Ribiere 1969",
+        {},
+        2,  # the previous gradient and direction
+        ("nonlinear_cg",),
+        None,
+        needs_closure=True,
+        full_batch=True,
+    ),
+    OptimizerRecord(
+        "hessian_free",
+        HessianFree,
+        "truncated Newton: CG on (G + lambda I) d = -g with Gauss-Newton products, "
+        "Levenberg-Marquardt damping",
+        "Martens 2010",
+        {},
+        1,  # the last CG solution (the warm start); the kept iterates during a step only
+        ("hf",),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        state_note="4 (+84/step)",  # 20 kept CG iterates and the last at cg_max_iter=250
     ),
 ]:
     OPTIMIZERS.add(_record)

@@ -64,8 +64,9 @@ def resolve_device(name: str) -> str:
 
 
 def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
-    """Optimizer steps in one epoch: batches (the last one partial) over accumulation;
-    in a ``world``, this process's (all of them, or its own under Hogwild!)."""
+    """Optimizer steps in one epoch: batches (the last one partial) times
+    ``batch_repeats``, over accumulation; in a ``world``, this process's (all of them, or
+    its own under Hogwild!)."""
     from optimlab.schedules import steps_per_epoch as batches
 
     if problem.splits is None or config.order == "full":  # one full-batch step per epoch
@@ -74,7 +75,7 @@ def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any
         n = batches(len(problem.splits.train.x), batch_size)
     if world is not None:
         n = world.own_batches(n)
-    return math.ceil(n / config.grad_accumulation)
+    return math.ceil(n * config.batch_repeats / config.grad_accumulation)
 
 
 def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int | None:
@@ -239,6 +240,7 @@ def build_run(
         seconds=config.seconds,
         batch_size=batch_size,
         grad_accumulation=config.grad_accumulation,
+        batch_repeats=config.batch_repeats,
         order=config.order,
         out_dir=config.out,
         resume=resume,

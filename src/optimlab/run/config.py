@@ -81,6 +81,8 @@ class RunConfig:
     # hold their defaults, so the keys and checkpoints of earlier runs stay valid.
     dtype: str = _opt("float32", help="floating-point type of the model and inputs: "
                       "float32, float64", later=True)  # fmt: skip
+    batch_repeats: int = _opt(1, help="feed each batch for K consecutive steps (quasi-Newton "
+                              "methods on mini-batches)", metavar="K", later=True)  # fmt: skip
     # Parallel runs (optimlab.parallel): how many processes and how they combine their
     # work change the numbers; where they meet (--rdzv-endpoint, --node-rank) does not.
     parallel: str = _opt("none", help="parallel method: " + ", ".join(PARALLEL), later=True)
@@ -162,7 +164,8 @@ class RunConfig:
         elif self.schedule_args:
             raise OptimlabError("schedule arguments need a schedule name (--schedule NAME)")
         for name in ("epochs", "steps", "batch_size", "grad_accumulation", "threads",
-                     "log_every", "diagnose_every", "checkpoint_every"):  # fmt: skip
+                     "log_every", "diagnose_every", "checkpoint_every",
+                     "batch_repeats"):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value, 1)
@@ -173,6 +176,12 @@ class RunConfig:
             raise OptimlabError(f"invalid seconds: {self.seconds!r}; valid: a finite number > 0")
         if self.order not in ORDERS:
             raise OptimlabError(f"invalid order {self.order!r}; valid orders: {', '.join(ORDERS)}")
+        if self.batch_repeats > 1 and self.grad_accumulation > 1:
+            raise OptimlabError(
+                f"invalid batch_repeats: {self.batch_repeats} with grad_accumulation "
+                f"{self.grad_accumulation}; valid: batch_repeats 1, or grad_accumulation 1 "
+                "(a repeated batch is one whole batch)"
+            )
         if self.preprocess is not None:
             from optimlab.data.preprocess import TRANSFORMS
 
@@ -232,6 +241,7 @@ class RunConfig:
             "seconds": self.seconds is not None and self.parallel in DISTRIBUTED,
             "grad_accumulation": self.grad_accumulation > 1 and self.parallel == "local_sgd",
             "early_stopping": self.early_stopping is not None and self.parallel == "hogwild",
+            "batch_repeats": self.batch_repeats > 1,
         }
         for name, given in refused.items():
             if given:
@@ -379,6 +389,7 @@ _PARALLEL_LIMITS = {
     "grad_accumulation": "1 (each local step takes one batch)",
     "early_stopping": "a run with parallel none, sync or local_sgd (only hogwild's process 0 "
     "evaluates)",
+    "batch_repeats": "1 (each process takes its own share of every batch once)",
 }
 
 
