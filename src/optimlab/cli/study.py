@@ -133,8 +133,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--heartbeat",
         type=int,
         metavar="SECONDS",
-        help="seconds between the heartbeats that tell other machines' workers this one "
-        "is alive; 0: none (default: 10 on a server database, none on SQLite)",
+        help="seconds between the heartbeats that tell other workers, on any machine, "
+        "that this one is alive; 0: none (default: 10)",
     )
     r.add_argument(
         "--grace-period",

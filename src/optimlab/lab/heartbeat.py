@@ -9,20 +9,21 @@ that died with its process or its machine (or lost its database for that long).
 What governs what (one mechanism each):
 
 * Who holds a trial: the lab's conditional claim (``optimlab.lab.store``).
-* Whether its holder lives: on the same host, the holder's pid (exact and immediate);
-  elsewhere, this heartbeat; when the heartbeat is off (the default on SQLite, whose
-  workers all share one machine), a worker silent for ``STALE_AFTER`` seconds
-  (``optimlab.lab.store``) counts as gone.
+* Whether its holder lives: on the same host, the holder's pid (exact and immediate),
+  or a stale heartbeat (its pid taken by another process since);
+  elsewhere, this heartbeat alone. With the heartbeat turned off (interval 0), a worker
+  silent for ``STALE_AFTER`` seconds (``optimlab.lab.store``) counts as gone, and only a
+  runner that starts, or whose worker process died, looks.
 * What becomes of a dead holder's trial: ``Store.recover_stale`` alone marks it
   "interrupted", closes it with a conditional RUNNING -> FAIL and enqueues its run again.
   Optuna's stale-trial callbacks (``RetryFailedTrialCallback``) are not used: they close
   the trial without the lab's bookkeeping, and the lab would count the retry as a
   duplicate of the run it retries.
 
-Idle workers check every few seconds, so a run whose worker died goes back in the queue
-about ``grace`` seconds after its last heartbeat. Every runner on one database should
-use the same settings: a runner without the heartbeat records none, and a trial without
-heartbeats is judged by its host's pid only.
+Workers with nothing left to claim look every heartbeat, so a run whose worker died
+goes back in the queue about ``grace`` seconds after its last heartbeat. Every runner on
+one database should use the same settings: a runner without the heartbeat records none,
+and a trial without heartbeats is judged by its host's pid only.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ import optuna
 import sqlalchemy
 
 from optimlab.errors import OptimlabError
-from optimlab.lab.database import backend
 
-INTERVAL = 10  # seconds between two heartbeats, by default on server databases
+INTERVAL = 10  # seconds between two heartbeats, by default
 GRACE_BEATS = 6  # the default grace period, in heartbeats
 
 
@@ -58,15 +58,14 @@ class Heartbeat:
 OFF = Heartbeat()
 
 
-def heartbeat_settings(url: str, interval: int | None, grace: int | None) -> Heartbeat:
-    """The heartbeat for storage ``url``: ``interval`` (default ``INTERVAL`` seconds on
-    server databases, off on SQLite; 0 turns it off) and ``grace`` (default
-    ``GRACE_BEATS`` heartbeats; giving it alone turns the heartbeat on)."""
+def heartbeat_settings(interval: int | None, grace: int | None) -> Heartbeat:
+    """The heartbeat of ``interval`` seconds (default ``INTERVAL``; 0 turns it off) and
+    ``grace`` seconds (default ``GRACE_BEATS`` heartbeats), checked."""
     for name, value in (("heartbeat interval", interval), ("grace period", grace)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise OptimlabError(f"invalid {name}: {value!r}; valid: whole seconds")
     if interval is None:
-        interval = INTERVAL if grace is not None or backend(url) != "sqlite" else 0
+        interval = INTERVAL
     if interval < 0:
         raise OptimlabError(
             f"invalid heartbeat interval: {interval}; valid: whole seconds >= 1, or 0 for none"

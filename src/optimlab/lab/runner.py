@@ -14,10 +14,11 @@ is reported (its trial goes back in the queue for the others, and the run ends w
 error), and SIGTERM or SIGINT stops the workers, writes the report of what finished and
 raises ``StudyInterrupted`` (see ``optimlab.lab.supervise``).
 
-Workers on several machines share a study through a server database (``--storage``);
-a trial whose worker died is found by its pid on the same host, or by its stopped
-heartbeat elsewhere (``optimlab.lab.heartbeat``), and goes back in the queue, also while
-the other workers are waiting for their last runs.
+Workers on several machines share a study through a server database (``--storage``).
+A trial whose worker died is found by its pid on the same host, or by its stopped
+heartbeat (``optimlab.lab.heartbeat``), and goes back in the queue: when a runner starts,
+when one of its worker processes dies, and while the other workers wait for their last
+runs.
 
 Planning happens once per storage, under the storage's planning lock
 (``optimlab.lab.lock``), and is idempotent: it enqueues only the run keys a study does
@@ -51,9 +52,6 @@ from optimlab.train.denormals import flush_denormals, flushing_here
 
 Printer = Callable[[str], None]
 FAILED = ("diverged", "failed")
-# seconds between two looks for runs whose worker died, while idle: every heartbeat, or
-# this often without one
-RECOVER_EVERY = 5.0
 
 
 def metric_for(spec: StudySpec, problem: str) -> tuple[str, str]:
@@ -282,15 +280,15 @@ def work(
 ) -> None:
     """A worker's loop: claim, train, record; until nothing is left to do.
     ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``).
-    While others' runs are all that is left, it re-enqueues those whose worker died."""
+    While others' runs are all that is left, it re-enqueues those whose worker died
+    (every heartbeat; not at all without one)."""
 
     if flush_denormal:
         flush_denormals()
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
     store = Store(url, heartbeat)
     names = _all_names(spec)
-    look_every = heartbeat.interval if heartbeat.on else RECOVER_EVERY
-    next_look = time.monotonic() + look_every
+    next_look = time.monotonic() + heartbeat.interval
     while True:
         claimed = store.claim(names)
         if claimed is not None:
@@ -301,8 +299,8 @@ def work(
         counts = store.counts()
         if counts["waiting"] == 0 and counts["running"] == 0:
             return
-        if time.monotonic() >= next_look:
-            next_look = time.monotonic() + look_every
+        if heartbeat.on and time.monotonic() >= next_look:
+            next_look = time.monotonic() + heartbeat.interval
             recovered = store.recover_stale(names)
             if recovered:
                 say(f"{recovered} run(s) whose worker stopped go back in the queue")
@@ -351,7 +349,7 @@ def run_study(
 
     ``heartbeat`` and ``grace_period`` (seconds) set how workers tell that another's
     worker died (``optimlab.lab.heartbeat.heartbeat_settings``: by default a heartbeat
-    every 10 s and a grace period of 60 s on server databases, none on SQLite).
+    every 10 s and a grace period of 60 s; a heartbeat of 0 turns it off).
 
     The result holds ``storage``, ``counts`` and ``phases`` (``tally``), ``errors`` (one line
     per worker process that died abnormally; its trial was re-enqueued) and, with
@@ -363,7 +361,7 @@ def run_study(
     if workers < 1:
         raise OptimlabError(f"invalid workers: {workers}; valid: a whole number >= 1")
     url = storage or default_storage(out_dir)
-    beats = heartbeat_settings(url, heartbeat, grace_period)
+    beats = heartbeat_settings(heartbeat, grace_period)
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
     names = _all_names(spec)
     with planning_lock(url):  # one runner at a time creates the storage and plans

@@ -17,13 +17,13 @@ runs once: of the trials that carry it, the one with the lowest id that is not
 bookkeeping runs, and a claimant holding a later one marks it "duplicate".
 
 A worker killed mid-trial leaves that trial RUNNING. When a runner starts, when one
-of its worker processes dies, and every few seconds while a worker waits for others'
+of its worker processes dies, and every heartbeat while a worker waits for others'
 runs, RUNNING trials whose worker is gone are marked failed ("interrupted") and
 enqueued again with the same configuration, so the rerun resumes from the run's last
 checkpoint where that checkpoint is (the same machine, or a shared directory). Gone
-means: on this host, its pid is dead; elsewhere, its heartbeat is older than the grace
-period (``optimlab.lab.heartbeat``, on by default on server databases), or, without a
-heartbeat, it has been silent for longer than ``STALE_AFTER`` seconds. The
+means: on this host, its pid is dead; on any host, its heartbeat is older than the
+grace period (``optimlab.lab.heartbeat``); with the heartbeat turned off, silent for
+longer than ``STALE_AFTER`` seconds. The
 RUNNING -> FAIL step is conditional too, so two runners recovering at once enqueue
 one retry. Interrupted and duplicate trials are bookkeeping: they stand for no run of
 their own, and ``counts`` lists them apart so that its numbers add up to the trials
@@ -247,9 +247,9 @@ class Store:
                 same_host_dead = worker.get("host") == host and (
                     pid == os.getpid() or not _alive(pid)
                 )
-                if heartbeat:  # elsewhere: the heartbeat stopped
+                if heartbeat:  # the heartbeat stopped
                     gone = frozen._trial_id in stale
-                else:  # elsewhere: no word for STALE_AFTER seconds
+                else:  # no word for STALE_AFTER seconds
                     gone = time.time() - worker.get("time", 0) > STALE_AFTER
                 if not (same_host_dead or gone):
                     continue
