@@ -130,7 +130,7 @@ def test_two_runners_on_one_database_train_every_run_once(tmp_path, postgres_url
     study.write_text(SHARED)
     outs = [tmp_path / "a", tmp_path / "b"]  # two machines: two directories
     procs += [
-        _start(study, outs[0], outs[0], "--storage", postgres_url, "--workers", "2"),
+        _start(study, outs[0], outs[0], "--storage", postgres_url),
         _start(study, outs[1], outs[1], "--storage", postgres_url),
     ]
     for proc, out in zip(procs, outs):

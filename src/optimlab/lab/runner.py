@@ -275,8 +275,8 @@ def work(
     spec: StudySpec,
     out_dir: Path,
     quiet: bool = False,
-    flush_denormal: bool = False,
     heartbeat: Heartbeat = OFF,
+    flush_denormal: bool = False,
 ) -> None:
     """A worker's loop: claim, train, record; until nothing is left to do.
     ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``).
@@ -399,7 +399,7 @@ def _run_workers(url, spec, out_dir, quiet, workers, say, beats) -> list[str]:
     """Run ``workers`` worker processes to the end; one line per one that died abnormally."""
     ctx = mp.get_context("spawn")
     flush = flushing_here()  # a spawned process starts without it
-    args = (url, spec, out_dir, quiet, flush, beats)
+    args = (url, spec, out_dir, quiet, beats, flush)
     store = Store(url, beats)
 
     def on_death(proc) -> None:
