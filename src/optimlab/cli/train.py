@@ -152,22 +152,23 @@ LAUNCH_OPTIONS: dict[str, tuple[type, str, str]] = {
 def launch_options(args: argparse.Namespace, config: Any) -> Any:
     """The launcher's options given on the command line, checked against the run."""
     from optimlab.parallel.launch import LaunchOptions
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import DISTRIBUTED, launched
 
     given = {k: getattr(args, k) for k in LAUNCH_OPTIONS if getattr(args, k) is not None}
-    if given and config.parallel not in DISTRIBUTED:
+    if given and not launched(config):
         names = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise OptimlabError(f"{names} need --parallel sync or local_sgd (a launched run)")
+        raise OptimlabError(f"{names} need --parallel {' or '.join(DISTRIBUTED)} without "
+                            "--simulate-delay (a launched run)")  # fmt: skip
     return LaunchOptions(**given)
 
 
 def _train(config: Any, args: argparse.Namespace, resume: bool | str) -> dict[str, Any] | None:
     """Train ``config`` here, in launched processes, or as one of torchrun's; return the
     summary where this process has it."""
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import launched
 
     progress = not args.quiet
-    if config.parallel in DISTRIBUTED:
+    if launched(config):
         from optimlab.parallel.world import in_launched_worker
 
         options = launch_options(args, config)
