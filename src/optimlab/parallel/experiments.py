@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 STALENESS = (0, 2, 8, 32, 128)
-STALENESS_LRS = (0.05, 0.1, 0.2, 0.5, 1.0)
+STALENESS_LRS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 RULES = {"downpour": "AdaGrad", "delay_tolerant": "AdaRevision"}
 RHOS = (1.0, 4.0, 10.0)
 TAUS = (1, 4, 16)
