@@ -23,6 +23,7 @@ MODULES = (
     "whitening",
     "vanishing_gradients",
     "lr_range_test",
+    "stale_gradients",
 )
 
 
