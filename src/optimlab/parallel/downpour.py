@@ -39,14 +39,19 @@ earlier pushes were received, so that it reads its own updates. Per replica and 
 ``|w| / n_fetch`` in and ``|w| / n_push`` out. Buffers (batch-norm statistics) are not
 served: each replica keeps its own, and rank 0's are evaluated.
 
-Why point-to-point and not torch's RPC: measured on the 2-core development machine over
-loopback (``python -m optimlab.parallel.transport_bench``; docs/parallel.md), a fetch's
-round trip took about 0.3 ms with gloo's send/recv against 0.9 ms with RPC (TensorPipe)
-for vectors of 650 and 100,000 floats, the sizes of this lab's problems (RPC caught up
-only at 1.3M floats). Send/recv also runs in the process group the launcher already
-starts (no second rendezvous, no RPC thread pool competing for the cores), and a
-server that handles one message at a time applies updates in arrival order without
-locks, which is what makes one replica exactly serial.
+Why point-to-point and not torch's RPC: measured on the shared 2-core development
+machine over loopback (``python -m optimlab.parallel.transport_bench``, two sessions; the
+tables are in docs/parallel.md), the median round trip of a fetch of 650 or 100,000
+floats (this lab's problem sizes) took 0.29 and 0.39 ms with gloo's send/recv against
+0.56 and 0.57 ms with RPC (TensorPipe) in one session, but 16 and 4.8 ms against 0.55
+ms in the other, when the other jobs' load kept the processes waiting for the cores;
+for 1.3M floats RPC was 5 to 7 times faster in both. Latency alone does not decide it
+here. Point-to-point was chosen for what it makes of the server: it runs in the process
+group the launcher already starts (no second rendezvous, no RPC thread pool competing
+for the cores), and a server that handles one message at a time applies the updates in
+arrival order without locks, which is what makes one replica exactly serial (tested bit
+for bit). For large models on machines with cores to spare, RPC's lower cost per byte
+would make it the better transport.
 
 Budgets are each replica's (as Hogwild!'s): ``epochs`` are epochs of the whole data,
 ``steps`` and ``seconds`` each replica's. A run of several processes cannot resume (the

@@ -26,7 +26,7 @@ from typing import Any
 # problem -> (epochs, staleness values K, learning rates)
 STALENESS = {
     "logreg_digits": (20, (0, 4, 16, 64), (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)),
-    "sparse_logreg": (2, (0, 16, 64, 256), (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)),
+    "sparse_logreg": (2, (0, 16, 64, 256), (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)),
 }
 RULES = {"downpour": "AdaGrad", "delay_tolerant": "AdaRevision"}
 RHOS = (1.0, 4.0, 10.0)
