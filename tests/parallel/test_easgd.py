@@ -122,3 +122,51 @@ def test_bad_elastic_settings_are_named(settings, expected):
     with pytest.raises(OptimlabError) as err:
         RunConfig(problem="logreg_digits", **given)
     assert expected in str(err.value)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_synchronous_run_resumes_exactly(tmp_path):
+    # One worker in a process group of this process: the checkpoint must hold the
+    # worker's weights, its velocity (EAMSGD) and the center, not only the evaluated model.
+    import torch.distributed as dist
+
+    from optimlab.parallel.easgd import EasgdWorld
+    from optimlab.parallel.world import Place
+    from optimlab.train import Callback
+
+    class CrashAt(Callback):
+        def on_batch_end(self, step, logs):
+            if step == 30:
+                raise Crash
+
+    config = RunConfig(problem="logreg_digits", optimizer="sgd", lr=0.1, dtype="float64",
+                       epochs=2, threads=1, parallel="easgd", easgd_rho=2.0, easgd_period=3,
+                       easgd_momentum=0.5, checkpoint_every=8)  # fmt: skip
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        runs = {}
+        for name, crash in (("straight", None), ("cut", CrashAt()), ("cut", None)):
+            world = EasgdWorld(Place(0, 1, 0, 1), torch.device("cpu"), config)
+            run = build_run(config.replace(out=str(tmp_path / name)), world=world,
+                            callbacks=[crash] if crash else [])  # fmt: skip
+            if crash:
+                with pytest.raises(Crash):
+                    run.fit()
+                continue
+            runs[name] = (run, run.fit())
+    finally:
+        dist.destroy_process_group()
+    (straight, done), (resumed, again) = runs["straight"], runs["cut"]
+    assert resumed.trainer.resumed_from == {"epoch": 1, "step": 24}
+    for a, b in zip(straight.problem.model.parameters(), resumed.problem.model.parameters()):
+        assert torch.equal(a, b)
+    mine, theirs = straight.trainer.optimizer, resumed.trainer.optimizer
+    assert torch.equal(mine.x, theirs.x) and torch.equal(mine.v, theirs.v)
+    drop = {"time"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in done.history] == [
+        {k: v for k, v in r.items() if k not in drop} for r in again.history
+    ]
