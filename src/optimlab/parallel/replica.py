@@ -87,7 +87,7 @@ class ReplicaOptimizer(torch.optim.Optimizer):
     """The optimizer the trainer steps on a replica: wraps the run's optimizer
     ``inner`` (its param groups, so that the logged lr is the run's) and keeps what
     the model must hold at the next training forward when an evaluation has put other
-    weights there. Subclasses implement :meth:`step`."""
+    weights there. Subclasses implement ``step``."""
 
     def __init__(self, inner: torch.optim.Optimizer, flat: FlatParams, link: Any) -> None:
         self.inner = inner

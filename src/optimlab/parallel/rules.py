@@ -29,8 +29,8 @@ from optimlab.errors import OptimlabError
 
 SERVER_OPTIMIZERS = ("adagrad", "sgd", "momentum", "nesterov", "rmsprop", "adadelta", "adam",
                      "amsgrad", "adamax", "nadam")  # fmt: skip
-"""Optimizers whose step acts coordinate by coordinate: the same on a shard of the
-parameters as on whole tensors."""
+"""Optimizers whose step acts coordinate by coordinate, and so is the same on a shard of
+the parameters as on whole tensors."""
 
 # Options that read whole tensors, which the shards cut.
 _WHOLE_TENSOR_OPTIONS = ("clip_norm", "clip_global_norm")
