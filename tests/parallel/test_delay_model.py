@@ -9,12 +9,12 @@ import json
 
 import pytest
 import torch
+from interrupting import Crash, CrashAt
 from torch.func import functional_call
 
 from optimlab.errors import OptimlabError
 from optimlab.parallel.delay import parse_delay
 from optimlab.run import RunConfig, build_run
-from optimlab.train import Callback
 from optimlab.train.batching import make_loader
 
 BASE = {"problem": "logreg_digits", "lr": 0.1, "dtype": "float64", "epochs": 2, "threads": 1,
@@ -100,20 +100,6 @@ def test_uniform_staleness_is_drawn_from_the_seed():
     assert set(drawn) <= set(range(5)) and len(set(drawn[5:])) == 5  # every value occurs
     other, _ = fit(config.replace(seed=1))
     assert other.trainer.world.staleness[0] != drawn
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_batch_end(self, step, logs):
-        if step == self.step:
-            raise Crash
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from interrupting import Crash, CrashAt
 from launching import final_weights, optimlab
 from torch.func import functional_call
 
@@ -124,10 +125,6 @@ def test_bad_elastic_settings_are_named(settings, expected):
     assert expected in str(err.value)
 
 
-class Crash(Exception):
-    pass
-
-
 def test_a_synchronous_run_resumes_exactly(tmp_path):
     # One worker in a process group of this process: the checkpoint must hold the
     # worker's weights, its velocity (EAMSGD) and the center, not only the evaluated model.
@@ -135,12 +132,6 @@ def test_a_synchronous_run_resumes_exactly(tmp_path):
 
     from optimlab.parallel.easgd import EasgdWorld
     from optimlab.parallel.world import Place
-    from optimlab.train import Callback
-
-    class CrashAt(Callback):
-        def on_batch_end(self, step, logs):
-            if step == 30:
-                raise Crash
 
     config = RunConfig(problem="logreg_digits", optimizer="sgd", lr=0.1, dtype="float64",
                        epochs=2, threads=1, parallel="easgd", easgd_rho=2.0, easgd_period=3,
@@ -149,7 +140,7 @@ def test_a_synchronous_run_resumes_exactly(tmp_path):
                             world_size=1)  # fmt: skip
     try:
         runs = {}
-        for name, crash in (("straight", None), ("cut", CrashAt()), ("cut", None)):
+        for name, crash in (("straight", None), ("cut", CrashAt(30)), ("cut", None)):
             world = EasgdWorld(Place(0, 1, 0, 1), torch.device("cpu"), config)
             run = build_run(config.replace(out=str(tmp_path / name)), world=world,
                             callbacks=[crash] if crash else [])  # fmt: skip

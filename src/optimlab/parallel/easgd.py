@@ -53,7 +53,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from optimlab.parallel.methods import elastic_alpha
-from optimlab.parallel.replica import FlatParams, ReplicaOptimizer, _Forward
+from optimlab.parallel.replica import FlatParams, ReplicaOptimizer, ReplicaWiring
 from optimlab.parallel.world import Place, ProcessGroupWorld
 
 
@@ -169,7 +169,7 @@ def elastic_optimizer(config: Any) -> Any:
     return make
 
 
-class EasgdWorld(ProcessGroupWorld):
+class EasgdWorld(ReplicaWiring, ProcessGroupWorld):
     """Synchronous EASGD: every process a worker on its share of each global batch,
     the center all-reduced every ``easgd_period`` steps and kept by every process."""
 
@@ -180,24 +180,15 @@ class EasgdWorld(ProcessGroupWorld):
         self.alpha = elastic_alpha(config)
         self.period = config.easgd_period or 1
         self.momentum = config.easgd_momentum or 0.0
-        self.flat: FlatParams | None = None
         self.center = SyncCenter(self.alpha)
-        self.optimizer: ElasticOptimizer | None = None
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
-        self.flat = FlatParams(list(model.parameters()))
-        self.center.attach(self.flat)
-        return _Forward(model, self._before_forward)
+    def _attach(self, flat: FlatParams) -> None:
+        self.center.attach(flat)
 
-    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    def _replica_optimizer(self, optimizer: torch.optim.Optimizer) -> ElasticOptimizer:
         assert self.flat is not None
-        self.optimizer = ElasticOptimizer(optimizer, self.flat, None, self.center,
-                                          period=self.period, momentum=self.momentum)  # fmt: skip
-        return self.optimizer
-
-    def _before_forward(self) -> None:
-        assert self.optimizer is not None
-        self.optimizer.before_forward()
+        return ElasticOptimizer(optimizer, self.flat, None, self.center, period=self.period,
+                                momentum=self.momentum)  # fmt: skip
 
     def loss_weights(
         self, step: int, local_sizes: Sequence[int], global_sizes: Sequence[int]

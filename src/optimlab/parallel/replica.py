@@ -143,7 +143,36 @@ class ReplicaOptimizer(torch.optim.Optimizer):
         self.view = replica["weights"].to(self.flat.device).clone()
 
 
-class AsyncWorld(World):
+class ReplicaWiring:
+    """What a world whose processes train through a :class:`ReplicaOptimizer` does at
+    set-up: the model seen as a flat vector (handed to ``_attach``), trained through a
+    module that restores the replica's weights before each forward, and the optimizer
+    wrapped by ``_replica_optimizer``."""
+
+    flat: FlatParams | None = None
+    optimizer: ReplicaOptimizer | None = None
+
+    def _attach(self, flat: FlatParams) -> None:
+        raise NotImplementedError
+
+    def _replica_optimizer(self, optimizer: torch.optim.Optimizer) -> ReplicaOptimizer:
+        raise NotImplementedError
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        self.flat = FlatParams(list(model.parameters()))
+        self._attach(self.flat)
+        return _Forward(model, self._before_forward)
+
+    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        self.optimizer = self._replica_optimizer(optimizer)
+        return self.optimizer
+
+    def _before_forward(self) -> None:
+        assert self.optimizer is not None
+        self.optimizer.before_forward()
+
+
+class AsyncWorld(ReplicaWiring, World):
     """Replica ``rank`` of ``size`` talking to its server through ``link``; rank 0
     writes and evaluates. ``make_optimizer(inner, flat, link)`` builds the method's
     :class:`ReplicaOptimizer`.
@@ -161,8 +190,6 @@ class AsyncWorld(World):
         self.is_writer = self.evaluates = self.rank == 0
         self.link = link
         self.make_optimizer = make_optimizer
-        self.flat: FlatParams | None = None
-        self.optimizer: ReplicaOptimizer | None = None
         self.staleness: list[list[int]] = []  # per shard, the whole run
         self.epoch_staleness: list[int] = []
         self._epochs = 0
@@ -173,19 +200,12 @@ class AsyncWorld(World):
     def own_batches(self, n: int) -> int:
         return len(range(self.rank, n, self.size))
 
-    def wrap_model(self, model: nn.Module) -> nn.Module:
-        self.flat = FlatParams(list(model.parameters()))
-        self.link.attach(self.flat)
-        return _Forward(model, self._before_forward)
+    def _attach(self, flat: FlatParams) -> None:
+        self.link.attach(flat)
 
-    def wrap_optimizer(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    def _replica_optimizer(self, optimizer: torch.optim.Optimizer) -> ReplicaOptimizer:
         assert self.flat is not None
-        self.optimizer = self.make_optimizer(optimizer, self.flat, self.link)
-        return self.optimizer
-
-    def _before_forward(self) -> None:
-        assert self.optimizer is not None
-        self.optimizer.before_forward()
+        return self.make_optimizer(optimizer, self.flat, self.link)
 
     def start(self, trainer: Any) -> None:
         assert self.optimizer is not None
