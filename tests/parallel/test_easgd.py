@@ -92,6 +92,7 @@ def test_two_synchronous_workers_follow_the_papers_equations(tmp_path):
     assert not torch.allclose(xs[0], xs[1])  # the workers did differ
 
 
+@pytest.mark.slow  # 3 processes; the server and the stale-center worker are tested faster
 def test_asynchronous_workers_train_the_center_on_a_server(tmp_path):
     out = tmp_path / "async"
     proc = optimlab("train", *ARGS, "--parallel", "easgd_async", "--nproc", "3", "--easgd-rho",

@@ -8,10 +8,12 @@ the long options with underscores, plus ``[hp]``, ``[schedule_args]`` and
 and rerunning the same command continues where it stopped, ending as an uninterrupted
 run would; a different command on the same directory is refused.
 
-``--parallel sync|local_sgd --nproc N`` runs in N processes started by torch's elastic
-launcher (:mod:`optimlab.parallel.launch`); the same command under ``torchrun`` runs as
-one of torchrun's processes. ``--parallel hogwild --nproc N`` shares one model between
-N processes of this machine (:mod:`optimlab.parallel.hogwild`).
+``--parallel sync|local_sgd|easgd|downpour|delay_tolerant|easgd_async --nproc N`` runs in
+N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
+same command under ``torchrun`` runs as one of torchrun's processes. ``--parallel
+hogwild --nproc N`` shares one model between N processes of this machine
+(:mod:`optimlab.parallel.hogwild`). An asynchronous method with ``--simulate-delay``
+runs in this process with a seeded staleness (:mod:`optimlab.parallel.simulate`).
 """
 
 from __future__ import annotations

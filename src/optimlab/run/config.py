@@ -105,21 +105,21 @@ class RunConfig:
         help="downpour, delay_tolerant, easgd_async: server ranks holding the parameters "
         "in shards (1)", later=True,
     )  # fmt: skip
-    n_fetch: int | None = _opt(help="downpour: fetch the parameters every N steps (1)",
+    n_fetch: int | None = _opt(help="downpour, delay_tolerant: fetch every N steps (1)",
                                later=True)  # fmt: skip
-    n_push: int | None = _opt(help="downpour: push the summed gradients every N steps (1)",
+    n_push: int | None = _opt(help="downpour, delay_tolerant: push every N steps (1)",
                               later=True)  # fmt: skip
     replica_lr: float | None = _opt(
-        help="downpour: replicas' own SGD step between fetches (0: none)", later=True
+        help="downpour, delay_tolerant: replicas' own SGD step (0: none)", later=True
     )
     easgd_rho: float | None = _opt(
-        help=f"easgd: elastic strength rho, alpha = lr * rho ({DEFAULT_EASGD_RHO:g})",
+        help=f"easgd, easgd_async: elastic strength, alpha = lr * rho ({DEFAULT_EASGD_RHO:g})",
         later=True,
     )
-    easgd_period: int | None = _opt(help="easgd: elastic exchange every N steps, tau (1)",
+    easgd_period: int | None = _opt(help="easgd, easgd_async: exchange every N steps, tau (1)",
                                     later=True)  # fmt: skip
     easgd_momentum: float | None = _opt(
-        help="easgd: Nesterov momentum delta of EAMSGD (0: EASGD)", later=True
+        help="easgd, easgd_async: EAMSGD's momentum delta (0: EASGD)", later=True
     )
     simulate_delay: str | None = _opt(
         help="asynchronous methods in one process with a seeded staleness: fixed:K, "
