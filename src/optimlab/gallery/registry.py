@@ -30,6 +30,7 @@ MODULES = (
     "vanishing_gradients",
     "skip_connections",
     "lr_range_test",
+    "stale_gradients",
 )
 
 

@@ -16,9 +16,10 @@ The rules, each written once:
   do), so torch's own optimizers follow a schedule exactly as ours do.
 - **Precision**: ``dtype`` converts the model and the floating-point data (inputs,
   regression targets) once, after the problem is built and before anything is fitted.
-- **Parallel runs** (``parallel`` sync or local_sgd) are built in each process with the
-  process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one, which
-  the world size must divide (except for full-batch steps).
+- **Parallel runs** (``parallel`` sync, local_sgd, ...) are built in each process with
+  the process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one,
+  which the world size of a lockstep method must divide (except for full-batch steps).
+  An asynchronous method with ``simulate_delay`` builds its one-process world here.
 """
 
 from __future__ import annotations
@@ -168,15 +169,19 @@ def build_run(
     of a parallel run; the launchers of :mod:`optimlab.parallel` pass it.
     """
     from optimlab import problems
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import launched
     from optimlab.regularize.options import apply as apply_regularization
     from optimlab.train import EarlyStopping, Trainer
 
-    if config.parallel in DISTRIBUTED and world is None:
+    if launched(config) and world is None:
         raise OptimlabError(
             f"parallel {config.parallel} runs in a group of processes; start it with "
             "optimlab train --parallel ... --nproc N, or with torchrun"
         )
+    if world is None and config.simulate_delay is not None:
+        from optimlab.parallel.simulate import simulated_world
+
+        world = simulated_world(config)  # one process, the server simulated
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     # what the numbers depend on, resolved: the thread count actually used
@@ -223,6 +228,8 @@ def build_run(
     if config.early_stopping is not None:
         own.append(EarlyStopping(monitor, patience=config.early_stopping,
                                  restore_best_weights=True))  # fmt: skip
+    if world is not None and hasattr(world, "callbacks"):
+        own.extend(world.callbacks())  # what a world records per epoch (staleness)
     kwargs: dict[str, Any] = {
         "callbacks": [*own, *callbacks],
         "scheduler": scheduler,
