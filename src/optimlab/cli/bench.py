@@ -1,4 +1,4 @@
-"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature]``: benchmarks printed
+"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature|transport]``: benchmarks printed
 as side-by-side ratios."""
 
 from __future__ import annotations
@@ -44,13 +44,20 @@ def _accuracy(args: argparse.Namespace) -> None:
 def _parallel(args: argparse.Namespace) -> None:
     from optimlab.bench.parallel import run_parallel_bench
 
-    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds)
+    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds or 3)
 
 
 def _curvature(args: argparse.Namespace) -> None:
     from optimlab.bench.curvature import report
 
     print(report(args.threads or 1, repeats=args.repeats))
+
+
+def _transport(args: argparse.Namespace) -> None:
+    from optimlab.bench.transport import REPEATS as FETCHES
+    from optimlab.bench.transport import ROUNDS, run_transport_bench
+
+    run_transport_bench(args.rounds or ROUNDS, repeats=args.repeats or FETCHES)
 
 
 # name -> the function that turns the parsed options into the benchmark's arguments
@@ -60,6 +67,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "accuracy": _accuracy,
     "parallel": _parallel,
     "curvature": _curvature,
+    "transport": _transport,
 }
 
 
@@ -107,7 +115,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--threads", type=int,
                    help="torch threads (default: torch's; curvature: 1)")  # fmt: skip
     g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
-    g.add_argument("--rounds", type=int, default=3, help="runs of each contender (3)")
+    g.add_argument(
+        "--rounds", type=int, help="runs of each contender (3; transport: rounds of processes, 4)"
+    )
     g.add_argument("--run-epochs", type=int, default=2,
                    help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
     p.set_defaults(func=run)

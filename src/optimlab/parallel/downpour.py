@@ -40,7 +40,7 @@ earlier pushes were received, so that it reads its own updates. Per replica and 
 served: each replica keeps its own, and rank 0's are evaluated.
 
 Why point-to-point and not torch's RPC: measured on the shared 2-core development
-machine over loopback (``python -m optimlab.parallel.transport_bench``, two sessions; the
+machine over loopback (``optimlab bench transport``, two sessions; the
 tables are in docs/parallel.md), the median round trip of a fetch of 650 or 100,000
 floats (this lab's problem sizes) took 0.29 and 0.39 ms with gloo's send/recv against
 0.56 and 0.57 ms with RPC (TensorPipe) in one session, but 16 and 4.8 ms against 0.55

@@ -1,7 +1,7 @@
-"""The experiments of docs/parallel.md, one command each:
+"""The experiments of docs/parallel.md (``examples/parallel_experiments.py`` runs them):
 
-    python -m optimlab.parallel.experiments staleness [--problem sparse_logreg]
-    python -m optimlab.parallel.experiments easgd       # real processes (2 workers)
+    python examples/parallel_experiments.py staleness [--problem sparse_logreg]
+    python examples/parallel_experiments.py easgd       # real processes (2 workers)
 
 ``staleness``: accuracy against staleness for Downpour with AdaGrad on the server and
 with delay-tolerant AdaGrad (AdaRevision), through the delay model (every fetch ``K``
@@ -17,7 +17,6 @@ SGD on the same global batches. The model measured is the center.
 
 from __future__ import annotations
 
-import argparse
 import math
 import platform
 from collections.abc import Sequence
@@ -130,22 +129,21 @@ def easgd_table(rows: list[dict[str, Any]], lr: float = 0.05, nproc: int = 2) ->
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=("staleness", "easgd"))
-    parser.add_argument("--problem", choices=tuple(STALENESS), default="logreg_digits",
-                        help="staleness: the problem (logreg_digits)")  # fmt: skip
-    args = parser.parse_args(argv)
+EXPERIMENTS = ("staleness", "easgd")
+
+
+def report(experiment: str, problem: str = "logreg_digits") -> str:
+    """The machine line and the Markdown table of one experiment."""
     import torch
 
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads available, "
-          f"torch {torch.__version__}")  # fmt: skip
-    if args.experiment == "staleness":
-        print(f"problem: {args.problem}")
-        print(staleness_table(staleness(args.problem)))
-    else:
-        print(easgd_table(easgd()))
+    from optimlab.errors import unknown_name
 
-
-if __name__ == "__main__":
-    main()
+    if experiment not in EXPERIMENTS:
+        raise unknown_name("experiment", experiment, EXPERIMENTS)
+    head = (f"machine: {platform.machine()}, {torch.get_num_threads()} threads available, "
+            f"torch {torch.__version__}")  # fmt: skip
+    if experiment == "staleness":
+        if problem not in STALENESS:
+            raise unknown_name("problem", problem, STALENESS)
+        return f"{head}\nproblem: {problem}\n{staleness_table(staleness(problem))}"
+    return f"{head}\n{easgd_table(easgd())}"

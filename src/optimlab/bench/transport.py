@@ -2,7 +2,7 @@
 against torch's RPC (TensorPipe), the two ways a parameter server can be built on
 torch.distributed.
 
-    python -m optimlab.parallel.transport_bench [--rounds 4] [--repeats 300]
+    optimlab bench transport [--rounds 4] [--repeats 300]
 
 Each round starts two fresh processes per transport, in alternating order; one serves
 a float32 vector, the other requests it ``repeats`` times per size and keeps the
@@ -12,7 +12,6 @@ median over rounds, in microseconds, and RPC's time over point-to-point's.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import statistics
@@ -102,19 +101,19 @@ def measure(kind: str, sizes: tuple[int, ...], repeats: int) -> dict[int, float]
     return medians
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=300)
-    args = parser.parse_args(argv)
+ROUNDS, REPEATS = 4, 300
+
+
+def run_transport_bench(rounds: int = ROUNDS, repeats: int = REPEATS) -> None:
+    """Print every round's median fetch times of both transports, and their ratio."""
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # the children stay on loopback
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows: dict[str, list[dict[int, float]]] = {"p2p": [], "rpc": []}
     print("round  transport  " + "  ".join(f"{n:>10,d}" for n in SIZES) + "   (us)")
-    for r in range(args.rounds):
+    for r in range(rounds):
         order = ("p2p", "rpc") if r % 2 == 0 else ("rpc", "p2p")
         for kind in order:
-            medians = measure(kind, SIZES, args.repeats)
+            medians = measure(kind, SIZES, repeats)
             rows[kind].append(medians)
             cells = "  ".join(f"{medians[n] * 1e6:>10.0f}" for n in SIZES)
             print(f"{r + 1:>5}  {kind:<9}  {cells}", flush=True)
@@ -124,7 +123,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"median {kind:<9}  {cells}")
     ratios = "  ".join(f"{overall['rpc'][n] / overall['p2p'][n]:>10.2f}" for n in SIZES)
     print(f"rpc / p2p         {ratios}")
-
-
-if __name__ == "__main__":
-    main()
