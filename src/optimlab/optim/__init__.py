@@ -5,8 +5,10 @@ Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
 transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
 ``step(closure)`` and evaluate the loss several times per step
-(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
-name.
+(``optimlab.optim.closure``); the natural-gradient ones (``NaturalGradient``,
+``DiagonalNaturalGradient``) take ``step(closure)`` too and read the Fisher from the
+closure's pass through the model. ``create(name, params, **hp)`` builds one by its
+registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -27,6 +29,7 @@ from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
+from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
@@ -57,9 +60,11 @@ __all__ = [
     "ClipByValue",
     "ClosureOptimizer",
     "DecoupledWeightDecay",
+    "DiagonalNaturalGradient",
     "NAGC",
     "NAGSC",
     "NAdam",
+    "NaturalGradient",
     "NesterovConvexTrace",
     "NesterovStronglyConvexTrace",
     "Newton",

@@ -26,6 +26,7 @@ from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
+from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
@@ -292,6 +293,36 @@ for _record in [
         "Keskar & Socher 2017; lecture 003 (Adam+SGD)",
         {},
         2,
+    ),
+]:
+    OPTIMIZERS.add(_record)
+
+
+# Natural gradient (lecture 000): the Fisher in place of the Hessian. They take a closure,
+# whose pass through the model they record, but work on mini-batches (one call per step).
+for _record in [
+    OptimizerRecord(
+        "natural_gradient",
+        NaturalGradient,
+        "full Fisher (true or empirical): solve (F + lambda I) d = g by Cholesky; w <- w - lr d",
+        "Amari 1998",
+        {},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        max_params=_default(NaturalGradient, "max_params"),
+        state_note="0 (+4n/step)",  # F, during a step only
+    ),
+    OptimizerRecord(
+        "natural_gradient_diag",
+        DiagonalNaturalGradient,
+        "diagonal empirical Fisher (mean of squared per-example gradients): "
+        "w <- w - lr g / (D + lambda)",
+        "Amari 1998; Martens & Grosse 2015 (sec. 5)",
+        {},
+        1,
+        needs_closure=True,
     ),
 ]:
     OPTIMIZERS.add(_record)
