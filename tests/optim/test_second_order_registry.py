@@ -11,8 +11,8 @@ from optimlab.errors import OptimlabError
 
 CLOSURE = ["bfgs", "lbfgs", "newton"]
 # closure-driven too, but one closure call per step on any batch (they read the
-# closure's pass through the model): tests/optim/test_natural_gradient.py
-FISHER = ["natural_gradient", "natural_gradient_diag"]
+# closure's pass through the model): tests/optim/test_natural_gradient.py, test_kfac.py
+FISHER = ["kfac", "natural_gradient", "natural_gradient_diag"]
 
 
 def test_records_say_what_the_optimizers_need():

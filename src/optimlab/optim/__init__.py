@@ -6,7 +6,7 @@ Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
 ``step(closure)`` and evaluate the loss several times per step
 (``optimlab.optim.closure``); the natural-gradient ones (``NaturalGradient``,
-``DiagonalNaturalGradient``) take ``step(closure)`` too and read the Fisher from the
+``DiagonalNaturalGradient``, ``KFAC``) take ``step(closure)`` too and read the Fisher from the
 closure's pass through the model. ``create(name, params, **hp)`` builds one by its
 registry name.
 """
@@ -26,6 +26,7 @@ from optimlab.optim.bfgs import BFGS
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.kfac import KFAC
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
@@ -61,6 +62,7 @@ __all__ = [
     "ClosureOptimizer",
     "DecoupledWeightDecay",
     "DiagonalNaturalGradient",
+    "KFAC",
     "NAGC",
     "NAGSC",
     "NAdam",

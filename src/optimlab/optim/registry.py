@@ -24,6 +24,7 @@ from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.kfac import KFAC
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
@@ -323,6 +324,18 @@ for _record in [
         {},
         1,
         needs_closure=True,
+    ),
+    OptimizerRecord(
+        "kfac",
+        KFAC,
+        "Kronecker-factored Fisher per Linear/Conv2d layer: w <- w - lr G^-1 dW A^-1",
+        "Martens & Grosse 2015; Grosse & Martens 2016",
+        {},
+        0,
+        ("k-fac",),
+        None,
+        needs_closure=True,
+        state_note="A, G + inverses per layer",
     ),
 ]:
     OPTIMIZERS.add(_record)
