@@ -274,3 +274,27 @@ def test_bad_input_is_explained():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a plain Linear model warns of nothing
         oo.KFAC(layer.parameters()).step(closure_of(opt, layer, x, y))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_sampled_g_of_a_hidden_layer_estimates_its_true_fisher_factor(inplace):
+    """The draws' backward pass reaches a hidden layer's pre-activation (asked for
+    directly, or through the weight when an in-place ReLU overwrote it): G estimates
+    sum_c p_c g_c g_c^T, g_c the pre-activation's gradient of -log p(c | x)."""
+    x1, _ = softmax_data(n=1, dim=3, classes=4, seed=24)
+    model = seeded(nn.Sequential(nn.Linear(3, 5), nn.ReLU(inplace=inplace), nn.Linear(5, 4)), 25)
+    model.double()
+    s = model[0](x1)
+    z = model[2](torch.relu(s))
+    p = torch.softmax(z, dim=1)[0].detach()
+    exact = sum(
+        p[c] * torch.outer(g, g)
+        for c in range(4)
+        for g in torch.autograd.grad(-torch.log_softmax(z, 1)[0, c], s, retain_graph=True)[0]
+    )
+    m = 20_000
+    opt = oo.KFAC(model.parameters(), seed=5)
+    opt.step(closure_of(opt, model, x1.expand(m, 3).clone(), torch.zeros(m, dtype=torch.long)))
+    _, g = factors(opt, model[0])
+    assert float((g - exact).abs().max()) < 0.05 * float(exact.abs().max())
+    assert float(exact.abs().max()) > 1e-3

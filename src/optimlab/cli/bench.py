@@ -1,4 +1,4 @@
-"""``optimlab bench [optimizers|engine|accuracy|parallel]``: benchmarks printed as
+"""``optimlab bench [optimizers|engine|accuracy|parallel|kfac]``: benchmarks printed as
 side-by-side ratios."""
 
 from __future__ import annotations
@@ -44,12 +44,34 @@ def _parallel(args: argparse.Namespace) -> None:
     run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds)
 
 
+def _kfac(args: argparse.Namespace) -> None:
+    import torch
+
+    from optimlab.bench.kfac import run_kfac_bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hp = {
+        key: value
+        for key, value in (
+            ("cov_interval", args.cov_interval),
+            ("inv_interval", args.inv_interval),
+            ("fisher", args.fisher),
+        )
+        if value is not None
+    }
+    run_kfac_bench(
+        args.problem, steps=args.steps, rounds=args.rounds, batch_size=args.batch_size, kfac=hp
+    )
+
+
 # name -> the function that turns the parsed options into the benchmark's arguments
 BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "optimizers": _optimizers,
     "engine": _engine,
     "accuracy": _accuracy,
     "parallel": _parallel,
+    "kfac": _kfac,
 }
 
 
@@ -92,7 +114,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
     a.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
-    g.add_argument("--rounds", type=int, default=3, help="runs of each contender (3)")
+    g.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each contender (3); kfac: timed rounds of --steps steps",
+    )
     g.add_argument("--run-epochs", type=int, default=2,
                    help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
+    k = p.add_argument_group("kfac (K-FAC's epoch time against SGD's, interleaved rounds)")
+    k.add_argument("--steps", type=int, default=100, help="optimizer steps per round (100)")
+    k.add_argument("--batch-size", type=int, help="batch size (default: the problem's)")
+    k.add_argument("--cov-interval", type=int, help="K-FAC's steps between factor updates")
+    k.add_argument("--inv-interval", type=int, help="K-FAC's steps between inverse refreshes")
+    k.add_argument("--fisher", help="K-FAC's Fisher: true or empirical")
     p.set_defaults(func=run)

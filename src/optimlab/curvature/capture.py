@@ -43,17 +43,29 @@ class Call:
         args: its positional arguments.
         output: what it returned (with its graph).
         output_grads: the gradients backward passes sent into ``output``, in order.
+        version: the output's version counter at the call.
     """
 
     module: nn.Module
     args: tuple[Any, ...]
     output: Any
     output_grads: list[Tensor] = field(default_factory=list)
+    version: int = field(init=False, default=-1)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.output, Tensor):
+            self.version = self.output._version
 
     @property
     def input(self) -> Tensor:
         """The first positional argument, detached."""
         return self.args[0].detach()
+
+    @property
+    def output_intact(self) -> bool:
+        """Whether no in-place operation has changed the output since the call (then a
+        gradient asked for it is the gradient of what the module returned)."""
+        return isinstance(self.output, Tensor) and self.output._version == self.version
 
 
 class Recorder:

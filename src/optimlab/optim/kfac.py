@@ -230,10 +230,13 @@ class KFAC(ClosureOptimizer):
         if model.output_grads:
             check_output_gradient(group["likelihood"], z, model.output_grads[0], "KFAC")
         gen = self._rng(group, z.device)
+        # ask for the gradients of the layers' outputs, which the pass reaches without
+        # computing weight gradients; of the weight where an in-place operation has
+        # changed an output since (the hooks catch the pre-activation's either way)
+        targets = [c.output if c.output_intact else c.module.weight for c in layers.values()]
         with torch.enable_grad():
             loss = sampled_loss(group["likelihood"], z, gen)
-            weights = [call.module.weight for call in layers.values()]
-            torch.autograd.grad(loss, weights, allow_unused=True)
+            torch.autograd.grad(loss, targets, allow_unused=True)
         self.state[DRAWS] = gen.get_state()
 
     def _update_factors(self, decay: float, layers: dict[int, Call], passes: dict) -> None:
