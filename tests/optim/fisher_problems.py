@@ -21,24 +21,15 @@ def seeded(model: nn.Module, seed: int, scale: float = 0.5) -> nn.Module:
     return model
 
 
-class WithUnused(nn.Module):
-    """``net(x)`` plus a parameter nothing depends on (its rows must be zero, it must
-    not move)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-        self.unused = nn.Parameter(torch.ones(3, dtype=torch.float64))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
 def tanh_mlp(seed: int = 0, dims=(5, 4, 3)) -> nn.Module:
     layers: list[nn.Module] = []
     for a, b in zip(dims[:-1], dims[1:], strict=False):
         layers += [nn.Linear(a, b), nn.Tanh()]
-    return seeded(WithUnused(nn.Sequential(*layers[:-1]).double()), seed)
+    model = nn.Sequential(*layers[:-1]).double()
+    # a parameter nothing depends on (its rows must be zero, it must not move); a
+    # module's own parameters come first in named_parameters
+    model.register_parameter("unused", nn.Parameter(torch.ones(3, dtype=torch.float64)))
+    return seeded(model, seed)
 
 
 def closure_of(opt, model: nn.Module, x: Tensor, y: Tensor, loss_fn=nn.functional.cross_entropy):

@@ -186,7 +186,7 @@ def test_kl_clip_scales_the_step_to_the_bound_and_penalties_step_plainly():
 def test_factors_start_as_the_plain_mean_of_the_first_batches():
     x, y = softmax_data(n=8, dim=4, classes=3, seed=16)
     layer = seeded(nn.Linear(4, 3).double(), 17)
-    opt = oo.KFAC(layer.parameters(), fisher="empirical", decay=0.95, lr=1e-3)
+    opt = oo.KFAC(layer.parameters(), fisher="empirical", decay=0.95, lr=1e-3, cov_interval=1)
     seen = []
     for part in (slice(0, 4), slice(4, 8)):
         one = oo.KFAC(layer.parameters(), fisher="empirical")  # this batch alone

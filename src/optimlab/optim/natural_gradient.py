@@ -89,6 +89,27 @@ class FisherOptimizer(ClosureOptimizer):
         super().__init__(params, defaults, max_params)
         self._recorder = Recorder(self._params)
 
+    @torch.no_grad()
+    def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
+        """One step ``w <- w - lr d``, ``d`` the preconditioned gradient; return the loss
+        before it."""
+        group = self.param_groups[0]
+        state = self.state[self._params[0]]
+        loss, _ = self._evaluate(closure)
+        g = self._flat_grad()
+        mp = self._model_pass()
+        with torch.enable_grad():
+            d = self._direction(group, state, g, mp)
+        self._add(-float(group["lr"]), d)
+        state["n_iter"] = state.get("n_iter", 0) + 1
+        return loss
+
+    def _direction(
+        self, group: dict[str, Any], state: dict[str, Any], g: Tensor, mp: ModelPass
+    ) -> Tensor:
+        """``d``, the preconditioned gradient ``g`` (the subclasses' rule)."""
+        raise NotImplementedError
+
     def _evaluate(self, closure: Closure | None) -> tuple[Any, float]:
         """Run the closure once, recording the model's pass; the loss and its value."""
         if closure is None:
@@ -215,19 +236,10 @@ class NaturalGradient(FisherOptimizer):
         defaults = dict(lr=lr, damping=damping, fisher=fisher, likelihood=likelihood)
         super().__init__(params, defaults, max_params)
 
-    @torch.no_grad()
-    def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
-        """One natural-gradient step; return the loss before it."""
-        group = self.param_groups[0]
-        state = self.state[self._params[0]]
-        loss, _ = self._evaluate(closure)
-        g = self._flat_grad()
-        mp = self._model_pass()
-        with torch.enable_grad():
-            f = self.fisher_matrix(mp, group["fisher"], group["likelihood"])
-        self._add(-float(group["lr"]), self._solve(f, g, float(group["damping"])))
-        state["n_iter"] = state.get("n_iter", 0) + 1
-        return loss
+    def _direction(self, group: dict[str, Any], state: dict[str, Any], g: Tensor,
+                   mp: ModelPass) -> Tensor:  # fmt: skip
+        f = self.fisher_matrix(mp, group["fisher"], group["likelihood"])
+        return self._solve(f, g, float(group["damping"]))
 
     def fisher_matrix(self, mp: ModelPass, kind: str, likelihood: str) -> Tensor:
         """The ``(n, n)`` Fisher of the recorded pass, accumulated over chunks of examples."""
@@ -314,25 +326,15 @@ class DiagonalNaturalGradient(FisherOptimizer):
         check_float("decay", decay, 0, 1, open_high=True)
         super().__init__(params, dict(lr=lr, damping=damping, decay=decay), None)
 
-    @torch.no_grad()
-    def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
-        """One diagonal natural-gradient step; return the loss before it."""
-        group = self.param_groups[0]
-        state = self.state[self._params[0]]
-        loss, _ = self._evaluate(closure)
-        g = self._flat_grad()
-        mp = self._model_pass()
+    def _direction(self, group: dict[str, Any], state: dict[str, Any], g: Tensor,
+                   mp: ModelPass) -> Tensor:  # fmt: skip
         batch = torch.zeros_like(g)
-        with torch.enable_grad():
-            for rows in self._example_gradients(mp):
-                batch += (rows * rows).sum(dim=0)
+        for rows in self._example_gradients(mp):
+            batch += (rows * rows).sum(dim=0)
         batch /= mp.examples
         k = state.get("fisher_updates", 0) + 1
         beta = min(float(group["decay"]), 1.0 - 1.0 / k)
         diagonal = state.get("fisher_diagonal")
         state["fisher_diagonal"] = batch if diagonal is None else diagonal.lerp_(batch, 1 - beta)
         state["fisher_updates"] = k
-        step = g / (state["fisher_diagonal"] + float(group["damping"]))
-        self._add(-float(group["lr"]), step)
-        state["n_iter"] = state.get("n_iter", 0) + 1
-        return loss
+        return g / (state["fisher_diagonal"] + float(group["damping"]))
