@@ -61,12 +61,14 @@ class KFAC(ClosureOptimizer):
     The factors and the Kronecker form, with their conventions (the homogeneous
     coordinate last, the spatial sum in ``A`` and mean in ``G`` for convolutions, the
     row-major ``G (x) A``), are in ``optimlab.curvature.kfac``; the damping is the
-    factored Tikhonov damping of Martens & Grosse, sec. 6.3. The defaults refresh the
-    inverses every 20 steps, as Martens & Grosse do (``T3``); the factors' average then
-    moves on while the inverses stay, and ``kl_clip`` keeps that from blowing up the
-    step: it bounds the step's predicted change of the model's distribution,
-    ``lr^2 D^T F D / 2`` (Ba, Grosse & Martens 2017, sec. 5). Without it the default
-    ``lr`` diverged within 10 steps on ``digits_mlp``.
+    factored Tikhonov damping of Martens & Grosse, sec. 6.3. The defaults update the
+    factors every 10 steps and refresh the inverses every 20, as Martens & Grosse do
+    (``T3``): on ``fmnist_mlp`` factors every step cost 1.4x the CPU time per step for
+    the same loss after 400 steps (``docs/benchmarks.md``). The factors' average moves
+    on while the inverses stay, and ``kl_clip`` keeps that from blowing up the step: it
+    bounds the step's predicted change of the model's distribution, ``lr^2 D^T F D / 2``
+    (Ba, Grosse & Martens 2017, sec. 5). Without it the default ``lr`` diverged within
+    10 steps on ``digits_mlp``.
 
     Only the gradient that reaches a layer through its outputs, ``V_l``, is what the
     Fisher describes and is preconditioned; whatever else ``.grad`` holds (the

@@ -40,7 +40,7 @@ from optimlab.curvature.likelihood import check_output_gradient
 from optimlab.errors import OptimlabError
 from optimlab.optim.closure import Closure, ClosureOptimizer, check_choice, check_float, check_int
 
-#: The default parameter limit: ``F`` has ``n^2`` entries (200 MB in float64 at 5000
+#: The default parameter limit. ``F`` has ``n^2`` entries (200 MB in float64 at 5000
 #: parameters) and its Cholesky factorization costs ``n^3 / 3``.
 MAX_PARAMS = 5000
 FISHERS = ("true", "empirical")
