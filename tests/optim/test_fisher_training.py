@@ -78,3 +78,24 @@ def test_the_command_line_trains_with_each(name, problem, hp, tmp_path, capsys):
     with torch.no_grad():
         start = float(first.loss_fn(first.model(x), y))
     assert rows[-1]["loss"] < start  # it learned something in 30 steps
+
+
+def test_a_study_file_takes_them_with_their_options(tmp_path):
+    from optimlab.errors import OptimlabError
+    from optimlab.lab import load_study
+
+    entries = ""
+    for name, _, hp in CASES:
+        params = ", ".join(f"{k} = {v}" for k, v in hp.items())
+        entries += f'[[optimizers]]\nname = "{name}"\nparams = {{ {params} }}\n'
+
+    spec = tmp_path / "fisher.toml"
+    head = 'name = "fisher"\nproblems = ["digits_mlp"]\n[budget]\nsteps = 5\n'
+    head += '[protocol]\nkind = "fixed"\n'
+    spec.write_text(head + entries)
+    study = load_study(spec)
+    assert [o.name for o in study.optimizers] == [name for name, _, _ in CASES]
+    assert study.optimizers[2].params == {"cov_interval": 2, "inv_interval": 3}
+    spec.write_text(head + '[[optimizers]]\nname = "kfac"\nparams = { fisher = "exact" }\n')
+    with pytest.raises(OptimlabError, match="invalid fisher: 'exact'"):
+        load_study(spec)

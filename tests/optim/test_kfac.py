@@ -298,3 +298,19 @@ def test_sampled_g_of_a_hidden_layer_estimates_its_true_fisher_factor(inplace):
     _, g = factors(opt, model[0])
     assert float((g - exact).abs().max()) < 0.05 * float(exact.abs().max())
     assert float(exact.abs().max()) > 1e-3
+
+
+def test_unused_parameters_and_layers_neither_move_nor_warn():
+    x, y = softmax_data(n=6, dim=4, classes=3, seed=26)
+    model = nn.Sequential(nn.Linear(4, 3)).double()
+    model.add_module("spare", nn.Linear(3, 3).double())  # never called
+    model.register_parameter("unused", nn.Parameter(torch.ones(2, dtype=torch.float64)))
+    spare = [p.detach().clone() for p in model.spare.parameters()]
+    opt = oo.KFAC(model.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            opt.step(closure_of(opt, model[0], x, y))
+    assert all(torch.equal(p, q) for p, q in zip(model.spare.parameters(), spare, strict=True))
+    assert torch.equal(model.unused.detach(), torch.ones(2, dtype=torch.float64))
+    assert "A_inv" in opt.state[model[0].weight] and model.spare.weight not in opt.state
