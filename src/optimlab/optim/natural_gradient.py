@@ -95,11 +95,14 @@ class FisherOptimizer(ClosureOptimizer):
         before it."""
         group = self.param_groups[0]
         state = self.state[self._params[0]]
-        loss, _ = self._evaluate(closure)
-        g = self._flat_grad()
-        mp = self._model_pass()
-        with torch.enable_grad():
-            d = self._direction(group, state, g, mp)
+        try:
+            loss, _ = self._evaluate(closure)
+            g = self._flat_grad()
+            mp = self._model_pass()
+            with torch.enable_grad():
+                d = self._direction(group, state, g, mp)
+        finally:
+            self._recorder.clear()  # the recorded pass holds the forward graph
         self._add(-float(group["lr"]), d)
         state["n_iter"] = state.get("n_iter", 0) + 1
         return loss
