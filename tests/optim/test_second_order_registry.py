@@ -10,11 +10,17 @@ import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
 CLOSURE = ["bfgs", "cg", "hessian_free", "lbfgs", "newton"]
+# closure-driven too, but one closure call per step on any batch (they read the
+# closure's pass through the model): tests/optim/test_natural_gradient.py, test_kfac.py
+FISHER = ["kfac", "natural_gradient", "natural_gradient_diag"]
 
 
 def test_records_say_what_the_optimizers_need():
-    assert oo.available(needs_closure=True) == CLOSURE
-    assert set(oo.available(needs_closure=False)) | set(CLOSURE) == set(oo.available())
+    assert oo.available(needs_closure=True) == sorted(CLOSURE + FISHER)
+    assert set(oo.available(needs_closure=False)) | set(CLOSURE + FISHER) == set(oo.available())
+    for name in FISHER:
+        record = oo.get(name)
+        assert record.needs_closure and not record.full_batch and not record.chain
     for name in CLOSURE:
         record = oo.get(name)
         assert record.needs_closure and record.full_batch and not record.chain

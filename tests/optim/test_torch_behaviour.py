@@ -39,7 +39,9 @@ def test_trains_a_model_with_closure_float32_and_float64(name):
         lr = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adadelta": 1.0}.get(name, 0.01)
         if oo.get(name).needs_closure:
             lr = oo.get(name).hyperparameters()["lr"]  # a line search's first trial
-        opt = oo.create(name, model.parameters(), lr=lr)
+        # the Fisher-based ones are told the likelihood the loss (mse) belongs to
+        hp = {"likelihood": "mse"} if "likelihood" in oo.get(name).hyperparameters() else {}
+        opt = oo.create(name, model.parameters(), lr=lr, **hp)
         if getattr(opt, "needs_model", False):
             opt.attach_model(model)  # path_sgd reads the layers
 

@@ -1,5 +1,5 @@
-"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature|transport]``: benchmarks printed
-as side-by-side ratios."""
+"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature|transport|kfac]``:
+benchmarks printed as side-by-side ratios."""
 
 from __future__ import annotations
 
@@ -60,6 +60,31 @@ def _transport(args: argparse.Namespace) -> None:
     run_transport_bench(args.rounds or ROUNDS, repeats=args.repeats or FETCHES)
 
 
+def _kfac(args: argparse.Namespace) -> None:
+    import torch
+
+    from optimlab.bench.kfac import run_kfac_bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hp = {
+        key: value
+        for key, value in (
+            ("cov_interval", args.cov_interval),
+            ("inv_interval", args.inv_interval),
+            ("fisher", args.fisher),
+        )
+        if value is not None
+    }
+    run_kfac_bench(
+        args.problem,
+        steps=args.steps,
+        rounds=args.rounds or 3,
+        batch_size=args.batch_size,
+        kfac=hp,
+    )
+
+
 # name -> the function that turns the parsed options into the benchmark's arguments
 BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "optimizers": _optimizers,
@@ -68,6 +93,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "parallel": _parallel,
     "curvature": _curvature,
     "transport": _transport,
+    "kfac": _kfac,
 }
 
 
@@ -116,8 +142,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch threads (default: torch's; curvature: 1)")  # fmt: skip
     g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
     g.add_argument(
-        "--rounds", type=int, help="runs of each contender (3; transport: rounds of processes, 4)"
+        "--rounds",
+        type=int,
+        help="runs of each contender (3); transport: rounds of processes (4); kfac: timed "
+        "rounds of --steps steps (3)",
     )
     g.add_argument("--run-epochs", type=int, default=2,
                    help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
+    k = p.add_argument_group("kfac (K-FAC's epoch time against SGD's, interleaved rounds)")
+    k.add_argument("--steps", type=int, default=100, help="optimizer steps per round (100)")
+    k.add_argument("--batch-size", type=int, help="batch size (default: the problem's)")
+    k.add_argument("--cov-interval", type=int, help="K-FAC's steps between factor updates")
+    k.add_argument("--inv-interval", type=int, help="K-FAC's steps between inverse refreshes")
+    k.add_argument("--fisher", help="K-FAC's Fisher: true or empirical")
     p.set_defaults(func=run)

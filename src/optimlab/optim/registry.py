@@ -26,8 +26,10 @@ from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
 from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.hessian_free import HessianFree
+from optimlab.optim.kfac import KFAC
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
+from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
 from optimlab.optim.path_sgd import PathSGD
 from optimlab.optim.rmsprop import RMSprop
@@ -338,6 +340,48 @@ OPTIMIZERS.add(
         0,
     )
 )
+
+
+# Natural gradient (lecture 000): the Fisher in place of the Hessian. They take a closure,
+# whose pass through the model they record, but work on mini-batches (one call per step).
+for _record in [
+    OptimizerRecord(
+        "natural_gradient",
+        NaturalGradient,
+        "full Fisher (true or empirical): solve (F + lambda I) d = g by Cholesky; w <- w - lr d",
+        "Amari 1998",
+        {},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        max_params=_default(NaturalGradient, "max_params"),
+        state_note="0 (+4n/step)",  # F, during a step only
+    ),
+    OptimizerRecord(
+        "natural_gradient_diag",
+        DiagonalNaturalGradient,
+        "diagonal empirical Fisher (mean of squared per-example gradients): "
+        "w <- w - lr g / (D + lambda)",
+        "Amari 1998; Martens & Grosse 2015 (sec. 5)",
+        {},
+        1,
+        needs_closure=True,
+    ),
+    OptimizerRecord(
+        "kfac",
+        KFAC,
+        "Kronecker-factored Fisher per Linear/Conv2d layer: w <- w - lr G^-1 dW A^-1",
+        "Martens & Grosse 2015; Grosse & Martens 2016",
+        {},
+        0,
+        ("k-fac",),
+        None,
+        needs_closure=True,
+        state_note="A, G + inverses per layer",
+    ),
+]:
+    OPTIMIZERS.add(_record)
 
 
 def available(*, needs_closure: bool | None = None) -> list[str]:
