@@ -15,7 +15,7 @@ from optimlab.run import RunConfig, build_run, total_steps
 
 def test_the_lab_and_the_train_command_build_the_same_run(tmp_path, capsys):
     trial = {
-        "problem": "digits_mlp", "optimizer": "momentum", "label": "m",
+        "problem": "digits_mlp", "label": "m", "name": "momentum",
         "params": {"lr": 0.05, "momentum": 0.8}, "schedule": {"name": "cosine"},
         "seed": 2, "budget": {"epochs": 2}, "batch_size": 64, "threads": 1,
     }  # fmt: skip
@@ -44,7 +44,7 @@ def test_the_registry_default_lr_starts_the_schedule(tmp_path):
     default = optim.get("sgd").hyperparameters()["lr"]
     assert run.optimizer.param_groups[0]["lr"] == default == 0.01
     trial = {
-        "problem": "logreg_digits", "optimizer": "sgd", "label": "sgd", "params": {},
+        "problem": "logreg_digits", "label": "sgd", "name": "sgd", "params": {},
         "schedule": {"name": "constant"}, "seed": 0, "budget": {"steps": 3}, "threads": 1,
     }  # fmt: skip
     record = run_trial(trial, tmp_path)

@@ -45,7 +45,7 @@ from optimlab.lab.heartbeat import OFF, Heartbeat, beating, heartbeat_settings
 from optimlab.lab.lock import planning_lock
 from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
-from optimlab.lab.store import Store, default_storage, study_name
+from optimlab.lab.store import Store, default_storage, study_name, trial_config
 from optimlab.lab.supervise import StudyInterrupted, signals_interrupt, stop, watch, worker_main
 from optimlab.lab.trial import run_key, run_trial, selection_metric
 from optimlab.train.denormals import flush_denormals, flushing_here
@@ -67,10 +67,13 @@ def _direction(mode: str) -> str:
 def base_config(
     spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any], seed: int
 ) -> dict[str, Any]:
+    """One trial's configuration: the contender as its ``[[optimizers]]`` entry names it
+    (``label``, ``name``), the settings to run (``params``, ``schedule``, ``regularize``)
+    and the study's budget, batch size, threads and the seed."""
     config = {
         "problem": problem,
-        "optimizer": opt.name,
         "label": opt.label,
+        "name": opt.name,
         "params": params,
         "schedule": opt.schedule,
         "seed": seed,
@@ -237,7 +240,7 @@ def _decide_finals(store, spec, problem, opt, say) -> bool:
     runs = [
         r
         for r in store.records()
-        if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
+        if r["phase"] == "tune" and r["problem"] == problem and r["label"] == opt.label
     ]
     choose = select_best_mean if spec.protocol == "kfold" else select_best
     best = choose(runs, metric, mode)
@@ -312,7 +315,7 @@ def work(
 
 def _run_claimed(store, spec, out_dir, name, trial, say) -> None:
     phase = name.split(":", 1)[0]
-    config, key = trial.user_attrs["config"], trial.user_attrs["run_key"]
+    config, key = trial_config(trial.user_attrs["config"]), trial.user_attrs["run_key"]
     metric, _ = metric_for(spec, config["problem"])
 
     def on_epoch(epoch: int, logs: dict[str, Any]) -> bool:
