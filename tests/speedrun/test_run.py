@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -147,3 +151,37 @@ def test_each_seed_is_written_as_it_finishes_and_a_rerun_keeps_them(tmp_path, mo
     assert calls == [0, 1]  # seed 0 ran once, in the first call
     assert result["finished"] is True and result["runs"][0] == first
     assert json.loads(out.read_text())["summary"]["seeds"] == 2
+
+
+def test_a_killed_speedrun_keeps_the_seeds_it_finished(tmp_path):
+    """A real ``optimlab speedrun`` process killed with SIGKILL during its second seed:
+    the results file holds the first seed whole, and a rerun keeps it and runs the rest."""
+    recipe, out = tmp_path / "digits.toml", tmp_path / "r.json"
+    recipe.write_text(DIGITS.format(target=0.5).replace("epochs = 2", "epochs = 8"))
+    argv = ["speedrun", str(recipe), "--seeds", "2", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optimlab.cli", *argv], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:  # the first epoch of seed 1: seed 0 is done
+            if line.startswith("  seed 1 epoch 1:"):
+                break
+        else:
+            pytest.fail(f"the speedrun ended (status {proc.wait()}) before seed 1 began")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    saved = json.loads(out.read_text())
+    assert saved["finished"] is False and [r["seed"] for r in saved["runs"]] == [0]
+    first = saved["runs"][0]
+    assert len(first["epochs"]) == 8 and first["final_accuracy"] > 0.5
+    assert saved["summary"]["seeds"] == 1
+    assert main(argv + ["--quiet"]) == 0
+    done = json.loads(out.read_text())
+    assert done["finished"] is True and [r["seed"] for r in done["runs"]] == [0, 1]
+    assert done["runs"][0] == first  # kept as written, not run again
