@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
+from subprocess import DEVNULL, PIPE
 
 import pytest
 import torch
 
+from killed import optimlab_process, sigkill
 from optimlab.cli import main
 from optimlab.nn import MODELS, build_model
 from optimlab.speedrun import loads_recipe, run_speedrun, summarize
@@ -159,23 +157,13 @@ def test_a_killed_speedrun_keeps_the_seeds_it_finished(tmp_path):
     recipe, out = tmp_path / "digits.toml", tmp_path / "r.json"
     recipe.write_text(DIGITS.format(target=0.5).replace("epochs = 2", "epochs = 8"))
     argv = ["speedrun", str(recipe), "--seeds", "2", "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "optimlab.cli", *argv], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+    with optimlab_process(*argv, text=True, stdout=PIPE, stderr=DEVNULL) as proc:
         for line in proc.stdout:  # the first epoch of seed 1: seed 0 is done
             if line.startswith("  seed 1 epoch 1:"):
                 break
         else:
             pytest.fail(f"the speedrun ended (status {proc.wait()}) before seed 1 began")
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        sigkill(proc)
     saved = json.loads(out.read_text())
     assert saved["finished"] is False and [r["seed"] for r in saved["runs"]] == [0]
     first = saved["runs"][0]

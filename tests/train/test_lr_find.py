@@ -5,18 +5,16 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
+from subprocess import PIPE
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from killed import optimlab_process, sigkill
 from optimlab import optim, problems
 from optimlab.cli import main
 from optimlab.errors import OptimlabError
@@ -355,12 +353,10 @@ def test_a_killed_lr_find_leaves_the_points_it_measured(tmp_path):
     points measured up to its last save; the figure, drawn at the end, is not there."""
     steps, every = 1_000_000, 5
     data, figure = tmp_path / "lrf.json", tmp_path / "lrf.png"
-    argv = [sys.executable, "-m", "optimlab.cli", "lr-find", "--problem", "digits_mlp",
-            "--optimizer", "sgd", "--min-lr", "1e-6", "--max-lr", "1e-3", "--steps",
-            str(steps), "--save-every", str(every), "--out", str(figure)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    argv = ["lr-find", "--problem", "digits_mlp", "--optimizer", "sgd", "--min-lr", "1e-6",
+            "--max-lr", "1e-3", "--steps", str(steps), "--save-every", str(every),
+            "--out", str(figure)]  # fmt: skip
+    with optimlab_process(*argv, stdout=PIPE, stderr=PIPE) as proc:
         deadline, seen = time.monotonic() + 600, 0
         while seen < 4 * every:
             assert proc.poll() is None, proc.communicate()
@@ -368,12 +364,7 @@ def test_a_killed_lr_find_leaves_the_points_it_measured(tmp_path):
             if data.exists():
                 seen = len(_strict_json(data.read_text())["lr"])  # each read is whole
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        sigkill(proc)
     saved = _strict_json(data.read_text())
     n = len(saved["lr"])
     assert saved["finished"] is False and n >= 4 * every and n % every == 0
