@@ -30,6 +30,11 @@ def test_the_lab_and_the_train_command_build_the_same_run(tmp_path, capsys):
     rows = [json.loads(x) for x in (tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()]
     lab_rows = record["history"]
     assert without_time(lab_rows) == without_time(rows)
+    # both summaries name the optimizer by its registry name, as the settings do
+    for where in ("cli", "lab"):
+        summary = json.loads((tmp_path / where / "summary.json").read_text())
+        assert summary["optimizer"] == trial["name"] == "momentum", where
+        assert summary["optimizer_class"] == "SGD"
 
 
 def without_time(rows):
