@@ -372,7 +372,7 @@ def run_study(
     with planning_lock(url):  # one runner at a time creates the storage and plans
         store = Store(url, beats)
         saved = store.meta("spec")
-        if saved is not None and saved != _jsonable(spec.to_dict()):
+        if saved is not None and not _same_study(saved, spec):
             raise OptimlabError(
                 f"the storage {shown(url)!r} holds a study made from a different study file; "
                 "use another --out (or --storage) for a changed study"
@@ -468,6 +468,16 @@ def _wrap_up(
     if report and finished(result["counts"]):
         result["report"] = write_study_report(store, spec, out_dir / "report")
     return result
+
+
+def _same_study(saved: dict[str, Any], spec: StudySpec) -> bool:
+    """Whether the stored study is ``spec``: both as today's reader fills them in, so
+    that a study stored before a key was added (with its default) still matches."""
+    try:
+        stored = StudySpec.from_dict(saved, "the stored study")
+    except OptimlabError:  # not a study today's reader accepts: not this one
+        return False
+    return _jsonable(stored.to_dict()) == _jsonable(spec.to_dict())
 
 
 def _jsonable(value: Any) -> Any:

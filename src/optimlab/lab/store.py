@@ -276,7 +276,7 @@ class Store:
         A record names its contender as the study file does: ``label`` (the
         ``[[optimizers]]`` entry's label) and ``name`` (its optimizer's registry name),
         next to ``problem``, ``phase``, ``params``, ``seed``, ``schedule``,
-        ``regularize`` and ``fold`` as the trial was configured, and the run's
+        ``regularize``, ``run`` and ``fold`` as the trial was configured, and the run's
         ``status``, ``history``, ``step_log``, ``final``, ``error``, ``traceback``,
         ``wall_time`` and ``run_key``.
         """
@@ -301,6 +301,7 @@ class Store:
                     "seed": config["seed"],
                     "schedule": config.get("schedule"),
                     "regularize": config.get("regularize"),
+                    "run": config.get("run"),
                     "fold": config.get("fold"),
                     "status": attrs["status"],
                     "history": json.loads(attrs.get("history", "[]")),
