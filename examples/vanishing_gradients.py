@@ -15,16 +15,14 @@ The same diagnostics for any registered problem: ``optimlab train --problem digi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 import torch
 
-from optimlab import optim, problems
-from optimlab.nn import init as nn_init
 from optimlab.nn.models import deep_mlp
-from optimlab.train import fit
+from optimlab.problems import PROBLEMS
+from optimlab.run import RunConfig, build_run
 from optimlab.train.diagnostics import GradientFlow
 
 # (label, activation, norm, init, residual)
@@ -58,36 +56,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/vanishing_gradients")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-
-    base = problems.build("digits_mlp", seed=args.seed)
+    batch = PROBLEMS.get("digits_mlp").batch_size
     print(
         f"digits, {args.depth}-layer MLP width {args.width}, SGD momentum 0.9 lr {args.lr}, "
-        f"{args.epochs} epochs, batch {base.batch_size}, seed {args.seed}"
+        f"{args.epochs} epochs, batch {batch}, seed {args.seed}"
     )
     header = f"{'configuration':26s} {'val acc':>7s} {'ratio@1':>9s} {'ratio@end':>9s} {'s':>5s}"
     print(header)
-    rows = []
     for label, act, norm, init, residual in CONFIGS:
+        # The run is the registered digits problem with this network in place of its own;
+        # the builder re-initializes the network's weights with `init` from the seed.
+        config = RunConfig(
+            problem="digits_mlp", optimizer="momentum", lr=args.lr, hp={"momentum": 0.9},
+            epochs=args.epochs, seed=args.seed, init=init, threads=1,
+        )  # fmt: skip
         torch.manual_seed(args.seed)
         model = deep_mlp(64, 10, args.depth, args.width, act, norm, 0.0, None, residual)
-        data = base.splits.train.x[: base.batch_size]
-        nn_init.apply(model, init, data=data if init == "lsuv" else None)
-        out = Path(args.out) / slug(label)
-        gf = GradientFlow(every=args.every, out_dir=out, sample_first=True)
-        opt = optim.create("momentum", model.parameters(), lr=args.lr, momentum=0.9)
+        gf = GradientFlow(every=args.every, out_dir=Path(args.out) / slug(label), sample_first=True)
         t0 = time.perf_counter()
-        result = fit(
-            dataclasses.replace(base, model=model),
-            opt,
-            epochs=args.epochs,
-            callbacks=[gf],
-            seed=args.seed,
-        )
+        result = build_run(config, model=model, callbacks=[gf]).fit()
         seconds = time.perf_counter() - t0
         acc = result.final.get("val_accuracy", float("nan"))
         r1, r_end = gf.gradient_ratio(0), gf.gradient_ratio(-1)
-        rows.append((label, acc, r1, r_end, result.status))
         print(f"{label:26s} {acc:7.3f} {r1:9.2e} {r_end:9.2e} {seconds:5.1f}  {result.status}")
     print(f"heatmaps: {args.out}/<configuration>/gradient_flow_heatmap.png")
 

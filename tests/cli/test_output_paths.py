@@ -33,6 +33,12 @@ COMMANDS = [
         "--out",
     ),
     (
+        "lr-find data",
+        ["lr-find", "--problem", "digits_mlp", "--optimizer", "sgd", "--steps", "5"]
+        + ["--out", "{tmp}/lr.png", "--data", "{bad}/lr.json"],
+        "--data",
+    ),
+    (
         "trajectories",
         ["trajectories", "--function", "no_such_function", "--optimizers", "sgd"]
         + ["--out", "{bad}/t.png"],

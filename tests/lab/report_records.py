@@ -92,7 +92,8 @@ def run(
     rows = history(problem, optimizer, final, test=test)
     return {
         "problem": problem,
-        "optimizer": optimizer,
+        "label": optimizer,
+        "name": optimizer,
         "phase": phase,
         "params": {"lr": lr},
         "seed": seed,
@@ -110,7 +111,8 @@ def diverged(problem: str, optimizer: str, phase: str, lr: float, seed: int) -> 
     rows[1]["loss"] = 1e6
     return {
         "problem": problem,
-        "optimizer": optimizer,
+        "label": optimizer,
+        "name": optimizer,
         "phase": phase,
         "params": {"lr": lr},
         "seed": seed,
@@ -124,7 +126,8 @@ def diverged(problem: str, optimizer: str, phase: str, lr: float, seed: int) -> 
 def failed(problem: str, optimizer: str, phase: str, lr: float, seed: int) -> dict[str, Any]:
     return {
         "problem": problem,
-        "optimizer": optimizer,
+        "label": optimizer,
+        "name": optimizer,
         "phase": phase,
         "params": {"lr": lr},
         "seed": seed,

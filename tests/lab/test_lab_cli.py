@@ -29,7 +29,7 @@ lr_grid = [1e-2, 1e-1, 2]
 def finals(out) -> dict:
     rs = Store(f"sqlite:///{out / 'study.db'}").records()
     return {
-        (r["optimizer"], r["seed"]): r["final"]["val_accuracy"] for r in rs if r["phase"] == "final"
+        (r["label"], r["seed"]): r["final"]["val_accuracy"] for r in rs if r["phase"] == "final"
     }
 
 

@@ -120,15 +120,15 @@ def test_final_table_matches_numpy(analysis, paths):
         table = md.split(f"### {p.problem}\n\n| optimizer")[1].split("\n\n")[0]
         rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()}
         for s in p.stats:
-            expected = rr.usable_finals(p.problem, s.optimizer)
+            expected = rr.usable_finals(p.problem, s.label)
             assert s.mean == pytest.approx(np.mean(expected), rel=1e-12)
             assert s.std == pytest.approx(np.std(expected, ddof=1), rel=1e-9)
             best = expected.max() if p.metric.mode == "max" else expected.min()
             assert s.best == pytest.approx(best, rel=1e-12)
-            cells = rows[s.optimizer]
+            cells = rows[s.label]
             assert cells[3] == num(float(np.mean(expected)))
             assert cells[4] == num(float(np.std(expected, ddof=1)))
-    digits = {s.optimizer: s for s in analysis.problems[0].stats}
+    digits = {s.label: s for s in analysis.problems[0].stats}
     assert (digits["rmsprop"].diverged, digits["rmsprop"].runs) == (1, 5)
     assert (digits["sgd"].failed, digits["sgd"].n) == (1, 4)
 
@@ -162,7 +162,7 @@ def test_profile_scores_from_the_runs(analysis):
     area = float(np.sum((rho[1:] + rho[:-1]) / 2 * np.diff(taus))) / 3
     assert 0 < analysis.scores["sgd"] < 1
     assert analysis.scores["sgd"] == pytest.approx(area, abs=1e-3)
-    times = {p.problem: {t.optimizer: t for t in p.times} for p in analysis.problems}
+    times = {p.problem: {t.label: t for t in p.times} for p in analysis.problems}
     assert times["digits_mlp"]["sgd"].reached == 0
     assert times["fmnist_mlp"]["adam"].reached == len(rr.FINALS["fmnist_mlp"]["adam"])
 
@@ -174,7 +174,7 @@ def test_time_and_steps_to_target_are_the_first_epoch_reaching_it(analysis):
     for final in rr.FINALS["fmnist_mlp"]["sgd"]:
         rows = rr.history("fmnist_mlp", "sgd", final)
         first_epochs.append(next(r["epoch"] for r in rows if r["val_accuracy"] >= target))
-    sgd = next(t for t in p.times if t.optimizer == "sgd")
+    sgd = next(t for t in p.times if t.label == "sgd")
     median_epoch = float(np.median(first_epochs))
     assert sgd.epoch == median_epoch
     assert sgd.step == median_epoch * rr.STEPS_PER_EPOCH

@@ -11,7 +11,7 @@ from optimlab.lab.report.edges import edges
 def _records_with_adam_at(lr: float) -> list[dict]:
     out = []
     for r in rr.records(problems=("digits_mlp",)):
-        if r["optimizer"] == "adam" and r["phase"] == "final":
+        if r["label"] == "adam" and r["phase"] == "final":
             r = {**r, "params": {"lr": lr}}
         out.append(r)
     return out
@@ -21,7 +21,7 @@ def test_a_selection_at_the_edge_is_flagged_and_an_inner_one_is_not(tmp_path):
     low = min(rr.LRS)
     analysis = analyse_records(_records_with_adam_at(low), rr.study())
     found = edges(analysis.runs)
-    assert [(e.optimizer, e.key, e.side) for e in found] == [("adam", "lr", "lowest")]
+    assert [(e.label, e.key, e.side) for e in found] == [("adam", "lr", "lowest")]
     assert (found[0].low, found[0].high) == (min(rr.LRS), max(rr.LRS))
     paths = write_report(_records_with_adam_at(low), rr.study(), tmp_path)
     text = paths["markdown"].read_text()

@@ -16,7 +16,7 @@ def record(label: str, seed: int, train: float, test: float, ens: float | None =
            "time": 1.0, "step": 10}  # fmt: skip
     if ens is not None:
         row["ens_test_accuracy"] = ens
-    return {"problem": "p", "optimizer": label, "phase": "final", "params": {"lr": 0.1},
+    return {"problem": "p", "label": label, "name": "sgd", "phase": "final", "params": {"lr": 0.1},
             "seed": seed, "status": "completed", "history": [row], "final": row,
             "error": None, "wall_time": 1.0}  # fmt: skip
 

@@ -53,10 +53,10 @@ def test_deepobs_protocol_tunes_selects_and_reruns(tmp_path):
     assert len(tune) == 6 and len(final) == 4
     assert result["counts"]["done"] == 10
     for label in ("sgd", "adam"):
-        runs = [r for r in tune if r["optimizer"] == label]
+        runs = [r for r in tune if r["label"] == label]
         assert sorted(r["params"]["lr"] for r in runs) == [1e-3, 1e-2, 1e-1]
         best = max(runs, key=lambda r: r["final"]["val_accuracy"])
-        finals = [r for r in final if r["optimizer"] == label]
+        finals = [r for r in final if r["label"] == label]
         assert {r["seed"] for r in finals} == {0, 1}
         assert all(r["params"] == best["params"] for r in finals)
         seed0 = next(r for r in finals if r["seed"] == 0)
@@ -98,7 +98,7 @@ schedule = { name = "step", params = { step_size = 0 } }
 name = "adam"
 """)
     run_study(spec, tmp_path, report=False, quiet=True)
-    by_label = {r["optimizer"]: r for r in records(tmp_path)}
+    by_label = {r["label"]: r for r in records(tmp_path)}
     assert by_label["too-fast"]["status"] == "diverged"
     assert by_label["broken"]["status"] == "failed"
     assert "step_size" in by_label["broken"]["error"]
@@ -197,7 +197,7 @@ label = "dropout+maxnorm"
 regularize = { dropout = 0.5, max_norm = 3.0, l2 = 1e-4 }
 """)
     run_study(spec, tmp_path, report=False, quiet=True)
-    by_label = {r["optimizer"]: r for r in records(tmp_path)}
+    by_label = {r["label"]: r for r in records(tmp_path)}
     assert by_label["plain"]["status"] == by_label["dropout+maxnorm"]["status"] == "completed"
     assert by_label["plain"]["final"] != by_label["dropout+maxnorm"]["final"]
     assert by_label["dropout+maxnorm"]["regularize"] == {

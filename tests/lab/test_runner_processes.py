@@ -91,7 +91,7 @@ def _rerun_completes(tmp_path: Path, out: Path) -> None:
     assert proc.wait(timeout=900) == 0, sp.output(out)[1]
     records = _records(out)
     assert len(records) == 8 and {r["status"] for r in records} == {"completed"}
-    assert {(r["optimizer"], r["seed"]) for r in records} == {
+    assert {(r["label"], r["seed"]) for r in records} == {
         (o, s) for o in ("sgd", "adam") for s in range(4)
     }
 

@@ -41,7 +41,7 @@ def test_a_run_enqueued_twice_runs_once_and_counts_add_up(tmp_path):
     path = tmp_path / "study.db"
     store = Store(f"sqlite:///{path}")
     for key in ("a", "a", "b", "c", "d", "e"):
-        config = {"problem": "p", "label": "o", "optimizer": "sgd", "params": {}, "seed": 0}
+        config = {"problem": "p", "label": "o", "name": "sgd", "params": {}, "seed": 0}
         store.enqueue(NAME, {**config, "key": key}, key, "maximize")
 
     _, first = store.claim([NAME])

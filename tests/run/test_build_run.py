@@ -15,7 +15,7 @@ from optimlab.run import RunConfig, build_run, total_steps
 
 def test_the_lab_and_the_train_command_build_the_same_run(tmp_path, capsys):
     trial = {
-        "problem": "digits_mlp", "optimizer": "momentum", "label": "m",
+        "problem": "digits_mlp", "label": "m", "name": "momentum",
         "params": {"lr": 0.05, "momentum": 0.8}, "schedule": {"name": "cosine"},
         "seed": 2, "budget": {"epochs": 2}, "batch_size": 64, "threads": 1,
     }  # fmt: skip
@@ -30,6 +30,11 @@ def test_the_lab_and_the_train_command_build_the_same_run(tmp_path, capsys):
     rows = [json.loads(x) for x in (tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()]
     lab_rows = record["history"]
     assert without_time(lab_rows) == without_time(rows)
+    # both summaries name the optimizer by its registry name, as the settings do
+    for where in ("cli", "lab"):
+        summary = json.loads((tmp_path / where / "summary.json").read_text())
+        assert summary["optimizer"] == trial["name"] == "momentum", where
+        assert summary["optimizer_class"] == "SGD"
 
 
 def without_time(rows):
@@ -44,7 +49,7 @@ def test_the_registry_default_lr_starts_the_schedule(tmp_path):
     default = optim.get("sgd").hyperparameters()["lr"]
     assert run.optimizer.param_groups[0]["lr"] == default == 0.01
     trial = {
-        "problem": "logreg_digits", "optimizer": "sgd", "label": "sgd", "params": {},
+        "problem": "logreg_digits", "label": "sgd", "name": "sgd", "params": {},
         "schedule": {"name": "constant"}, "seed": 0, "budget": {"steps": 3}, "threads": 1,
     }  # fmt: skip
     record = run_trial(trial, tmp_path)

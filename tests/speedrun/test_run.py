@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from subprocess import DEVNULL, PIPE
 
 import pytest
 import torch
 
+from killed import optimlab_process, sigkill
 from optimlab.cli import main
 from optimlab.nn import MODELS, build_model
 from optimlab.speedrun import loads_recipe, run_speedrun, summarize
@@ -147,3 +149,27 @@ def test_each_seed_is_written_as_it_finishes_and_a_rerun_keeps_them(tmp_path, mo
     assert calls == [0, 1]  # seed 0 ran once, in the first call
     assert result["finished"] is True and result["runs"][0] == first
     assert json.loads(out.read_text())["summary"]["seeds"] == 2
+
+
+def test_a_killed_speedrun_keeps_the_seeds_it_finished(tmp_path):
+    """A real ``optimlab speedrun`` process killed with SIGKILL during its second seed:
+    the results file holds the first seed whole, and a rerun keeps it and runs the rest."""
+    recipe, out = tmp_path / "digits.toml", tmp_path / "r.json"
+    recipe.write_text(DIGITS.format(target=0.5).replace("epochs = 2", "epochs = 8"))
+    argv = ["speedrun", str(recipe), "--seeds", "2", "--out", str(out)]
+    with optimlab_process(*argv, text=True, stdout=PIPE, stderr=DEVNULL) as proc:
+        for line in proc.stdout:  # the first epoch of seed 1: seed 0 is done
+            if line.startswith("  seed 1 epoch 1:"):
+                break
+        else:
+            pytest.fail(f"the speedrun ended (status {proc.wait()}) before seed 1 began")
+        sigkill(proc)
+    saved = json.loads(out.read_text())
+    assert saved["finished"] is False and [r["seed"] for r in saved["runs"]] == [0]
+    first = saved["runs"][0]
+    assert len(first["epochs"]) == 8 and first["final_accuracy"] > 0.5
+    assert saved["summary"]["seeds"] == 1
+    assert main(argv + ["--quiet"]) == 0
+    done = json.loads(out.read_text())
+    assert done["finished"] is True and [r["seed"] for r in done["runs"]] == [0, 1]
+    assert done["runs"][0] == first  # kept as written, not run again

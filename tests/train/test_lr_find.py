@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
+import time
+from subprocess import PIPE
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from killed import optimlab_process, sigkill
 from optimlab import optim, problems
 from optimlab.cli import main
 from optimlab.errors import OptimlabError
-from optimlab.train.lr_find import lr_find, smooth, suggest
+from optimlab.train.lr_find import LRFindLog, lr_find, lr_sequence, smooth, suggest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -173,6 +177,43 @@ def test_a_non_finite_loss_stops_the_test():
     assert result.stopped_early and len(result.lrs) == 6 and math.isnan(result.losses[-1])
 
 
+def _strict_json(text: str) -> dict:
+    """JSON as the standard has it: NaN and Infinity are refused."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} in the file")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_log_saves_every_few_points_and_finishes_with_the_readings(tmp_path):
+    model = _scalar_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "points.json"
+    log = LRFindLog(path, {"problem": "w^2"}, every=4)
+    sizes = []
+
+    def on_point(lr, loss, smoothed):
+        log.add(lr, loss, smoothed)
+        sizes.append(len(_strict_json(path.read_text())["lr"]) if path.exists() else 0)
+
+    result = lr_find(
+        model, opt, lambda out, y: out.pow(2).mean(), [(torch.ones(1, 1), None)],
+        min_lr=1e-3, max_lr=1e3, steps=80, smoothing=0.9, on_point=on_point,
+    )  # fmt: skip
+    n = len(result.lrs)
+    assert sizes == [4 * (k // 4) for k in range(1, n + 1)]  # the file after each point
+    partial = _strict_json(path.read_text())
+    assert partial["finished"] is False and partial["settings"] == {"problem": "w^2"}
+    assert partial["lr"] == result.lrs[: len(partial["lr"])]
+    log.finish(result)
+    done = _strict_json(path.read_text())
+    assert done["finished"] is True and done["stopped_early"] is True
+    assert done["lr"] == result.lrs and len(done["loss"]) == len(done["smoothed"]) == n
+    assert done["suggested_lr"] == result.suggested_lr
+    assert done["bounds"] == list(result.bounds)
+
+
 # ---- restoration and readings on digits ------------------------------------------------
 
 
@@ -300,6 +341,39 @@ def test_cli_prints_the_readings_and_writes_the_default_png(tmp_path, monkeypatc
     suggested = float(re.search(r"suggested\s+lr (\S+)", out).group(1))
     base, top = map(float, re.search(r"base_lr (\S+), max_lr (\S+)", out).groups())
     assert 1e-5 <= base < top <= 10.0 and 1e-5 <= suggested <= 10.0
+    data = _strict_json((tmp_path / "lr_find_digits_mlp_sgd.json").read_text())
+    assert data["finished"] is True and f"{data['suggested_lr']:.3g}" == f"{suggested:.3g}"
+    assert data["settings"]["steps"] == 60 and data["settings"]["batch_size"] == 32
+    assert data["stopped_early"] or len(data["lr"]) == 60
+    assert data["lr"] == pytest.approx(lr_sequence(1e-5, 10.0, 60)[: len(data["lr"])])
+
+
+def test_a_killed_lr_find_leaves_the_points_it_measured(tmp_path):
+    """A real process, killed with SIGKILL mid-test: its data file is whole and holds the
+    points measured up to its last save; the figure, drawn at the end, is not there."""
+    steps, every = 1_000_000, 5
+    data, figure = tmp_path / "lrf.json", tmp_path / "lrf.png"
+    argv = ["lr-find", "--problem", "digits_mlp", "--optimizer", "sgd", "--min-lr", "1e-6",
+            "--max-lr", "1e-3", "--steps", str(steps), "--save-every", str(every),
+            "--out", str(figure)]  # fmt: skip
+    with optimlab_process(*argv, stdout=PIPE, stderr=PIPE) as proc:
+        deadline, seen = time.monotonic() + 600, 0
+        while seen < 4 * every:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no points were saved"
+            if data.exists():
+                seen = len(_strict_json(data.read_text())["lr"])  # each read is whole
+            time.sleep(0.05)
+        sigkill(proc)
+    saved = _strict_json(data.read_text())
+    n = len(saved["lr"])
+    assert saved["finished"] is False and n >= 4 * every and n % every == 0
+    assert saved["settings"]["steps"] == steps and saved["settings"]["problem"] == "digits_mlp"
+    assert saved["lr"] == pytest.approx(lr_sequence(1e-6, 1e-3, steps)[:n], rel=1e-12)
+    assert len(saved["loss"]) == len(saved["smoothed"]) == n
+    assert all(math.isfinite(v) for v in saved["loss"])
+    assert saved["smoothed"] == pytest.approx(smooth(saved["loss"], 0.98), rel=1e-9)
+    assert not figure.exists()
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,24 @@
 """``optimlab bench accuracy``: seconds until the test accuracy first reaches a target.
 
 Contenders train the same problem with the same rule, seed, initial weights (checked)
-and data order, one whole run after another (not interleaved), each with the trainer:
+and data order, one whole run after another (not interleaved). Each is a
+:class:`optimlab.run.RunConfig` built by :func:`optimlab.run.build_run`, and differs
+from the others by one run setting:
 
-* ``torch``: torch.optim's class of the rule, its default implementation (neither
-  ``foreach`` nor ``fused`` given: the per-tensor loop on CPU, foreach on CUDA);
+* ``torch``: ``implementation = "torch"``, torch.optim's class of the rule, its
+  default implementation (neither ``foreach`` nor ``fused`` given: the per-tensor loop
+  on CPU, foreach on CUDA);
 * ``eager``: optimlab's rule run eagerly (not in the default set);
-* ``fast``: optimlab's rule with ``fast=True`` (the compiled fused step);
-* ``fast+compile``: ``fast=True`` and ``torch.compile`` of the model.
+* ``fast``: ``fast = true``, optimlab's rule on its compiled fused step;
+* ``fast+compile``: ``fast`` and ``compile = true`` (``torch.compile`` of the model).
 
 The test accuracy is evaluated every ``eval_every`` optimizer steps (default: once per
-epoch) with the uncompiled model; evaluation time is part of the wall time. A run stops
-at the first evaluation at or above the target, or when the budget (seconds, epochs)
-ends. Wall time runs from the trainer's construction, so compile time is included; it
-is also reported on its own. Since the runs are sequential, the load average is
-recorded before and after each.
+epoch) with the uncompiled model; evaluation time is part of the wall time, and the
+trainer's own per-epoch evaluation is off (``no_eval``). A run stops at the first
+evaluation at or above the target, or when the budget (seconds, epochs) ends. Wall time
+runs from the start of training, and compilation happens at the first calls, so compile
+time is included; it is also reported on its own. Since the runs are sequential, the
+load average is recorded before and after each.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from torch import nn
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
+from optimlab.run import RunConfig, build_run
 from optimlab.train.callback import Callback
 from optimlab.train.denormals import threads_flushing
 from optimlab.train.evaluate import evaluate
@@ -42,7 +47,13 @@ PRESETS: dict[str, tuple[str, float]] = {
     "fmnist_2c2d": ("momentum", 0.91),
     "digits_mlp": ("adam", 0.95),
 }
-CONTENDERS = ("torch", "eager", "fast", "fast+compile")
+# contender -> its RunConfig settings: each is one option of the run builder
+CONTENDERS: dict[str, dict[str, Any]] = {
+    "torch": {"implementation": "torch"},
+    "eager": {},
+    "fast": {"fast": True},
+    "fast+compile": {"fast": True, "compile": True},
+}
 DEFAULT_CONTENDERS = ("torch", "fast", "fast+compile")
 
 
@@ -74,23 +85,30 @@ class RunRecord:
 
 
 class _TargetWatch(Callback):
-    """Evaluates the test accuracy every ``every`` steps; stops at the target or deadline."""
+    """Evaluates the test accuracy every ``every`` steps; stops at the target or deadline.
 
-    def __init__(
-        self, model: nn.Module, problem: Any, target: float, every: int, t0: float, deadline: float
-    ) -> None:
+    The clock starts when training does (``on_train_begin``): the optimizer's and the
+    model's compilation happen at their first calls, inside it."""
+
+    def __init__(self, target: float, every: int, budget: float | None) -> None:
         super().__init__()
-        self.model, self.problem = model, problem
-        self.target, self.every, self.t0, self.deadline = target, every, t0, deadline
+        self.target, self.every, self.budget = target, every, budget
+        self.problem: Any = None  # the run's problem, for its model and test split
+        self.t0, self.deadline = math.nan, math.inf
         self.hit: tuple[float, int] | None = None  # (seconds, steps) at the target
         self.accuracy, self.best, self.last_step = math.nan, -math.inf, 0
         self.eval_seconds, self.evals, self.out_of_time = 0.0, 0, False
 
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + (self.budget or math.inf)
+
     def evaluate(self, step: int) -> float:
         t = time.perf_counter()
-        test = self.problem.splits.test
         p = self.problem
-        acc = evaluate(self.model, p.loss_fn, p.metrics, test.x, test.y, 1024)["accuracy"]
+        test = p.splits.test
+        # the uncompiled model: the compiled one shares its parameters
+        acc = evaluate(p.model, p.loss_fn, p.metrics, test.x, test.y, 1024)["accuracy"]
         self.eval_seconds += time.perf_counter() - t
         self.evals += 1
         self.accuracy, self.best, self.last_step = acc, max(self.best, acc), step
@@ -119,13 +137,32 @@ def _checksum(model: nn.Module) -> float:
     return float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(model.parameters())))
 
 
-def _optimizer(contender: str, rule: str, params: Any) -> torch.optim.Optimizer:
-    from optimlab.optim.registry import OPTIMIZERS
+def contender_config(
+    contender: str,
+    problem: str,
+    rule: str,
+    *,
+    seed: int = 0,
+    budget: float | None = None,
+    max_epochs: int | None = None,
+    device: str = "cpu",
+) -> RunConfig:
+    """The run of one contender: the rule's registry defaults, the problem's batch size
+    and epochs (or ``max_epochs``), the contender's settings (``CONTENDERS``); no
+    evaluation by the trainer, since the target watch evaluates the test set itself."""
+    from optimlab.problems import PROBLEMS
 
-    record = OPTIMIZERS.get(rule)
-    if contender == "torch":
-        return getattr(torch.optim, record.torch_class)(params, **record.defaults)
-    return record.builder(params, **record.defaults, fast=contender != "eager")
+    return RunConfig(
+        problem=problem,
+        optimizer=rule,
+        seed=seed,
+        epochs=max_epochs or PROBLEMS.get(problem).epochs,
+        seconds=budget,
+        device=device,
+        log_every=10**9,
+        no_eval=True,
+        **CONTENDERS[contender],
+    )
 
 
 def run_contender(
@@ -141,33 +178,21 @@ def run_contender(
     device: str = "cpu",
 ) -> RunRecord:
     """Train one contender from a freshly built problem until ``target`` or the budget."""
-    from optimlab import problems
-    from optimlab.train.trainer import Trainer
-
-    problem = problems.build(problem_name, seed=seed, device=device)
-    model = problem.model
-    checksum = _checksum(model)
-    train = problem.splits.train
-    steps_per_epoch = math.ceil(len(train.x) / problem.batch_size)
-    every = eval_every or steps_per_epoch
-    load_before = os.getloadavg()
+    config = contender_config(
+        contender, problem_name, rule, seed=seed, budget=budget, max_epochs=max_epochs,
+        device=device,
+    )  # fmt: skip
+    watch = _TargetWatch(target, eval_every or 1, budget)
     compile_before = _compile_wall()
-    t0 = time.perf_counter()
-    opt = _optimizer(contender, rule, model.parameters())
-    trained = torch.compile(model) if contender == "fast+compile" else model
-    watch = _TargetWatch(model, problem, target, every, t0, t0 + (budget or math.inf))
-    trainer = Trainer(
-        (trained, problem.loss_fn, problem.metrics, {"train": (train.x, train.y)}),
-        opt,
-        epochs=max_epochs or problem.epochs,
-        seconds=budget,
-        batch_size=problem.batch_size,
-        seed=seed,
-        callbacks=[watch],
-        log_every=10**9,
-    )
-    result = trainer.run()
-    total = time.perf_counter() - t0
+    run = build_run(config, callbacks=[watch])
+    problem = watch.problem = run.problem
+    checksum = _checksum(problem.model)
+    steps_per_epoch = math.ceil(len(problem.splits.train.x) / problem.batch_size)
+    watch.every = eval_every or steps_per_epoch
+    load_before = os.getloadavg()
+    result = run.fit()
+    trainer = run.trainer
+    total = time.perf_counter() - watch.t0
     compile_after = _compile_wall()
     if watch.last_step != trainer.step or watch.evals == 0:
         watch.evaluate(trainer.step)  # the final accuracy, after the clock stopped
@@ -180,7 +205,7 @@ def run_contender(
     else:
         status = "epoch budget"
     seconds, steps = watch.hit if watch.hit is not None else (None, None)
-    fast = getattr(opt, "fast", None)
+    fast = getattr(run.optimizer, "fast", None)
     return RunRecord(
         contender=contender,
         seed=seed,

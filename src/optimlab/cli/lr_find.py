@@ -1,4 +1,9 @@
-"""``optimlab lr-find``: the LR range test (Smith 2017) on one problem with one optimizer."""
+"""``optimlab lr-find``: the LR range test (Smith 2017) on one problem with one optimizer.
+
+The problem and the optimizer are built as every run builds them
+(:class:`optimlab.run.RunConfig`, :func:`optimlab.run.build_run`). The measured points
+go to a JSON file as the test runs (:class:`optimlab.train.lr_find.LRFindLog`): a test
+stopped midway keeps what it measured; the figure is drawn at the end."""
 
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ left untouched. The suggestion is the steepest descent of the smoothed loss; the
 (base_lr, max_lr) suit a cyclical schedule (optimlab list schedules: cyclic, one_cycle).
 With few steps per decade the smoothed loss lags the raw one and the readings come out
 high: more --steps (e.g. 300) or a lower --smoothing reduce the lag.
+The points (lr, loss, smoothed loss) are saved to --data (default: the figure's name with
+.json) every --save-every steps while the test runs, with "finished": false until the
+end, when the suggestion is added and the figure drawn.
 
 examples:
   optimlab lr-find --problem digits_mlp --optimizer adam
@@ -28,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from optimlab import optim, problems
     from optimlab.cli.train import parse_pairs
     from optimlab.io import check_output_file
-    from optimlab.run.build import resolve_device
-    from optimlab.train.lr_find import check_args, lr_find
+    from optimlab.run import RunConfig, build_run
+    from optimlab.train.lr_find import LRFindLog, check_args, lr_find
     from optimlab.viz.lr_find import figure_format, plot_lr_find
 
     # Every user mistake is reported before any data is read or any step is taken.
@@ -47,25 +55,41 @@ def run(args: argparse.Namespace) -> int:
             f"invalid --out: {str(out)!r}; use a .png, .svg or .pdf file name"
         ) from None
     check_output_file(out)
+    data = Path(args.data) if args.data else out.with_suffix(".json")
+    if data.suffix.lower() != ".json":
+        raise OptimlabError(f"invalid --data: {str(data)!r}; use a .json file name")
+    check_output_file(data, "--data")
     if args.batch_size is not None and args.batch_size < 1:
         raise OptimlabError(f"invalid --batch-size: {args.batch_size}; valid range is [1, inf)")
+    if args.save_every < 1:
+        raise OptimlabError(f"invalid --save-every: {args.save_every}; valid range is [1, inf)")
     hp = parse_pairs(args.hp, "--hp")
     if "lr" in hp:
         raise OptimlabError("--hp lr=... is not allowed: the test sets the learning rate")
+    config = RunConfig(
+        problem=problem_name, optimizer=optimizer_name, hp=hp, seed=args.seed,
+        batch_size=args.batch_size, device=args.device,
+    )  # fmt: skip
 
-    problem = problems.build(problem_name, seed=args.seed, device=resolve_device(args.device))
-    optimizer = optim.create(optimizer_name, problem.model.parameters(), **hp)
-    if getattr(optimizer, "needs_model", False):
-        optimizer.attach_model(problem.model)  # path_sgd reads the layers
+    built = build_run(config)  # path_sgd and the like get the model here
+    problem = built.problem
     if problem.splits is None:  # a pure function: its model ignores the input
         batches: object = [(None, None)]
     else:
         batches = problem.loader("train", args.batch_size, seed=args.seed)
+    settings = {
+        "problem": problem_name, "optimizer": optimizer_name, "hp": hp, "seed": args.seed,
+        "batch_size": args.batch_size or problem.batch_size, "min_lr": args.min_lr,
+        "max_lr": args.max_lr, "steps": args.steps, "mode": args.mode,
+        "smoothing": args.smoothing, "diverge_factor": args.diverge_factor,
+    }  # fmt: skip
+    log = LRFindLog(data, settings, every=args.save_every)
     result = lr_find(
-        problem.model, optimizer, problem.loss_fn, batches,  # type: ignore[arg-type]
+        problem.model, built.optimizer, problem.loss_fn, batches,  # type: ignore[arg-type]
         min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, mode=args.mode,
-        smoothing=args.smoothing, diverge_factor=args.diverge_factor,
+        smoothing=args.smoothing, diverge_factor=args.diverge_factor, on_point=log.add,
     )  # fmt: skip
+    log.finish(result)
     title = f"LR range test: {problem_name}, {optimizer_name}"
     plot_lr_find(result, out, title=title)
 
@@ -82,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"suggested  none: {result.note}")
     print(f"figure     {out}")
+    print(f"data       {data}")
     return 0
 
 
@@ -113,4 +138,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the model and batches (0)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--out", help="figure file, .png/.svg/.pdf (lr_find_<problem>_<optimizer>.png)")
+    p.add_argument("--data", help="the points as JSON, saved while the test runs (--out's .json)")
+    p.add_argument("--save-every", type=int, default=10, help="save the points every N steps (10)")
     p.set_defaults(func=run)

@@ -45,7 +45,7 @@ from optimlab.lab.heartbeat import OFF, Heartbeat, beating, heartbeat_settings
 from optimlab.lab.lock import planning_lock
 from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
-from optimlab.lab.store import Store, default_storage, study_name
+from optimlab.lab.store import Store, default_storage, study_name, trial_config
 from optimlab.lab.supervise import StudyInterrupted, signals_interrupt, stop, watch, worker_main
 from optimlab.lab.trial import run_key, run_trial, selection_metric
 from optimlab.train.denormals import flush_denormals, flushing_here
@@ -67,10 +67,13 @@ def _direction(mode: str) -> str:
 def base_config(
     spec: StudySpec, problem: str, opt: OptimizerSpec, params: dict[str, Any], seed: int
 ) -> dict[str, Any]:
+    """One trial's configuration: the contender as its ``[[optimizers]]`` entry names it
+    (``label``, ``name``), the settings to run (``params``, ``schedule``, ``regularize``)
+    and the study's budget, batch size, threads and the seed."""
     config = {
         "problem": problem,
-        "optimizer": opt.name,
         "label": opt.label,
+        "name": opt.name,
         "params": params,
         "schedule": opt.schedule,
         "seed": seed,
@@ -237,7 +240,7 @@ def _decide_finals(store, spec, problem, opt, say) -> bool:
     runs = [
         r
         for r in store.records()
-        if r["phase"] == "tune" and r["problem"] == problem and r["optimizer"] == opt.label
+        if r["phase"] == "tune" and r["problem"] == problem and r["label"] == opt.label
     ]
     choose = select_best_mean if spec.protocol == "kfold" else select_best
     best = choose(runs, metric, mode)
@@ -312,7 +315,7 @@ def work(
 
 def _run_claimed(store, spec, out_dir, name, trial, say) -> None:
     phase = name.split(":", 1)[0]
-    config, key = trial.user_attrs["config"], trial.user_attrs["run_key"]
+    config, key = trial_config(trial.user_attrs["config"]), trial.user_attrs["run_key"]
     metric, _ = metric_for(spec, config["problem"])
 
     def on_epoch(epoch: int, logs: dict[str, Any]) -> bool:
@@ -369,7 +372,7 @@ def run_study(
     with planning_lock(url):  # one runner at a time creates the storage and plans
         store = Store(url, beats)
         saved = store.meta("spec")
-        if saved is not None and saved != _jsonable(spec.to_dict()):
+        if saved is not None and not _same_study(saved, spec):
             raise OptimlabError(
                 f"the storage {shown(url)!r} holds a study made from a different study file; "
                 "use another --out (or --storage) for a changed study"
@@ -465,6 +468,16 @@ def _wrap_up(
     if report and finished(result["counts"]):
         result["report"] = write_study_report(store, spec, out_dir / "report")
     return result
+
+
+def _same_study(saved: dict[str, Any], spec: StudySpec) -> bool:
+    """Whether the stored study is ``spec``: both as today's reader fills them in, so
+    that a study stored before a key was added (with its default) still matches."""
+    try:
+        stored = StudySpec.from_dict(saved, "the stored study")
+    except OptimlabError:  # not a study today's reader accepts: not this one
+        return False
+    return _jsonable(stored.to_dict()) == _jsonable(spec.to_dict())
 
 
 def _jsonable(value: Any) -> Any:

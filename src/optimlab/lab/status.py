@@ -28,7 +28,7 @@ def study_status(out_dir: str | Path, storage: str | None = None) -> dict[str, A
     n_opt, n_prob = len(spec.get("optimizers", [])), len(spec.get("problems", []))
     seeds = spec.get("seeds", 1)
     # finals not enqueued yet: K per (problem, optimizer) whose final phase has not started
-    started = {(r["problem"], r["optimizer"]) for r in records if r["phase"] == "final"}
+    started = {(r["problem"], r["label"]) for r in records if r["phase"] == "final"}
     decided = sum(1 for name in store.study_names() if name.startswith("final:"))
     undecided = max(0, n_opt * n_prob - max(decided, len(started)))
     left = counts["waiting"] + counts["running"] + undecided * max(0, seeds - 1)  # seed 0 reused
@@ -38,7 +38,7 @@ def study_status(out_dir: str | Path, storage: str | None = None) -> dict[str, A
         {
             "phase": r["phase"],
             "problem": r["problem"],
-            "optimizer": r["optimizer"],
+            "label": r["label"],
             "params": r["params"],
             "seed": r["seed"],
             "error": _first_line(r.get("error")),
@@ -92,7 +92,7 @@ def format_status(status: dict[str, Any]) -> str:
     )
     for f in status["failures"]:
         lines.append(
-            f"  failed: {f['phase']} {f['problem']} {f['optimizer']} {_fmt(f['params'])} "
+            f"  failed: {f['phase']} {f['problem']} {f['label']} {_fmt(f['params'])} "
             f"seed={f['seed']}: {f['error']}"
         )
     return "\n".join(lines)

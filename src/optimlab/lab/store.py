@@ -271,7 +271,15 @@ class Store:
 
     # ------------------------------------------------------------------ records
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every finished run (one per run key and phase), as the report reads them."""
+        """Every finished run (one per run key and phase), as the report reads them.
+
+        A record names its contender as the study file does: ``label`` (the
+        ``[[optimizers]]`` entry's label) and ``name`` (its optimizer's registry name),
+        next to ``problem``, ``phase``, ``params``, ``seed``, ``schedule``,
+        ``regularize``, ``run`` and ``fold`` as the trial was configured, and the run's
+        ``status``, ``history``, ``step_log``, ``final``, ``error``, ``traceback``,
+        ``wall_time`` and ``run_key``.
+        """
         for name in self.study_names():
             if name == META_STUDY:
                 continue
@@ -283,16 +291,17 @@ class Store:
                 if attrs.get("status") in SKIP_STATUSES or attrs["run_key"] in seen:
                     continue
                 seen.add(attrs["run_key"])
-                config = attrs["config"]
+                config = trial_config(attrs["config"])
                 yield {
                     "problem": config["problem"],
-                    "optimizer": config["label"],
-                    "optimizer_name": config["optimizer"],
+                    "label": config["label"],
+                    "name": config["name"],
                     "phase": phase,
                     "params": config["params"],
                     "seed": config["seed"],
                     "schedule": config.get("schedule"),
                     "regularize": config.get("regularize"),
+                    "run": config.get("run"),
                     "fold": config.get("fold"),
                     "status": attrs["status"],
                     "history": json.loads(attrs.get("history", "[]")),
@@ -321,6 +330,20 @@ class Store:
                 out[_category(t)] += 1
         out["total"] = sum(out.values())
         return out
+
+
+def trial_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's stored configuration with the study file's key names.
+
+    A configuration holds the contender's ``label`` and its optimizer's registry
+    ``name``, as the ``[[optimizers]]`` entry spells them. Stores written before the
+    configuration took those names hold the registry name under ``optimizer``; such a
+    configuration is read as if written today (the storage is not rewritten), so an
+    older study still resumes and reports.
+    """
+    if "name" not in config and "optimizer" in config:
+        config = {("name" if k == "optimizer" else k): v for k, v in config.items()}
+    return config
 
 
 def _category(t: optuna.trial.FrozenTrial) -> str:

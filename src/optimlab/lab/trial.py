@@ -1,8 +1,9 @@
 """One training run of a study, from a plain JSON-able configuration.
 
-A trial's configuration names its contender (``label``) and everything its run
-depends on (problem, optimizer and its hyperparameters, schedule, seed, budget,
-threads); it becomes a :class:`optimlab.run.RunConfig` and is built by
+A trial's configuration names its contender as the study file's ``[[optimizers]]``
+entry does (``label``, and ``name``, the optimizer's registry name) and everything its
+run depends on (problem, hyperparameters ``params``, schedule, regularization, seed,
+budget, threads); it becomes a :class:`optimlab.run.RunConfig` and is built by
 :func:`optimlab.run.build_run`, as ``optimlab train`` builds its run. The run's identity
 (with the label) names its directory: the same configuration always maps to the same
 run directory, and rerunning it there resumes from the last checkpoint.
@@ -27,7 +28,7 @@ def run_config(config: dict[str, Any]) -> RunConfig:
     """The :class:`RunConfig` of a study's trial configuration."""
     return RunConfig.from_study_entry(
         problem=config["problem"],
-        optimizer=config["optimizer"],
+        optimizer=config["name"],
         params=config["params"],
         schedule=config.get("schedule"),
         regularize=config.get("regularize"),

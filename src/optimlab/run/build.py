@@ -20,6 +20,14 @@ The rules, each written once:
   the process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one,
   which the world size of a lockstep method must divide (except for full-batch steps).
   An asynchronous method with ``simulate_delay`` builds its one-process world here.
+- **Implementation**: ``implementation = "torch"`` builds torch.optim's class of the
+  rule instead of optimlab's, with the hyperparameters the registry name sets and those
+  given (torch's own defaults for the rest): a reference to compare against.
+- **Compilation**: ``compile`` trains through ``torch.compile`` of the model; evaluation,
+  checkpoints and callbacks see the uncompiled module, which shares its parameters.
+- **A model of one's own**: ``build_run(config, model=...)`` trains the caller's module on
+  the problem's data, loss and metrics; its architecture joins the identity stored in
+  the run's checkpoints.
 """
 
 from __future__ import annotations
@@ -98,8 +106,8 @@ def build_optimizer(
     :func:`make_optimizer`)."""
     return make_optimizer(
         config.optimizer, parameters, lr=config.lr, hp=config.hp, fast=config.fast,
-        schedule=config.schedule, schedule_args=config.schedule_args, total=total,
-        model=model,
+        implementation=config.implementation, schedule=config.schedule,
+        schedule_args=config.schedule_args, total=total, model=model,
     )  # fmt: skip
 
 
@@ -110,6 +118,7 @@ def make_optimizer(
     lr: float | None = None,
     hp: dict[str, Any] | None = None,
     fast: bool = False,
+    implementation: str = "optimlab",
     schedule: str | None = None,
     schedule_args: dict[str, Any] | None = None,
     total: int | None = None,
@@ -119,7 +128,8 @@ def make_optimizer(
     with a ``schedule``, the :class:`~optimlab.schedules.ScheduleAdapter` that drives its
     learning rate from step 0 over ``total`` steps; call its ``step()`` after every
     optimizer step. An optimizer that reads the network's structure (``needs_model``,
-    such as ``path_sgd``) is given ``model``."""
+    such as ``path_sgd``) is given ``model``. ``implementation="torch"``: torch.optim's
+    class of the rule."""
     from optimlab import optim
 
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}
@@ -127,7 +137,12 @@ def make_optimizer(
         kwargs["lr"] = lr
     if fast:
         kwargs["fast"] = True  # the compiled fast path of optimlab.optim.fast
-    optimizer = optim.create(name, parameters, **kwargs)
+    if implementation == "torch":
+        rule = optim.get(name)
+        cls = getattr(torch.optim, rule.torch_class)
+        optimizer = cls(parameters, **{**rule.defaults, **kwargs})
+    else:
+        optimizer = optim.create(name, parameters, **kwargs)
     if getattr(optimizer, "needs_model", False):
         if model is None:
             raise OptimlabError(
@@ -155,6 +170,7 @@ def make_optimizer(
 def build_run(
     config: RunConfig,
     *,
+    model: torch.nn.Module | None = None,
     callbacks: Iterable[Any] = (),
     resume: bool | str = "auto",
     progress: bool = False,
@@ -163,7 +179,10 @@ def build_run(
     """Build everything ``config`` describes, ready to :meth:`Run.fit`.
 
     ``callbacks`` are added to the run's own (diagnostics, early stopping,
-    regularization). ``resume``: ``"auto"`` continues from a checkpoint in
+    regularization). ``model``: a module of the caller's, trained in place of the
+    problem's on the problem's data, loss and metrics (``init`` re-initializes it from
+    the seed; otherwise it starts from the caller's weights). ``resume``: ``"auto"``
+    continues from a checkpoint in
     ``config.out`` when there is one, ``True`` requires one, ``False`` starts over.
     ``world`` (an :class:`optimlab.train.distributed.World`) builds this process's part
     of a parallel run; the launchers of :mod:`optimlab.parallel` pass it.
@@ -200,6 +219,10 @@ def build_run(
         download=config.download,
         device=device,
     )
+    if model is not None:
+        import dataclasses
+
+        problem = dataclasses.replace(problem, model=model.to(device))
     if config.dtype != "float32":
         _convert(problem, getattr(torch, config.dtype))
     if config.fold:
@@ -218,7 +241,8 @@ def build_run(
     optimizer, scheduler = build_optimizer(
         config, problem.model.parameters(), total, model=problem.model
     )
-    monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
+    evaluates = problem.splits is not None and problem.splits.val and not config.no_eval
+    monitor = "val_loss" if evaluates else "loss"
     own: list[Any] = []
     if config.diagnose:
         from optimlab.train.diagnostics import GradientFlow
@@ -239,8 +263,11 @@ def build_run(
         problem, kwargs = apply_regularization(
             config.regularize, problem, kwargs, optimizer=optimizer, total_steps=total
         )
+    identity = config.identity()
+    if model is not None:  # the config names the problem, not this architecture
+        identity["model"] = repr(model)
     trainer = Trainer(
-        problem,
+        _train_only(problem) if config.no_eval else problem,
         optimizer,
         epochs=config.epochs,
         steps=config.steps,
@@ -256,11 +283,23 @@ def build_run(
         log_every=config.log_every,
         monitor=monitor,
         progress=progress,
-        config=config.identity(),
+        config=identity,
         world=world,
         **kwargs,
     )
+    if config.compile:
+        trainer.train_module = torch.compile(trainer.train_module)
     return Run(config=config, problem=problem, optimizer=optimizer, trainer=trainer)
+
+
+def _train_only(problem: Any) -> Any:
+    """What the trainer gets under ``no_eval``: the problem without its validation and
+    test splits, so that no epoch ends with an evaluation."""
+    import dataclasses
+
+    from optimlab.train.setup import as_setup
+
+    return dataclasses.replace(as_setup(problem), val=None, test=None)
 
 
 def _convert(problem: Any, dtype: torch.dtype) -> None:

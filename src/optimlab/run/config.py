@@ -38,6 +38,9 @@ from optimlab.parallel.methods import METHODS as PARALLEL
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 DTYPES = ("float32", "float64")
+# Whose code runs the update rule: optimlab's, or torch.optim's class of the same rule
+# (a reference run, e.g. in ``optimlab bench accuracy``).
+IMPLEMENTATIONS = ("optimlab", "torch")
 
 
 def _opt(default: Any = None, help: str = "", identity: bool = True, **meta: Any) -> Any:
@@ -126,6 +129,20 @@ class RunConfig:
     simulate_delay: str | None = _opt(
         help="asynchronous methods in one process with a seeded staleness: fixed:K, "
         "uniform:K or trace:PATH", metavar="SPEC", later=True,
+    )  # fmt: skip
+    # The same math run by other code (other rounding), and a history without evaluation.
+    implementation: str = _opt(
+        "optimlab",
+        help="whose code runs the update rule: optimlab, or torch (torch.optim's class)",
+        later=True,
+    )
+    compile: bool = _opt(
+        False, help="torch.compile the model for training (evaluation runs it uncompiled)",
+        later=True,
+    )  # fmt: skip
+    no_eval: bool = _opt(
+        False, help="skip the validation and test evaluation after each epoch (timing runs)",
+        later=True,
     )  # fmt: skip
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
@@ -235,7 +252,37 @@ class RunConfig:
             raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
         if self.dtype not in DTYPES:
             raise OptimlabError(f"invalid dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
+        self._check_implementation(record)
         self._check_parallel()
+
+    def _check_implementation(self, record: Any) -> None:
+        from optimlab import optim
+
+        if self.implementation not in IMPLEMENTATIONS:
+            raise OptimlabError(
+                f"invalid implementation {self.implementation!r}; valid: "
+                f"{', '.join(IMPLEMENTATIONS)}"
+            )
+        if self.implementation != "torch":
+            return
+        if record.torch_class is None:
+            valid = [n for n in optim.available() if optim.get(n).torch_class is not None]
+            raise OptimlabError(
+                f"optimizer {record.name!r} has no torch.optim class; valid optimizers with "
+                f"implementation torch: {', '.join(valid)}"
+            )
+        if self.fast:
+            raise OptimlabError(
+                "fast is not available with implementation torch; valid: fast with "
+                "implementation optimlab (the compiled path of optimlab's own rule)"
+            )
+        accepted = torch_arguments(record.torch_class)
+        for key in self.hp:
+            if key not in accepted:
+                raise OptimlabError(
+                    f"argument {key!r} of optimizer {record.name!r} has no counterpart in "
+                    f"torch.optim.{record.torch_class}; valid: {', '.join(sorted(accepted))}"
+                )
 
     def _check_parallel(self) -> None:
         from optimlab import problems
@@ -294,6 +341,7 @@ class RunConfig:
             "schedule": self.schedule is not None
             and self.parallel in ("downpour", "delay_tolerant"),
             "batch_repeats": self.batch_repeats > 1,
+            "compile": self.compile,
         }
         for name, given in refused.items():
             if given:
@@ -501,12 +549,23 @@ _PARALLEL_LIMITS = {
     "evaluates)",
     "batch_repeats": "1 (each process takes its own share of every batch once)",
     "schedule": "a constant lr (the server applies every update with it)",
+    "compile": "a run with parallel none",
 }
 
 # Settings that belong to some parallel methods only (see optimlab.parallel.methods).
 _METHOD_SETTINGS = ("local_sgd_period", "local_sgd_warmup", "servers", "n_fetch", "n_push",
                     "replica_lr", "easgd_rho", "easgd_period", "easgd_momentum",
                     "simulate_delay")  # fmt: skip
+
+
+def torch_arguments(torch_class: str) -> set[str]:
+    """The keyword arguments of ``torch.optim.<torch_class>`` besides its parameters."""
+    import inspect
+
+    import torch
+
+    signature = inspect.signature(getattr(torch.optim, torch_class))
+    return {name for name in signature.parameters if name != "params"}
 
 
 def setting_names() -> list[str]:

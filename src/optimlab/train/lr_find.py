@@ -27,14 +27,21 @@ The run stops early once ``s_t`` is not finite or exceeds ``diverge_factor`` tim
 value so far. The model's parameters and buffers, their gradients, the optimizer's state and
 param groups, the model's train/eval mode and the global torch RNG are restored afterwards:
 the test leaves nothing trained.
+
+:class:`LRFindLog` keeps the measured points in a JSON file as the test goes (rewritten
+atomically every few points, finished with the suggestion), so that a test stopped by a
+kill leaves every point up to its last write.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,6 +63,7 @@ MIN_RELATIVE_DROP = 0.01
 
 __all__ = [
     "MODES",
+    "LRFindLog",
     "LRFindResult",
     "check_args",
     "lr_find",
@@ -313,6 +321,7 @@ def lr_find(
     mode: str = "exp",
     smoothing: float = 0.98,
     diverge_factor: float = 4.0,
+    on_point: Callable[[float, float, float], None] | None = None,
 ) -> LRFindResult:
     """Run the LR range test and restore everything it changed.
 
@@ -326,6 +335,8 @@ def lr_find(
         mode: "exp" (geometric sweep, the usual choice) or "linear" (Smith's form).
         smoothing: ``beta`` of the moving average, in [0, 1) (0: no smoothing).
         diverge_factor: stop once the smoothed loss exceeds this multiple (> 1) of its best.
+        on_point: called with ``(lr, loss, smoothed)`` after each recorded point (e.g.
+            :meth:`LRFindLog.add`, which saves the points as they come).
 
     Returns:
         an ``LRFindResult``; ``suggest`` documents how its suggestion and bounds are read.
@@ -356,6 +367,8 @@ def lr_find(
                 lrs.append(lr)
                 losses.append(value)
                 smoothed.append(s_t)
+                if on_point is not None:
+                    on_point(lr, value, s_t)
                 if _diverged(s_t, best, factor):
                     stopped = True
                     break
@@ -368,3 +381,63 @@ def lr_find(
     used = len(lrs) - 1 if stopped else len(lrs)
     suggested, bounds, note = suggest(lrs[:used], smoothed[:used])
     return LRFindResult(lrs, losses, smoothed, suggested, bounds, stopped, note)
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN or infinity: a non-finite value is written as null."""
+    return float(value) if math.isfinite(value) else None
+
+
+class LRFindLog:
+    """The points of a range test in a JSON file, saved as they are measured.
+
+    ``add`` (pass it as ``lr_find``'s ``on_point``) records a point and rewrites the file
+    every ``every`` points; ``finish`` writes the whole result. Each write replaces the
+    file atomically, so it always holds a complete JSON document: ``settings`` (given
+    by the caller), ``finished`` (false until ``finish``), the lists ``lr``, ``loss`` and
+    ``smoothed`` (non-finite values as null) and, once finished, ``stopped_early``,
+    ``suggested_lr``, ``bounds`` and ``note``. A killed test loses at most the points
+    since the last write.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], settings: dict[str, Any], every: int = 10):
+        self.path = Path(path)
+        self.settings = dict(settings)
+        self.every = _checks.integer("every", every, 1)
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+
+    def add(self, lr: float, loss: float, smoothed: float) -> None:
+        """Record one point; save every ``every`` points."""
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(smoothed)
+        if len(self.lrs) % self.every == 0:
+            self._write({"finished": False}, durable=False)
+
+    def finish(self, result: LRFindResult) -> Path:
+        """Write the complete result (its points replace those recorded)."""
+        self.lrs, self.losses, self.smoothed = result.lrs, result.losses, result.smoothed
+        done = {
+            "finished": True,
+            "stopped_early": result.stopped_early,
+            "suggested_lr": _number(result.suggested_lr),
+            "bounds": [_number(b) for b in result.bounds],
+            "note": result.note,
+        }
+        return self._write(done, durable=True)
+
+    def _write(self, state: dict[str, Any], durable: bool) -> Path:
+        from optimlab.io import atomic_write_text
+
+        data = {
+            "settings": self.settings,
+            **state,
+            "lr": [_number(v) for v in self.lrs],
+            "loss": [_number(v) for v in self.losses],
+            "smoothed": [_number(v) for v in self.smoothed],
+        }
+        # the partial writes skip the fsync: a killed process still never leaves a
+        # half-written file, and they come every few steps
+        return atomic_write_text(self.path, json.dumps(data, indent=1) + "\n", durable=durable)

@@ -63,7 +63,10 @@ def _message(trainer: Any, status: str) -> str:
 
 
 def build_summary(trainer: Any) -> dict[str, Any]:
-    """The summary of a finished (or diverged) run as a JSON-ready dict."""
+    """The summary of a finished (or diverged) run as a JSON-ready dict.
+
+    ``optimizer`` is the registry name, as the run's settings (``config``) spell it, or
+    None for a run given no settings; ``optimizer_class`` is the optimizer's class."""
     status = trainer.status or "completed"
     history = trainer.history
     best = best_epoch(history, trainer.monitor)
@@ -71,7 +74,8 @@ def build_summary(trainer: Any) -> dict[str, Any]:
         "status": status,
         "message": _message(trainer, status),
         "problem": trainer.setup.name,
-        "optimizer": type(trainer.optimizer).__name__,
+        "optimizer": (trainer.config or {}).get("optimizer"),
+        "optimizer_class": type(trainer.optimizer).__name__,
         "epochs": trainer.epoch,
         "steps": trainer.step,
         "wall_time": trainer.elapsed,

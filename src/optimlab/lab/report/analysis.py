@@ -36,7 +36,7 @@ class Analysis:
 
     study: Study
     runs: list[Run]
-    optimizers: list[str]
+    labels: list[str]
     problems: list[ProblemAnalysis]
     clock: str
     profile_times: dict[str, dict[str, float]]
@@ -47,18 +47,16 @@ def analyse_problem(problem: str, runs: list[Run], study: Study) -> ProblemAnaly
     """Statistics and times to target for one problem's runs."""
     metric = problem_metric(runs, study)
     stats = [
-        final_stats(select(runs, optimizer=o), metric)
-        for o in sorted_names(runs, "optimizer")
-        if select(runs, optimizer=o, phase="final")
+        final_stats(select(runs, label=o), metric)
+        for o in sorted_names(runs, "label")
+        if select(runs, label=o, phase="final")
     ]
     from_study = problem in study.targets
     target = study.targets[problem] if from_study else default_target(stats)
     times: list[TargetTimes] = []
     if target is not None:
         times = [
-            target_times(
-                s.optimizer, select(runs, optimizer=s.optimizer, phase="final"), metric, target
-            )
+            target_times(s.label, select(runs, label=s.label, phase="final"), metric, target)
             for s in stats
         ]
     return ProblemAnalysis(problem, metric, runs, stats, target, from_study, times)
@@ -81,7 +79,7 @@ def analyse(runs: list[Run], study: Study) -> Analysis:
     clock = _clock(problems)
     profile_times: dict[str, dict[str, float]] = {}
     for p in problems:
-        row = {t.optimizer: getattr(t, clock) for t in p.times}
+        row = {t.label: getattr(t, clock) for t in p.times}
         # NaN (a clock missing) would poison the ratios; such a run counts as not timed.
         row = {o: (math.inf if math.isnan(v) else v) for o, v in row.items()}
         # A target met at time 0 (already at the start) would make every ratio infinite.
@@ -92,7 +90,7 @@ def analyse(runs: list[Run], study: Study) -> Analysis:
     return Analysis(
         study=study,
         runs=runs,
-        optimizers=sorted_names(runs, "optimizer"),
+        labels=sorted_names(runs, "label"),
         problems=problems,
         clock=clock,
         profile_times=profile_times,

@@ -35,7 +35,7 @@ def summary(analysis: Analysis) -> Section:
         f"{plural(len(runs), 'run')}: {plural(tune, 'tuning trial')} and "
         f"{plural(final, 'final run')} on {plural(len(analysis.problems), 'problem')} "
         f"({', '.join(p.problem for p in analysis.problems)}) with "
-        f"{plural(len(analysis.optimizers), 'optimizer')} ({', '.join(analysis.optimizers)}).",
+        f"{plural(len(analysis.labels), 'optimizer')} ({', '.join(analysis.labels)}).",
     ]
     if s.seeds or s.epochs:
         parts = [
@@ -56,7 +56,7 @@ def summary(analysis: Analysis) -> Section:
 
 def build_document(analysis: Analysis, figure_dir: Path) -> Document:
     """Every section of the report, drawing (and saving) the figures into ``figure_dir``."""
-    palette = colour_map(analysis.optimizers)
+    palette = colour_map(analysis.labels)
     doc = Document(
         title=f"optimlab study: {analysis.study.name}",
         subtitle=f"Optimizers compared on {plural(len(analysis.problems), 'problem')}.",

@@ -66,8 +66,8 @@ def curves_figure(p: ProblemAnalysis, palette: dict[str, str], out_dir: Path) ->
     """Training and held-out loss (and accuracy when present) against epochs; None if no runs."""
     by_optimizer: dict[str, list[Run]] = {}
     left_out: list[str] = []
-    for optimizer in sorted({r.optimizer for r in p.runs}):
-        runs, dropped = curve_runs([r for r in p.runs if r.optimizer == optimizer])
+    for optimizer in sorted({r.label for r in p.runs}):
+        runs, dropped = curve_runs([r for r in p.runs if r.label == optimizer])
         if runs:
             by_optimizer[optimizer] = runs
         if dropped:

@@ -16,7 +16,7 @@ from optimlab.lab.report.runs import Run
 @dataclass(frozen=True)
 class Edge:
     problem: str
-    optimizer: str
+    label: str
     key: str
     value: float
     low: float
@@ -28,7 +28,7 @@ class Edge:
 
     def sentence(self) -> str:
         return (
-            f"{self.problem} / {self.optimizer}: the selected {self.key} = {self.value:.3g} is "
+            f"{self.problem} / {self.label}: the selected {self.key} = {self.value:.3g} is "
             f"the {self.side} value tried (tried {self.low:.3g} to {self.high:.3g}); the best "
             f"setting may lie beyond it: widen the search on that side."
         )
@@ -38,16 +38,16 @@ def edges(runs: list[Run]) -> list[Edge]:
     """Each numeric hyperparameter of a final configuration that sits at the low or high
     end of the values its tuning runs tried (when they tried more than one)."""
     found = []
-    finals = {(r.problem, r.optimizer): r.params for r in runs if r.phase == "final"}
-    for (problem, optimizer), params in sorted(finals.items()):
-        where = ("tune", problem, optimizer)
-        tuned = [r.params for r in runs if (r.phase, r.problem, r.optimizer) == where]
+    finals = {(r.problem, r.label): r.params for r in runs if r.phase == "final"}
+    for (problem, label), params in sorted(finals.items()):
+        where = ("tune", problem, label)
+        tuned = [r.params for r in runs if (r.phase, r.problem, r.label) == where]
         for key, value in sorted(params.items()):
             if not _number(value):
                 continue
             tried = sorted({p[key] for p in tuned if _number(p.get(key))})
             if len(tried) > 1 and value in (tried[0], tried[-1]):
-                found.append(Edge(problem, optimizer, key, value, tried[0], tried[-1]))
+                found.append(Edge(problem, label, key, value, tried[0], tried[-1]))
     return found
 
 

@@ -32,8 +32,8 @@ def generalization_table(p: ProblemAnalysis) -> Table | None:
     extra = [(prefix, name) for prefix, name in AVERAGED
              if any(f"{prefix}test_{base}" in r.final for r in runs)]  # fmt: skip
     rows = []
-    for optimizer in sorted({r.optimizer for r in runs}):
-        mine = [r.final for r in runs if r.optimizer == optimizer]
+    for optimizer in sorted({r.label for r in runs}):
+        mine = [r.final for r in runs if r.label == optimizer]
         train = _mean([f[base] for f in mine if f.get(base) is not None])
         test = _mean([f[f"test_{base}"] for f in mine if f.get(f"test_{base}") is not None])
         gap = None if train is None or test is None else train - test

@@ -35,7 +35,7 @@ class Run:
 
     index: int
     problem: str
-    optimizer: str
+    label: str  # the contender's label, as in the study file and the record
     phase: str
     status: str
     params: dict[str, Any]
@@ -149,7 +149,7 @@ def read_run(record: Any, index: int) -> Run:
     return Run(
         index=index,
         problem=_text(record, "problem", where),
-        optimizer=_text(record, "optimizer", where),
+        label=_text(record, "label", where),
         phase=phase,
         status=status,
         params=_mapping(record, "params", where),
@@ -248,7 +248,7 @@ def problem_metric(runs: Iterable[Run], study: Study) -> Metric:
 
 
 def sorted_names(runs: Iterable[Run], attribute: str) -> list[str]:
-    """The distinct ``problem`` or ``optimizer`` names, sorted."""
+    """The distinct values of ``problem`` or ``label`` (the contenders), sorted."""
     return sorted({getattr(run, attribute) for run in runs})
 
 

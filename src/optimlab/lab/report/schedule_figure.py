@@ -23,7 +23,7 @@ def final_steps(p: ProblemAnalysis, optimizer: str) -> int | None:
     steps = [
         finite(row.get("step"))
         for r in p.runs
-        if r.optimizer == optimizer and r.phase == "final"
+        if r.label == optimizer and r.phase == "final"
         for row in r.history
     ]
     steps = [s for s in steps if s is not None and s > 0]
@@ -35,7 +35,7 @@ def schedule_params(
 ) -> dict[str, Any]:
     """The schedule's parameters as its runs used them: a missing ``lr`` is the final
     runs' tuned learning rate, a missing horizon their number of steps."""
-    lr = next((s.lr for s in p.stats if s.optimizer == optimizer and s.lr), None)
+    lr = next((s.lr for s in p.stats if s.label == optimizer and s.lr), None)
     return run_params(spec["name"], spec.get("params", {}), lr=lr, total_steps=steps)
 
 
@@ -66,7 +66,7 @@ def schedule_figure(
     panels: list[tuple[list[str], list]] = []
     for p in analysis.problems:
         lines = []
-        for optimizer in sorted(set(schedules) & {r.optimizer for r in p.runs}):
+        for optimizer in sorted(set(schedules) & {r.label for r in p.runs}):
             steps = final_steps(p, optimizer)
             if steps is None:
                 continue

@@ -42,8 +42,8 @@ def sensitivity_figure(
     """
     key = p.metric.key
     points = {
-        o: tune_points([r for r in p.runs if r.optimizer == o], key)
-        for o in sorted({r.optimizer for r in p.runs})
+        o: tune_points([r for r in p.runs if r.label == o], key)
+        for o in sorted({r.label for r in p.runs})
     }
     points = {o: v for o, v in points.items() if v[0] or v[1]}
     if not points:
@@ -73,7 +73,7 @@ def sensitivity_figure(
                 transform=ax.get_xaxis_transform(),
                 label=None if ok else optimizer,
             )
-        chosen = next((s.lr for s in p.stats if s.optimizer == optimizer and s.lr), None)
+        chosen = next((s.lr for s in p.stats if s.label == optimizer and s.lr), None)
         if chosen is not None:
             ax.axvline(chosen, color=colour, ls=":", lw=1.2)
     ax.set_xscale("log")

@@ -20,7 +20,7 @@ class FinalStats:
     """
 
     problem: str
-    optimizer: str
+    label: str  # the contender's label, as in the study file
     metric: Metric
     values: tuple[float, ...]
     runs: int
@@ -62,7 +62,7 @@ def final_stats(runs: list[Run], metric: Metric) -> FinalStats:
     first = runs[0]
     return FinalStats(
         problem=first.problem,
-        optimizer=first.optimizer,
+        label=first.label,
         metric=metric,
         values=tuple(values),
         runs=len(finals),
@@ -97,4 +97,4 @@ def ranked(stats: list[FinalStats]) -> list[FinalStats]:
     """The pairs with at least one finished final run, best mean first (ties by name)."""
     usable = [s for s in stats if s.n]
     sign = -1.0 if (usable and usable[0].metric.mode == "max") else 1.0
-    return sorted(usable, key=lambda s: (sign * s.mean, s.optimizer))
+    return sorted(usable, key=lambda s: (sign * s.mean, s.label))

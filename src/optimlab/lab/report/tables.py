@@ -23,7 +23,7 @@ def final_table(p: ProblemAnalysis) -> Table:
     order += [s for s in p.stats if s not in order]
     rows = [
         [
-            s.optimizer,
+            s.label,
             num(s.lr, 3),
             count(s.n, s.runs),
             num(s.mean),
@@ -49,7 +49,7 @@ def target_table(p: ProblemAnalysis) -> Table | None:
     if p.target is None or not p.times:
         return None
     rows = [
-        [t.optimizer, count(t.reached, t.runs), num(t.epoch, 3), seconds(t.time), num(t.step, 6),
+        [t.label, count(t.reached, t.runs), num(t.epoch, 3), seconds(t.time), num(t.step, 6),
          num(t.examples, 3)]
         for t in p.times
     ]  # fmt: skip
@@ -90,7 +90,7 @@ def status_table(analysis: Analysis) -> Table:
     """How every run ended, per problem, optimizer and phase."""
     groups: dict[tuple[str, str, str], Counter[str]] = {}
     for run in analysis.runs:
-        groups.setdefault((run.problem, run.optimizer, run.phase), Counter())[run.status] += 1
+        groups.setdefault((run.problem, run.label, run.phase), Counter())[run.status] += 1
     rows = []
     for (problem, optimizer, phase), counts in sorted(groups.items()):
         ended = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in STATUSES if counts[s])
@@ -111,7 +111,7 @@ def failures(analysis: Analysis, limit: int = 20, width: int = 200) -> Bullets |
             first = first[: width - 1] + "…"
         seed = "" if run.seed is None else f", seed {run.seed}"
         lr = "" if run.lr is None else f", lr {num(run.lr, 3)}"
-        items.append(f"{run.problem} / {run.optimizer} ({run.phase}{seed}{lr}): {first}")
+        items.append(f"{run.problem} / {run.label} ({run.phase}{seed}{lr}): {first}")
     if len(failed) > limit:
         items.append(f"… and {len(failed) - limit} more failed runs.")
     return Bullets(items)

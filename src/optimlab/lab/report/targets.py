@@ -62,7 +62,7 @@ def default_target(stats: Sequence[FinalStats]) -> float | None:
 class TargetTimes:
     """One optimizer's runs on one problem measured against the target."""
 
-    optimizer: str
+    label: str  # the contender's label, as in the study file
     runs: int
     reached: int
     epoch: float
@@ -75,7 +75,7 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else math.inf
 
 
-def target_times(optimizer: str, runs: Sequence[Run], metric: Metric, target: float) -> TargetTimes:
+def target_times(label: str, runs: Sequence[Run], metric: Metric, target: float) -> TargetTimes:
     """Median epoch, time, step and examples to ``target`` over ``runs`` (infinite when
     not reached).
 
@@ -90,7 +90,7 @@ def target_times(optimizer: str, runs: Sequence[Run], metric: Metric, target: fl
             value = math.inf if hit is None else getattr(hit, key)
             values.append(math.nan if value is None else value)
     return TargetTimes(
-        optimizer=optimizer,
+        label=label,
         runs=len(runs),
         reached=reached,
         **{key: _median(values) for key, values in clocks.items()},

@@ -52,7 +52,7 @@ def _comparison(a: FinalStats, b: FinalStats) -> tuple[float, float, bool | None
     """Gap, larger spread, separation and the sentence weighing the gap against the seeds."""
     gap = abs(a.mean - b.mean)
     if a.n < 2 or b.n < 2:
-        single = a.optimizer if a.n < 2 else b.optimizer
+        single = a.label if a.n < 2 else b.label
         return (
             gap,
             math.nan,
@@ -75,8 +75,8 @@ def _comparison(a: FinalStats, b: FinalStats) -> tuple[float, float, bool | None
         return gap, spread, True, text
     text = (
         f"The gap is {ratio:.2g} times the larger seed standard deviation ({num(spread, 2)}): "
-        f"it is within the seed spread, so these seeds do not separate {a.optimizer} from "
-        f"{b.optimizer}{w}."
+        f"it is within the seed spread, so these seeds do not separate {a.label} from "
+        f"{b.label}{w}."
     )
     return gap, spread, False, text
 
@@ -84,10 +84,10 @@ def _comparison(a: FinalStats, b: FinalStats) -> tuple[float, float, bool | None
 def _troubles(p: ProblemAnalysis) -> str:
     """Diverged and failed counts per optimizer and phase, or a sentence saying there were none."""
     parts: dict[str, list[str]] = {"diverged": [], "failed": []}
-    for optimizer in sorted({r.optimizer for r in p.runs}):
+    for optimizer in sorted({r.label for r in p.runs}):
         found: dict[str, list[str]] = {"diverged": [], "failed": []}
         for phase, noun in (("final", "final run"), ("tune", "tuning trial")):
-            runs = [r for r in p.runs if r.optimizer == optimizer and r.phase == phase]
+            runs = [r for r in p.runs if r.label == optimizer and r.phase == phase]
             bad = {
                 "diverged": sum(is_diverged(r, p.metric.key) for r in runs),
                 "failed": sum(r.status == "failed" for r in runs),
@@ -115,23 +115,23 @@ def problem_verdict(p: ProblemAnalysis) -> ProblemVerdict:
         return ProblemVerdict(p.problem, p.metric, sentences=[text, troubles])
     a = order[0]
     if len(order) == 1:
-        text = f"Only {a.optimizer} has finished final runs ({key} {_stat(a)}); nothing to compare."
-        return ProblemVerdict(p.problem, p.metric, best=a.optimizer, sentences=[text, troubles])
+        text = f"Only {a.label} has finished final runs ({key} {_stat(a)}); nothing to compare."
+        return ProblemVerdict(p.problem, p.metric, best=a.label, sentences=[text, troubles])
     b = order[1]
     gap, spread, separated, weighed = _comparison(a, b)
     better = "highest" if p.metric.mode == "max" else "lowest"
     if gap == 0:
-        lead = f"{a.optimizer} and {b.optimizer} tie on mean {key}: {_stat(a)} and {_stat(b)}."
+        lead = f"{a.label} and {b.label} tie on mean {key}: {_stat(a)} and {_stat(b)}."
     else:
         lead = (
-            f"{a.optimizer} has the {better} mean {key}, {_stat(a)}, ahead of the runner-up "
-            f"{b.optimizer} ({_stat(b)}) by {num(gap, 3)}."
+            f"{a.label} has the {better} mean {key}, {_stat(a)}, ahead of the runner-up "
+            f"{b.label} ({_stat(b)}) by {num(gap, 3)}."
         )
     return ProblemVerdict(
         problem=p.problem,
         metric=p.metric,
-        best=a.optimizer,
-        runner_up=b.optimizer,
+        best=a.label,
+        runner_up=b.label,
         gap=gap,
         spread=spread,
         separated=separated,
