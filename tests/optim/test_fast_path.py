@@ -64,7 +64,14 @@ def schedule(step: int) -> float:
     return 0.05 / (1 + 0.1 * step)
 
 
-@pytest.mark.parametrize("name, hp", [("adam", {}), ("momentum", {"weight_decay": 1e-3})])
+@pytest.mark.parametrize(
+    "name, hp",
+    [
+        ("adam", {}),
+        ("momentum", {"weight_decay": 1e-3}),
+        ("radam", {"weight_decay": 1e-2, "decoupled_weight_decay": True}),
+    ],
+)
 def test_fast_equals_eager(name, hp):
     assert_same(run(name, True, flat=True, **hp), run(name, False, **hp))
 

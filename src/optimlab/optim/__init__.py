@@ -1,7 +1,7 @@
 """Optimizers built from composable transforms, drop-in for ``torch.optim``.
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
-``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
+``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
 transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
 ``step(closure)`` and evaluate the loss several times per step
@@ -29,6 +29,7 @@ from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
+from optimlab.optim.radam import RAdam, ScaleByRAdam
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
 from optimlab.optim.scale import ScaleByLearningRate
@@ -64,6 +65,7 @@ __all__ = [
     "NesterovStronglyConvexTrace",
     "Newton",
     "OptimizerRecord",
+    "RAdam",
     "RMSprop",
     "ScaleByAdadelta",
     "ScaleByAdagrad",
@@ -72,6 +74,7 @@ __all__ = [
     "ScaleByAdamax",
     "ScaleByLearningRate",
     "ScaleByNAdam",
+    "ScaleByRAdam",
     "ScaleByRMS",
     "ScaleBySwats",
     "Trace",

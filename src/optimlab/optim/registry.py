@@ -27,6 +27,7 @@ from optimlab.optim.bfgs import BFGS
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
+from optimlab.optim.radam import RAdam
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
@@ -292,6 +293,22 @@ for _record in [
         "Keskar & Socher 2017; lecture 003 (Adam+SGD)",
         {},
         2,
+    ),
+]:
+    OPTIMIZERS.add(_record)
+
+
+# Optimizers that came after the lectures.
+for _record in [
+    OptimizerRecord(
+        "radam",
+        RAdam,
+        "Adam with its adaptive lr's variance rectified (momentum-SGD steps while rho_t <= 5)",
+        "Liu et al. 2020",
+        {},
+        2,
+        (),
+        "RAdam",
     ),
 ]:
     OPTIMIZERS.add(_record)

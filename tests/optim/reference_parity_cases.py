@@ -1,0 +1,84 @@
+"""The cases of the reference-parity harness (test_reference_parity.py): each optimizer
+that came after the lectures, with the independent implementation it is checked
+against.
+
+A case names our optimizer (a registry name and hyperparameters), a factory that builds
+the reference over the same param groups, the state entries that mean the same in both,
+and the tolerance. Everything else (the model, the gradient stream, the step loop, the
+comparison, the mid-run round trip) is the harness's, written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
+# whose gradient stays None (index 4, see streams.feed_gradients).
+SHAPES = [(6, 4), (4,), (2, 3, 4), (), (2, 3)]
+
+
+def make_params(dtype: torch.dtype = torch.float64, seed: int = 0) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in SHAPES]
+
+
+def two_groups(params: list[torch.Tensor], lr: float) -> list[dict]:
+    """The first two tensors at ``lr``, the rest at ``lr / 3``."""
+    return [{"params": params[:2], "lr": lr}, {"params": params[2:], "lr": lr / 3}]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One optimizer configuration checked against its reference.
+
+    ``ours`` and ``hp`` build ours through the registry; ``reference(groups)`` builds the
+    reference over the same groups. ``state`` pairs our state keys with the reference's
+    (per parameter, compared at the end). ``closure``: step with a closure that feeds the
+    next gradients at the current parameters. ``finish`` runs on both optimizers after the
+    last step (the parameters are compared before and after it).
+    """
+
+    id: str
+    ours: str
+    hp: dict[str, Any]
+    reference: Callable[[list[dict]], Any]
+    lr: float
+    state: tuple[tuple[str, str], ...] = ()
+    groups: Callable[[list[torch.Tensor], float], list[dict]] = two_groups
+    dtype: torch.dtype = torch.float64
+    rtol: float = 1e-10
+    closure: bool = False
+    finish: Callable[[Any], None] | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _torch(cls: type, **kwargs: Any) -> Callable[[list[dict]], Any]:
+    return lambda groups: cls(groups, foreach=False, **kwargs)
+
+
+MOMENTS = (("exp_avg", "exp_avg"), ("exp_avg_sq", "exp_avg_sq"))
+
+CASES: list[Case] = [
+    Case("radam", "radam", {}, _torch(torch.optim.RAdam), 1e-2, MOMENTS),
+    Case(
+        "radam-wd",
+        "radam",
+        {"weight_decay": 0.1, "betas": (0.8, 0.99), "maximize": True},
+        _torch(torch.optim.RAdam, weight_decay=0.1, betas=(0.8, 0.99), maximize=True),
+        1e-2,
+        MOMENTS,
+    ),
+    Case(
+        "radam-decoupled",
+        "radam",
+        {"weight_decay": 0.1, "decoupled_weight_decay": True},
+        _torch(torch.optim.RAdam, weight_decay=0.1, decoupled_weight_decay=True),
+        1e-2,
+        MOMENTS,
+    ),
+]

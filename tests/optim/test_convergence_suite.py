@@ -1,0 +1,82 @@
+"""A shared convergence suite for the optimizers that came after the lectures: an
+ill-conditioned quadratic (least squares), the 2-D Rosenbrock valley and logistic
+regression, each run deterministically (full batch, float64) from a fixed start.
+
+Each entry states its budget: within ``steps`` updates the optimality gap must fall to
+``tol`` of its starting value, ``f(w) - f* <= tol (f(w_0) - f*)``, with ``f*`` found
+independently (NumPy's lstsq; Newton's method; Rosenbrock's known minimum 0). The gap is
+read where the method says its answer is (``eval()`` mode for the schedule-free ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from convex_problems import LeastSquares, Logistic
+from second_order_problems import rosenbrock
+
+import optimlab.optim as oo
+
+
+@dataclass(frozen=True)
+class Problem:
+    loss: Callable[[torch.Tensor], torch.Tensor]
+    start: np.ndarray
+    f_star: float
+
+
+QUADRATIC = LeastSquares.random(n=40, d=12, decay=1.0, seed=0)
+LOGISTIC = Logistic.random(n=200, d=5, seed=0)
+PROBLEMS = {
+    "quadratic": Problem(QUADRATIC.loss, np.ones(12), QUADRATIC.value(QUADRATIC.minimizer)),
+    "rosenbrock": Problem(rosenbrock, np.array([-1.2, 1.0]), 0.0),
+    "logistic": Problem(LOGISTIC.loss, np.zeros(5), LOGISTIC.value(LOGISTIC.minimizer)),
+}
+
+# (optimizer, problem, hyperparameters, steps, tol)
+SUITE = [
+    ("radam", "quadratic", {"lr": 0.05}, 1000, 1e-10),
+    # clipped: its first steps are momentum-SGD steps, which the valley's walls
+    # (gradients of several hundred) throw far
+    ("radam", "rosenbrock", {"lr": 0.01, "clip_norm": 1.0}, 2000, 1e-8),
+    ("radam", "logistic", {"lr": 0.05}, 500, 1e-10),
+]
+
+
+def relative_gap(name: str, problem: Problem, hp: dict, steps: int) -> float:
+    w = torch.tensor(problem.start, dtype=torch.float64, requires_grad=True)
+    opt = oo.create(name, [w], **hp)
+    record = oo.get(name)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = problem.loss(w)
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        f0 = float(problem.loss(w)) - problem.f_star
+    for _ in range(steps):
+        if record.needs_closure:
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+    if hasattr(opt, "eval"):
+        opt.eval()  # the schedule-free methods answer with the average x
+    with torch.no_grad():
+        return (float(problem.loss(w)) - problem.f_star) / f0
+
+
+@pytest.mark.parametrize(
+    "name, problem, hp, steps, tol",
+    SUITE,
+    ids=[f"{name}-{problem}" for name, problem, *_ in SUITE],
+)
+def test_converges_within_budget(name, problem, hp, steps, tol):
+    gap = relative_gap(name, PROBLEMS[problem], hp, steps)
+    assert gap <= tol, f"{name} on {problem}: gap {gap:.3g} after {steps} steps"
