@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from lion_pytorch import Lion as LionReference
 
 # The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
 # whose gradient stays None (index 4, see streams.feed_gradients).
@@ -80,5 +81,28 @@ CASES: list[Case] = [
         _torch(torch.optim.RAdam, weight_decay=0.1, decoupled_weight_decay=True),
         1e-2,
         MOMENTS,
+    ),
+]
+
+CASES += [
+    Case("lion", "lion", {}, LionReference, 1e-3, (("exp_avg", "exp_avg"),)),
+    Case(
+        "lion-wd",
+        "lion",
+        {"weight_decay": 0.5, "betas": (0.95, 0.98)},
+        lambda groups: LionReference(groups, lr=1e-3, weight_decay=0.5, betas=(0.95, 0.98)),
+        1e-3,
+        (("exp_avg", "exp_avg"),),
+    ),
+    Case(
+        # the decay divided by the constructor's lr, for both groups (lion-pytorch)
+        "lion-decoupled",
+        "lion",
+        {"lr": 2e-3, "weight_decay": 1e-3, "decoupled_weight_decay": True},
+        lambda groups: LionReference(
+            groups, lr=2e-3, weight_decay=1e-3, decoupled_weight_decay=True
+        ),
+        1e-3,
+        (("exp_avg", "exp_avg"),),
     ),
 ]

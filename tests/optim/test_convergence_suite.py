@@ -37,6 +37,12 @@ PROBLEMS = {
     "logistic": Problem(LOGISTIC.loss, np.zeros(5), LOGISTIC.value(LOGISTIC.minimizer)),
 }
 
+
+def decaying(lr0: float, rate: float) -> Callable[[int], float]:
+    """``lr0 * rate^step``: sign-based steps need a vanishing lr to settle."""
+    return lambda step: lr0 * rate**step
+
+
 # (optimizer, problem, hyperparameters, steps, tol)
 SUITE = [
     ("radam", "quadratic", {"lr": 0.05}, 1000, 1e-10),
@@ -44,6 +50,9 @@ SUITE = [
     # (gradients of several hundred) throw far
     ("radam", "rosenbrock", {"lr": 0.01, "clip_norm": 1.0}, 2000, 1e-8),
     ("radam", "logistic", {"lr": 0.05}, 500, 1e-10),
+    ("lion", "quadratic", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
+    ("lion", "rosenbrock", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
+    ("lion", "logistic", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
 ]
 
 

@@ -70,6 +70,8 @@ def schedule(step: int) -> float:
         ("adam", {}),
         ("momentum", {"weight_decay": 1e-3}),
         ("radam", {"weight_decay": 1e-2, "decoupled_weight_decay": True}),
+        ("lion", {"weight_decay": 0.1}),
+        ("lion", {"weight_decay": 1e-3, "decoupled_weight_decay": True, "lr": schedule}),
     ],
 )
 def test_fast_equals_eager(name, hp):

@@ -1,12 +1,12 @@
 """Optimizers built from composable transforms, drop-in for ``torch.optim``.
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
-``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
-``AdamThenSGD``) are chains with good defaults; ``Chain`` builds a custom one from the
-transforms exported here. The second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take
-``step(closure)`` and evaluate the loss several times per step
-(``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by its registry
-name.
+``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
+``AdamThenSGD``, and the later ``RAdam``, ``Lion``) are chains with good defaults;
+``Chain`` builds a custom one from the transforms exported here. The second-order ones
+(``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate the loss several
+times per step (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by
+its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -25,6 +25,7 @@ from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.lbfgs import LBFGS
+from optimlab.optim.lion import Lion, ScaleByLion, ScheduleRelativeWeightDecay
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
@@ -40,9 +41,11 @@ from optimlab.optim.transform import Transform
 __all__ = [
     "BFGS",
     "LBFGS",
+    "Lion",
     "OPTIMIZERS",
     "SGD",
     "SWATS",
+    "ScheduleRelativeWeightDecay",
     "Adadelta",
     "Adagrad",
     "Adam",
@@ -75,6 +78,7 @@ __all__ = [
     "ScaleByLearningRate",
     "ScaleByNAdam",
     "ScaleByRAdam",
+    "ScaleByLion",
     "ScaleByRMS",
     "ScaleBySwats",
     "Trace",

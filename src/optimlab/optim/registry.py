@@ -25,6 +25,7 @@ from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
 from optimlab.optim.lbfgs import LBFGS
+from optimlab.optim.lion import Lion
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.radam import RAdam
@@ -47,7 +48,12 @@ class OptimizerRecord:
     Capabilities: ``needs_closure``, ``step`` must be given a closure (it evaluates the
     loss several times per step, so it cannot be fed gradients); ``full_batch``, the
     method assumes the closure's loss is the same function at every call (one fixed
-    batch, no dropout); ``max_params``, models with more parameters are refused.
+    batch, no dropout); ``max_params``, models with more parameters are refused;
+    ``elementwise``, each entry's update depends on that entry alone, or on sums over the
+    param group (the fast path then runs on flat buffers, and a step's memory traffic,
+    which ``optimlab bench optimizers`` compares with the bandwidth floor, is its
+    parameter-sized tensors read and written once); a rule with per-tensor norms or
+    matrix products is not.
     """
 
     name: str
@@ -62,6 +68,7 @@ class OptimizerRecord:
     full_batch: bool = False
     max_params: int | None = None
     state_note: str = ""
+    elementwise: bool = True
 
     @property
     def state_bytes_per_param(self) -> int:
@@ -309,6 +316,14 @@ for _record in [
         2,
         (),
         "RAdam",
+    ),
+    OptimizerRecord(
+        "lion",
+        Lion,
+        "sign of interpolated momentum: w <- w - lr*sign(b1 m + (1-b1) g); m updated after",
+        "Chen et al. 2023 (reference: lion-pytorch)",
+        {},
+        1,
     ),
 ]:
     OPTIMIZERS.add(_record)
