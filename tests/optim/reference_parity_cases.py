@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 from lion_pytorch import Lion as LionReference
+from pytorch_optimizer import LARS as LarsReference
+from pytorch_optimizer import Lamb as LambReference
 
 # The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
 # whose gradient stays None (index 4, see streams.feed_gradients).
@@ -104,5 +106,80 @@ CASES += [
         ),
         1e-3,
         (("exp_avg", "exp_avg"),),
+    ),
+]
+
+
+def lamb_clipped_at(clip: float, **kwargs: Any) -> Callable[[list[dict]], Any]:
+    """pytorch-optimizer's Lamb with its weight-norm bound (a class attribute) at ``clip``."""
+
+    def make(groups: list[dict]) -> Any:
+        opt = LambReference(groups, **kwargs)
+        opt.clamp = clip
+        return opt
+
+    return make
+
+
+CASES += [
+    Case("lamb", "lamb", {}, LambReference, 1e-2, MOMENTS),
+    Case(
+        "lamb-coupled-wd",
+        "lamb",
+        {"weight_decay": 0.1, "weight_decouple": False, "grad_averaging": False},
+        lambda groups: LambReference(
+            groups, weight_decay=0.1, weight_decouple=False, grad_averaging=False
+        ),
+        1e-2,
+        MOMENTS,
+    ),
+    Case(
+        "lamb-decoupled-wd",
+        "lamb",
+        {"weight_decay": 0.1, "maximize": True, "betas": (0.8, 0.99), "eps": 1e-8},
+        lambda groups: LambReference(
+            groups, weight_decay=0.1, maximize=True, betas=(0.8, 0.99), eps=1e-8
+        ),
+        1e-2,
+        MOMENTS,
+    ),
+    Case(
+        # no bias correction: the reference's adam_debias; per-tensor path (foreach off)
+        "lamb-uncorrected",
+        "lamb",
+        {"bias_correction": False, "weight_decay": 0.05},
+        lambda groups: LambReference(groups, adam_debias=True, weight_decay=0.05, foreach=False),
+        1e-2,
+        MOMENTS,
+    ),
+    Case(
+        "lamb-trust-clip",
+        "lamb",
+        {"trust_clip": 1.5},
+        lamb_clipped_at(1.5),
+        1e-2,
+        MOMENTS,
+    ),
+    Case("lars", "lars", {}, LarsReference, 1.0, (("momentum_buffer", "momentum_buffer"),)),
+    Case(
+        "lars-wd-nesterov",
+        "lars",
+        {"weight_decay": 0.01, "nesterov": True, "trust_coefficient": 0.01, "maximize": True},
+        lambda groups: LarsReference(
+            groups, weight_decay=0.01, nesterov=True, trust_coefficient=0.01, maximize=True
+        ),
+        1.0,
+        (("momentum_buffer", "momentum_buffer"),),
+    ),
+    Case(
+        # dampening: the buffer starts at 0 (torch's SGD starts it at the gradient)
+        "lars-dampening",
+        "lars",
+        {"dampening": 0.3, "momentum": 0.8, "weight_decay": 0.1},
+        lambda groups: LarsReference(
+            groups, dampening=0.3, momentum=0.8, weight_decay=0.1, foreach=False
+        ),
+        1.0,
+        (("momentum_buffer", "momentum_buffer"),),
     ),
 ]

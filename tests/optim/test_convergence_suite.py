@@ -53,6 +53,14 @@ SUITE = [
     ("lion", "quadratic", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
     ("lion", "rosenbrock", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
     ("lion", "logistic", {"lr": decaying(0.1, 0.997)}, 2000, 1e-6),
+    # the trust ratio fixes each step's size relative to ||w||: the lr must vanish
+    ("lamb", "quadratic", {"lr": decaying(0.05, 0.995)}, 1000, 1e-9),
+    ("lamb", "rosenbrock", {"lr": decaying(0.1, 0.997)}, 2000, 1e-4),
+    ("lamb", "logistic", {"lr": decaying(0.05, 0.995)}, 1000, 1e-6),
+    # the single 1-D tensor here would be excluded from the layer-wise rate by default
+    ("lars", "quadratic", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-5),
+    ("lars", "rosenbrock", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-9),
+    ("lars", "logistic", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-7),
 ]
 
 

@@ -26,6 +26,14 @@ def params():
             ),
             r"invalid decoupled_weight_decay=True in a param group of RAdam.*valid: False",
         ),
+        (lambda: oo.Lion(params(), betas=(1.2, 0.99)), r"betas\[0\]"),
+        (lambda: oo.Lion(params(), lr=0.0, decoupled_weight_decay=True), r"invalid init_lr: 0.0"),
+        (lambda: oo.Lamb(params(), trust_clip=0.0), r"trust_clip: 0.0; valid range is \(0"),
+        (lambda: oo.Lamb(params(), weight_decouple="yes"), r"weight_decouple: 'yes'; expected"),
+        (lambda: oo.Lamb(params(), eps=-1e-6), r"invalid eps"),
+        (lambda: oo.Lars(params(), trust_coefficient=-1.0), r"invalid trust_coefficient"),
+        (lambda: oo.Lars(params(), exclude_1d=1), r"exclude_1d: 1; expected True or False"),
+        (lambda: oo.Lars(params(), momentum=1.0), r"momentum: 1.0; valid range is \[0, 1\)"),
     ],
 )
 def test_invalid_input_raises_naming_the_argument(build, match):

@@ -2,11 +2,11 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
-``AdamThenSGD``, and the later ``RAdam``, ``Lion``) are chains with good defaults;
-``Chain`` builds a custom one from the transforms exported here. The second-order ones
-(``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate the loss several
-times per step (``optimlab.optim.closure``). ``create(name, params, **hp)`` builds one by
-its registry name.
+``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``) are chains with
+good defaults; ``Chain`` builds a custom one from the transforms exported here. The
+second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
+the loss several times per step (``optimlab.optim.closure``). ``create(name, params,
+**hp)`` builds one by its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -24,6 +24,8 @@ from optimlab.optim.bfgs import BFGS
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.lamb import Lamb, ScaleByLamb
+from optimlab.optim.lars import Lars, ScaleByLars, ZeroStartTrace
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion, ScaleByLion, ScheduleRelativeWeightDecay
 from optimlab.optim.momentum import Trace
@@ -41,6 +43,8 @@ from optimlab.optim.transform import Transform
 __all__ = [
     "BFGS",
     "LBFGS",
+    "Lamb",
+    "Lars",
     "Lion",
     "OPTIMIZERS",
     "SGD",
@@ -78,12 +82,15 @@ __all__ = [
     "ScaleByLearningRate",
     "ScaleByNAdam",
     "ScaleByRAdam",
+    "ScaleByLamb",
+    "ScaleByLars",
     "ScaleByLion",
     "ScaleByRMS",
     "ScaleBySwats",
     "Trace",
     "Transform",
     "available",
+    "ZeroStartTrace",
     "create",
     "get",
 ]

@@ -24,6 +24,8 @@ from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.lamb import Lamb
+from optimlab.optim.lars import Lars
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion
 from optimlab.optim.nadam import NAdam
@@ -324,6 +326,24 @@ for _record in [
         "Chen et al. 2023 (reference: lion-pytorch)",
         {},
         1,
+    ),
+    OptimizerRecord(
+        "lamb",
+        Lamb,
+        "Adam's ratio scaled per tensor by the trust ratio min(||w||, 10) / ||r||",
+        "You et al. 2020 (reference: pytorch-optimizer)",
+        {},
+        2,
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "lars",
+        Lars,
+        "momentum SGD, each 2-D+ tensor's step scaled by eta ||w|| / (||g|| + wd ||w||)",
+        "You, Gitman & Ginsburg 2017 (reference: pytorch-optimizer)",
+        {},
+        1,
+        elementwise=False,
     ),
 ]:
     OPTIMIZERS.add(_record)
