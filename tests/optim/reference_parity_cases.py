@@ -183,3 +183,33 @@ CASES += [
         (("momentum_buffer", "momentum_buffer"),),
     ),
 ]
+
+ADAFACTOR_STATE = (("row_var", "row_var"), ("col_var", "col_var"), ("variance", "variance"))
+
+CASES += [
+    Case("adafactor", "adafactor", {}, _torch(torch.optim.Adafactor), 1e-2, ADAFACTOR_STATE),
+    Case(
+        # rho_t = min(lr, 1/sqrt(t)) switches from 1/sqrt(t) to lr at t = 100
+        "adafactor-wd",
+        "adafactor",
+        {"weight_decay": 0.1, "beta2_decay": -0.5, "eps": (1e-20, 1e-2), "maximize": True},
+        _torch(
+            torch.optim.Adafactor,
+            weight_decay=0.1,
+            beta2_decay=-0.5,
+            eps=(1e-20, 1e-2),
+            maximize=True,
+        ),
+        0.1,
+        ADAFACTOR_STATE,
+    ),
+    Case(
+        # d = 1.5: the RMS clipping acts on some steps only
+        "adafactor-clip",
+        "adafactor",
+        {"d": 1.5},
+        _torch(torch.optim.Adafactor, d=1.5),
+        0.3,
+        ADAFACTOR_STATE,
+    ),
+]

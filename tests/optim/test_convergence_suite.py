@@ -61,6 +61,10 @@ SUITE = [
     ("lars", "quadratic", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-5),
     ("lars", "rosenbrock", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-9),
     ("lars", "logistic", {"lr": decaying(20.0, 0.995), "exclude_1d": False}, 1000, 1e-7),
+    ("adafactor", "quadratic", {"lr": decaying(0.05, 0.995)}, 500, 1e-12),
+    # steps relative to RMS(w) make the curved valley slow going
+    ("adafactor", "rosenbrock", {"lr": decaying(0.1, 0.999)}, 2000, 1e-3),
+    ("adafactor", "logistic", {"lr": decaying(0.1, 0.997)}, 1000, 1e-10),
 ]
 
 

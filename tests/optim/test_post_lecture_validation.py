@@ -34,6 +34,10 @@ def params():
         (lambda: oo.Lars(params(), trust_coefficient=-1.0), r"invalid trust_coefficient"),
         (lambda: oo.Lars(params(), exclude_1d=1), r"exclude_1d: 1; expected True or False"),
         (lambda: oo.Lars(params(), momentum=1.0), r"momentum: 1.0; valid range is \[0, 1\)"),
+        (lambda: oo.Adafactor(params(), beta2_decay=0.5), r"beta2_decay: 0.5; valid range is"),
+        (lambda: oo.Adafactor(params(), eps=1e-3), r"invalid eps: 0.001; expected a pair"),
+        (lambda: oo.Adafactor(params(), eps=(-1.0, 1e-3)), r"invalid eps\[0\]: -1.0"),
+        (lambda: oo.Adafactor(params(), d=0.5), r"invalid d: 0.5; valid range is \[1, inf\]"),
     ],
 )
 def test_invalid_input_raises_naming_the_argument(build, match):

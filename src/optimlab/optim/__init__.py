@@ -2,7 +2,8 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
-``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``) are chains with
+``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``,
+``Adafactor``) are chains with
 good defaults; ``Chain`` builds a custom one from the transforms exported here. The
 second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
 the loss several times per step (``optimlab.optim.closure``). ``create(name, params,
@@ -16,6 +17,7 @@ from optimlab.optim.accelerated import (
     NesterovStronglyConvexTrace,
 )
 from optimlab.optim.adadelta import Adadelta, ScaleByAdadelta
+from optimlab.optim.adafactor import Adafactor, ScaleByAdafactor
 from optimlab.optim.adagrad import Adagrad, ScaleByAdagrad
 from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
@@ -51,6 +53,7 @@ __all__ = [
     "SWATS",
     "ScheduleRelativeWeightDecay",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamThenSGD",
@@ -75,6 +78,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "ScaleByAdadelta",
+    "ScaleByAdafactor",
     "ScaleByAdagrad",
     "ScaleByAdam",
     "ScaleByAdamThenSGD",

@@ -19,6 +19,7 @@ import torch
 from optimlab.errors import OptimlabError
 from optimlab.optim.accelerated import NAGC, NAGSC
 from optimlab.optim.adadelta import Adadelta
+from optimlab.optim.adafactor import Adafactor
 from optimlab.optim.adagrad import Adagrad
 from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
@@ -343,6 +344,18 @@ for _record in [
         "You, Gitman & Ginsburg 2017 (reference: pytorch-optimizer)",
         {},
         1,
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "adafactor",
+        Adafactor,
+        "factored second moment (rows + cols per matrix), relative step, RMS clipping",
+        "Shazeer & Stern 2018",
+        {},
+        1,
+        (),
+        "Adafactor",
+        state_note="4 (0/1-D), 4(r+c)/(rc) (matrices)",
         elementwise=False,
     ),
 ]:
