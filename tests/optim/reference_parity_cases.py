@@ -18,6 +18,7 @@ import torch
 from lion_pytorch import Lion as LionReference
 from pytorch_optimizer import LARS as LarsReference
 from pytorch_optimizer import Lamb as LambReference
+from schedulefree import AdamWScheduleFree, SGDScheduleFree
 
 # The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
 # whose gradient stays None (index 4, see streams.feed_gradients).
@@ -211,5 +212,72 @@ CASES += [
         _torch(torch.optim.Adafactor, d=1.5),
         0.3,
         ADAFACTOR_STATE,
+    ),
+]
+
+
+def training(cls: type, **kwargs: Any) -> Callable[[list[dict]], Any]:
+    """A schedulefree optimizer switched to train mode (it starts in eval mode)."""
+
+    def make(groups: list[dict]) -> Any:
+        opt = cls(groups, foreach=False, **kwargs)
+        opt.train()
+        return opt
+
+    return make
+
+
+def evaluate(opt: Any) -> None:
+    opt.eval()
+
+
+SF_STATE = (("z", "z"),)
+
+CASES += [
+    Case(
+        "schedule_free_sgd",
+        "schedule_free_sgd",
+        {},
+        training(SGDScheduleFree),
+        0.05,
+        SF_STATE,
+        finish=evaluate,
+    ),
+    Case(
+        # warmup over 30 steps: lr_max grows, and so do the average's weights
+        "schedule_free_sgd-warmup",
+        "schedule_free_sgd",
+        {"warmup_steps": 30, "r": 1.0, "weight_lr_power": 1.5, "momentum": 0.8},
+        training(SGDScheduleFree, warmup_steps=30, r=1.0, weight_lr_power=1.5, momentum=0.8),
+        0.05,
+        SF_STATE,
+        finish=evaluate,
+    ),
+    Case(
+        "schedule_free_sgd-wd",
+        "schedule_free_sgd",
+        {"weight_decay": 0.1, "warmup_steps": 10},
+        training(SGDScheduleFree, weight_decay=0.1, warmup_steps=10),
+        0.05,
+        SF_STATE,
+        finish=evaluate,
+    ),
+    Case(
+        "schedule_free_adamw",
+        "schedule_free_adamw",
+        {},
+        training(AdamWScheduleFree),
+        1e-2,
+        SF_STATE + (("exp_avg_sq", "exp_avg_sq"),),
+        finish=evaluate,
+    ),
+    Case(
+        "schedule_free_adamw-wd-warmup",
+        "schedule_free_adamw",
+        {"weight_decay": 0.1, "warmup_steps": 20, "betas": (0.95, 0.99), "r": 0.5},
+        training(AdamWScheduleFree, weight_decay=0.1, warmup_steps=20, betas=(0.95, 0.99), r=0.5),
+        1e-2,
+        SF_STATE + (("exp_avg_sq", "exp_avg_sq"),),
+        finish=evaluate,
     ),
 ]

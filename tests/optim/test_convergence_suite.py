@@ -65,6 +65,13 @@ SUITE = [
     # steps relative to RMS(w) make the curved valley slow going
     ("adafactor", "rosenbrock", {"lr": decaying(0.1, 0.999)}, 2000, 1e-3),
     ("adafactor", "logistic", {"lr": decaying(0.1, 0.997)}, 1000, 1e-10),
+    # constant lr, read at the average x; the valley is non-convex, the gap not monotone
+    ("schedule_free_sgd", "quadratic", {"lr": 0.3}, 1000, 1e-7),
+    ("schedule_free_sgd", "rosenbrock", {"lr": 0.003}, 2000, 1e-3),
+    ("schedule_free_sgd", "logistic", {"lr": 0.3}, 1000, 1e-4),
+    ("schedule_free_adamw", "quadratic", {"lr": 0.1}, 1000, 1e-10),
+    ("schedule_free_adamw", "rosenbrock", {"lr": 0.1}, 2000, 1e-3),
+    ("schedule_free_adamw", "logistic", {"lr": 0.03}, 1000, 1e-10),
 ]
 
 

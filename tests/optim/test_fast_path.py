@@ -72,6 +72,8 @@ def schedule(step: int) -> float:
         ("radam", {"weight_decay": 1e-2, "decoupled_weight_decay": True}),
         ("lion", {"weight_decay": 0.1}),
         ("lion", {"weight_decay": 1e-3, "decoupled_weight_decay": True, "lr": schedule}),
+        ("schedule_free_sgd", {"weight_decay": 1e-3, "warmup_steps": 10, "lr": 0.05}),
+        ("schedule_free_adamw", {"warmup_steps": 10, "r": 1.0, "lr": schedule}),
         # per-tensor norms: compiled per tensor, never flattened (slow to compile)
         pytest.param("lamb", {"weight_decay": 0.1}, marks=pytest.mark.slow),
         pytest.param("lars", {"weight_decay": 0.01, "lr": 1.0}, marks=pytest.mark.slow),

@@ -38,6 +38,12 @@ def params():
         (lambda: oo.Adafactor(params(), eps=1e-3), r"invalid eps: 0.001; expected a pair"),
         (lambda: oo.Adafactor(params(), eps=(-1.0, 1e-3)), r"invalid eps\[0\]: -1.0"),
         (lambda: oo.Adafactor(params(), d=0.5), r"invalid d: 0.5; valid range is \[1, inf\]"),
+        (lambda: oo.ScheduleFreeSGD(params(), momentum=1.0), r"momentum: 1.0; valid range is \(0"),
+        (lambda: oo.ScheduleFreeSGD(params(), warmup_steps=-1), r"warmup_steps: -1; valid: an"),
+        (lambda: oo.ScheduleFreeSGD(params(), warmup_steps=2.5), r"warmup_steps: 2.5"),
+        (lambda: oo.ScheduleFreeSGD(params(), r=-1.0), r"invalid r: -1.0"),
+        (lambda: oo.ScheduleFreeAdamW(params(), betas=(0.0, 0.999)), r"betas\[0\]: 0.0"),
+        (lambda: oo.ScheduleFreeAdamW(params(), weight_lr_power=-2), r"weight_lr_power: -2"),
     ],
 )
 def test_invalid_input_raises_naming_the_argument(build, match):

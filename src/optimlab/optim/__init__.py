@@ -3,7 +3,7 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``,
-``Adafactor``) are chains with
+``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``) are chains with
 good defaults; ``Chain`` builds a custom one from the transforms exported here. The
 second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
 the loss several times per step (``optimlab.optim.closure``). ``create(name, params,
@@ -38,6 +38,14 @@ from optimlab.optim.radam import RAdam, ScaleByRAdam
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
 from optimlab.optim.scale import ScaleByLearningRate
+from optimlab.optim.schedule_free import (
+    ScaleByDebiasedRMS,
+    ScheduleFree,
+    ScheduleFreeAdamW,
+    ScheduleFreeSGD,
+    ScheduleFromBetas,
+    update_bn_at_average,
+)
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD, ScaleByAdamThenSGD, ScaleBySwats
 from optimlab.optim.transform import Transform
@@ -51,6 +59,10 @@ __all__ = [
     "OPTIMIZERS",
     "SGD",
     "SWATS",
+    "ScheduleFree",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
+    "ScheduleFromBetas",
     "ScheduleRelativeWeightDecay",
     "Adadelta",
     "Adafactor",
@@ -78,6 +90,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "ScaleByAdadelta",
+    "ScaleByDebiasedRMS",
     "ScaleByAdafactor",
     "ScaleByAdagrad",
     "ScaleByAdam",
@@ -97,4 +110,5 @@ __all__ = [
     "ZeroStartTrace",
     "create",
     "get",
+    "update_bn_at_average",
 ]

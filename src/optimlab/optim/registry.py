@@ -33,6 +33,7 @@ from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.radam import RAdam
 from optimlab.optim.rmsprop import RMSprop
+from optimlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
 from optimlab.registry import Registry
@@ -357,6 +358,24 @@ for _record in [
         "Adafactor",
         state_note="4 (0/1-D), 4(r+c)/(rc) (matrices)",
         elementwise=False,
+    ),
+    OptimizerRecord(
+        "schedule_free_sgd",
+        ScheduleFreeSGD,
+        "SGD at y = (1-beta) z + beta x, x the running average of z; eval() puts x in w",
+        "Defazio et al. 2024 (reference: schedulefree)",
+        {},
+        1,
+        ("sf_sgd",),
+    ),
+    OptimizerRecord(
+        "schedule_free_adamw",
+        ScheduleFreeAdamW,
+        "schedule-free steps on the Adam-normalized gradient, decay at y",
+        "Defazio et al. 2024 (reference: schedulefree)",
+        {},
+        2,
+        ("sf_adamw",),
     ),
 ]:
     OPTIMIZERS.add(_record)
