@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from lion_pytorch import Lion as LionReference
 from pytorch_optimizer import LARS as LarsReference
+from pytorch_optimizer import SAM as SAMReference
 from pytorch_optimizer import Lamb as LambReference
+from pytorch_optimizer import Lookahead as LookaheadReference
 from schedulefree import AdamWScheduleFree, SGDScheduleFree
 
 # The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
@@ -279,5 +281,104 @@ CASES += [
         1e-2,
         SF_STATE + (("exp_avg_sq", "exp_avg_sq"),),
         finish=evaluate,
+    ),
+]
+
+
+def lookahead_over(base: Callable[[list[dict]], Any], **kwargs: Any) -> Callable:
+    return lambda groups: LookaheadReference(base(groups), **kwargs)
+
+
+def sam_reference(base: type, **kwargs: Any) -> Callable[[list[dict]], Any]:
+    return lambda groups: SAMReference(groups, base, **kwargs)
+
+
+def sam_reference_step(opt: Any, closure: Callable) -> None:
+    """pytorch-optimizer's SAM expects the gradient at w before step, which calls the
+    closure once, at the perturbed point."""
+    closure()
+    opt.step(closure)
+
+
+SLOW = (("wrapper_state:slow_params", "slow_params"),)
+SAM_EXTRA = {"reference_step": sam_reference_step}
+# pytorch-optimizer's SAM sums the gradient norm in float32 even for float64 parameters;
+# ours does so with norm_dtype=float32 (then 1e-10 holds), and by default in float64:
+# the reference's perturbation, and so every later gradient, is then off by float32
+# rounding (about 1e-8 relative), which 100 steps carry into the parameters (1e-6)
+SAM_RTOL = 1e-6
+
+CASES += [
+    Case(
+        "lookahead-adam",
+        "lookahead",
+        {"base": "adam"},
+        lookahead_over(_torch(torch.optim.Adam)),
+        1e-2,
+        SLOW + (("exp_avg", "optimizer:exp_avg"),),
+    ),
+    Case(
+        "lookahead-sgd-pullback",
+        "lookahead",
+        {"base": "momentum", "k": 3, "alpha": 0.8, "pullback_momentum": "pullback"},
+        lookahead_over(
+            _torch(torch.optim.SGD, momentum=0.9), k=3, alpha=0.8, pullback_momentum="pullback"
+        ),
+        0.05,
+        SLOW
+        + (
+            ("wrapper_state:slow_momentum", "slow_momentum"),
+            ("momentum_buffer", "optimizer:momentum_buffer"),
+        ),
+    ),
+    Case(
+        "lookahead-sgd-reset",
+        "lookahead",
+        {"base": "momentum", "k": 4, "pullback_momentum": "reset"},
+        lookahead_over(_torch(torch.optim.SGD, momentum=0.9), k=4, pullback_momentum="reset"),
+        0.05,
+        SLOW + (("momentum_buffer", "optimizer:momentum_buffer"),),
+    ),
+    Case(
+        "sam-sgd",
+        "sam",
+        {"base": "momentum", "rho": 0.1},
+        sam_reference(torch.optim.SGD, rho=0.1, momentum=0.9, foreach=False),
+        0.05,
+        (("momentum_buffer", "momentum_buffer"),),
+        rtol=SAM_RTOL,
+        closure=True,
+        extra=SAM_EXTRA,
+    ),
+    Case(
+        "sam-sgd-float32-norm",
+        "sam",
+        {"base": "momentum", "rho": 0.1, "norm_dtype": torch.float32},
+        sam_reference(torch.optim.SGD, rho=0.1, momentum=0.9, foreach=False),
+        0.05,
+        (("momentum_buffer", "momentum_buffer"),),
+        closure=True,
+        extra=SAM_EXTRA,
+    ),
+    Case(
+        "asam-adam-float32-norm",
+        "asam",
+        {"base": "adam", "rho": 0.5, "norm_dtype": torch.float32, "weight_decay": 0.01},
+        sam_reference(torch.optim.Adam, rho=0.5, adaptive=True, weight_decay=0.01, foreach=False),
+        1e-2,
+        MOMENTS,
+        closure=True,
+        extra=SAM_EXTRA,
+    ),
+    Case(
+        "asam-adam",
+        "asam",
+        {"base": "adam", "rho": 0.5},
+        sam_reference(torch.optim.Adam, rho=0.5, adaptive=True, foreach=False),
+        1e-2,
+        MOMENTS,
+        rtol=SAM_RTOL,
+        closure=True,
+        extra=SAM_EXTRA,
     ),
 ]

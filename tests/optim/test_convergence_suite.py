@@ -72,6 +72,16 @@ SUITE = [
     ("schedule_free_adamw", "quadratic", {"lr": 0.1}, 1000, 1e-10),
     ("schedule_free_adamw", "rosenbrock", {"lr": 0.1}, 2000, 1e-3),
     ("schedule_free_adamw", "logistic", {"lr": 0.03}, 1000, 1e-10),
+    ("lookahead", "quadratic", {"lr": 0.1}, 500, 1e-12),  # over Adam
+    ("lookahead", "rosenbrock", {"lr": 0.1}, 2000, 1e-8),
+    ("lookahead", "logistic", {"lr": 0.05}, 500, 1e-12),
+    # SAM's fixed points lie about rho from the minimizer: its gap floor is O(rho^2)
+    ("sam", "quadratic", {"lr": 0.02, "momentum": 0.9, "rho": 1e-3}, 500, 1e-6),
+    ("sam", "rosenbrock", {"lr": 1e-3, "momentum": 0.9, "rho": 1e-3}, 1000, 1e-5),
+    ("sam", "logistic", {"lr": 0.02, "momentum": 0.9, "rho": 1e-3}, 1000, 1e-4),
+    ("asam", "quadratic", {"lr": 0.02, "momentum": 0.9, "rho": 0.01}, 500, 1e-6),
+    ("asam", "rosenbrock", {"lr": 1e-3, "momentum": 0.9, "rho": 0.01}, 1000, 1e-3),
+    ("asam", "logistic", {"lr": 0.02, "momentum": 0.9, "rho": 0.01}, 1000, 1e-4),
 ]
 
 

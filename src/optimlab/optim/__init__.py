@@ -6,8 +6,9 @@ Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``) are chains with
 good defaults; ``Chain`` builds a custom one from the transforms exported here. The
 second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
-the loss several times per step (``optimlab.optim.closure``). ``create(name, params,
-**hp)`` builds one by its registry name.
+the loss several times per step (``optimlab.optim.closure``). ``Lookahead`` and ``SAM``
+wrap any optimizer (``optimlab.optim.wrapper``). ``create(name, params, **hp)`` builds
+one by its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -30,6 +31,7 @@ from optimlab.optim.lamb import Lamb, ScaleByLamb
 from optimlab.optim.lars import Lars, ScaleByLars, ZeroStartTrace
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion, ScaleByLion, ScheduleRelativeWeightDecay
+from optimlab.optim.lookahead import Lookahead
 from optimlab.optim.momentum import Trace
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
@@ -37,6 +39,7 @@ from optimlab.optim.noise import AddGradientNoise
 from optimlab.optim.radam import RAdam, ScaleByRAdam
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
+from optimlab.optim.sam import SAM
 from optimlab.optim.scale import ScaleByLearningRate
 from optimlab.optim.schedule_free import (
     ScaleByDebiasedRMS,
@@ -49,6 +52,7 @@ from optimlab.optim.schedule_free import (
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD, ScaleByAdamThenSGD, ScaleBySwats
 from optimlab.optim.transform import Transform
+from optimlab.optim.wrapper import WrapperOptimizer
 
 __all__ = [
     "BFGS",
@@ -56,7 +60,9 @@ __all__ = [
     "Lamb",
     "Lars",
     "Lion",
+    "Lookahead",
     "OPTIMIZERS",
+    "SAM",
     "SGD",
     "SWATS",
     "ScheduleFree",
@@ -106,6 +112,7 @@ __all__ = [
     "ScaleBySwats",
     "Trace",
     "Transform",
+    "WrapperOptimizer",
     "available",
     "ZeroStartTrace",
     "create",

@@ -29,13 +29,16 @@ from optimlab.optim.lamb import Lamb
 from optimlab.optim.lars import Lars
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion
+from optimlab.optim.lookahead import Lookahead
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.radam import RAdam
 from optimlab.optim.rmsprop import RMSprop
+from optimlab.optim.sam import SAM
 from optimlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
+from optimlab.optim.wrapper import WrapperOptimizer
 from optimlab.registry import Registry
 
 
@@ -84,8 +87,17 @@ class OptimizerRecord:
         """Whether this is a chain of transforms (with the common options and ``fast``)."""
         return issubclass(self.builder, ChainOptimizer)
 
-    def hyperparameters(self) -> dict[str, Any]:
-        """Every hyperparameter this optimizer takes, with the value it gets by default."""
+    @property
+    def wrapper(self) -> bool:
+        """Whether this wraps a base optimizer (Lookahead, SAM), named by ``base``."""
+        return issubclass(self.builder, WrapperOptimizer)
+
+    def hyperparameters(self, base: Any = None) -> dict[str, Any]:
+        """Every hyperparameter this optimizer takes, with the value it gets by default.
+
+        A wrapper's include its base's (``base``, a registry name, or the record's
+        default base), and ``fast`` when the base is a chain.
+        """
         sig = inspect.signature(self.builder.__init__)
         hp = {
             k: p.default
@@ -93,7 +105,15 @@ class OptimizerRecord:
             if p.default is not inspect.Parameter.empty
         }
         common = COMMON_DEFAULTS if self.chain else {}
-        return {**hp, **common, **self.defaults}
+        own = {**hp, **common, **self.defaults}
+        if not self.wrapper:
+            return own
+        inner_name = own["base"] if base is None else base
+        if not isinstance(inner_name, str):
+            return own  # an optimizer class: its arguments are its own business
+        inner = OPTIMIZERS.get(inner_name)
+        inner_hp = inner.hyperparameters() | ({"fast": False} if inner.chain else {})
+        return {**inner_hp, **own}
 
     def capabilities(self) -> str:
         """The capabilities in words, for the table."""
@@ -377,6 +397,32 @@ for _record in [
         2,
         ("sf_adamw",),
     ),
+    OptimizerRecord(
+        "lookahead",
+        Lookahead,
+        "wraps a base (Adam): every k=5 steps, slow weights move alpha=0.5 towards the fast",
+        "Zhang et al. 2019 (reference: pytorch-optimizer)",
+        {"base": "adam"},
+        3,  # the slow weights and Adam's two moments
+    ),
+    OptimizerRecord(
+        "sam",
+        SAM,
+        "wraps a base (SGD): its step with the gradient at w + rho g/||g||",
+        "Foret et al. 2021 (reference: pytorch-optimizer)",
+        {"base": "sgd"},
+        0,
+        needs_closure=True,
+    ),
+    OptimizerRecord(
+        "asam",
+        SAM,
+        "SAM in a scale-invariant neighbourhood: e = rho |w|^2 g / || |w| g ||",
+        "Kwon et al. 2021 (reference: pytorch-optimizer)",
+        {"base": "sgd", "adaptive": True},
+        0,
+        needs_closure=True,
+    ),
 ]:
     OPTIMIZERS.add(_record)
 
@@ -403,8 +449,13 @@ def create(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Opti
     compiled fast path (chains of transforms only).
     """
     record = OPTIMIZERS.get(name)
-    valid = {**record.hyperparameters(), **({"fast": False} if record.chain else {})}
+    valid = {
+        **record.hyperparameters(hparams.get("base")),
+        **({"fast": False} if record.chain else {}),
+    }
     unknown = sorted(set(hparams) - set(valid))
+    if record.wrapper and not isinstance(valid["base"], str) and "base" in hparams:
+        unknown = []  # a base given as a class checks its own arguments
     if unknown:
         raise OptimlabError(
             f"unknown hyperparameter(s) {unknown} for optimizer {record.name!r}; "
