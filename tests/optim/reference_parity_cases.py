@@ -382,3 +382,74 @@ CASES += [
         extra=SAM_EXTRA,
     ),
 ]
+
+
+class MuonAndAdamW:
+    """torch.optim.Muon over the groups marked muon=True, torch.optim.AdamW over the rest:
+    the reference for one optlab Muon with both kinds of group."""
+
+    def __init__(self, groups: list[dict], muon: dict[str, Any], adamw: dict[str, Any]) -> None:
+        strip = [{k: v for k, v in g.items() if k != "muon"} for g in groups]
+        self.muon = torch.optim.Muon([g for g, o in zip(strip, groups) if o["muon"]], **muon)
+        self.adamw = torch.optim.AdamW(
+            [g for g, o in zip(strip, groups) if not o["muon"]], foreach=False, **adamw
+        )
+
+    @property
+    def state(self) -> dict:
+        return {**self.muon.state, **self.adamw.state}
+
+    def step(self) -> None:
+        self.muon.step()
+        self.adamw.step()
+
+
+def muon_groups(params: list[torch.Tensor], lr: float) -> list[dict]:
+    """The matrices (one whose gradient stays None) to Muon, the rest to AdamW at lr / 10."""
+    return [
+        {"params": [params[0], params[4]], "lr": lr, "muon": True},
+        {"params": params[1:4], "lr": lr / 10, "muon": False},
+    ]
+
+
+MUON_STATE = (("momentum_buffer", "momentum_buffer"),) + MOMENTS
+
+CASES += [
+    Case(
+        # bfloat16 Newton-Schulz, the same operations as torch: equal to the last bit
+        "muon",
+        "muon",
+        {},
+        lambda groups: MuonAndAdamW(groups, {}, {"weight_decay": 0.1}),
+        0.02,
+        MUON_STATE,
+        groups=muon_groups,
+    ),
+    Case(
+        "muon-options",
+        "muon",
+        {
+            "momentum": 0.9,
+            "nesterov": False,
+            "weight_decay": 0.01,
+            "adjust_lr_fn": "match_rms_adamw",
+            "ns_steps": 3,
+            "adam_betas": (0.8, 0.99),
+            "adam_eps": 1e-6,
+        },
+        lambda groups: MuonAndAdamW(
+            groups,
+            {
+                "momentum": 0.9,
+                "nesterov": False,
+                "weight_decay": 0.01,
+                "adjust_lr_fn": "match_rms_adamw",
+                "ns_steps": 3,
+            },
+            {"weight_decay": 0.01, "betas": (0.8, 0.99), "eps": 1e-6},
+        ),
+        0.02,
+        MUON_STATE,
+        groups=muon_groups,
+    ),
+]

@@ -78,6 +78,7 @@ def schedule(step: int) -> float:
         pytest.param("lamb", {"weight_decay": 0.1}, marks=pytest.mark.slow),
         pytest.param("lars", {"weight_decay": 0.01, "lr": 1.0}, marks=pytest.mark.slow),
         pytest.param("adafactor", {"weight_decay": 0.01}, marks=pytest.mark.slow),
+        pytest.param("muon", {"ns_dtype": "float32"}, marks=pytest.mark.slow),
     ],
 )
 def test_fast_equals_eager(name, hp):

@@ -3,7 +3,7 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``,
-``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``) are chains with
+``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``, ``Muon``) are chains with
 good defaults; ``Chain`` builds a custom one from the transforms exported here. The
 second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
 the loss several times per step (``optimlab.optim.closure``). ``Lookahead`` and ``SAM``
@@ -33,6 +33,7 @@ from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion, ScaleByLion, ScheduleRelativeWeightDecay
 from optimlab.optim.lookahead import Lookahead
 from optimlab.optim.momentum import Trace
+from optimlab.optim.muon import Muon, ScaleByMuon, muon_param_groups, newton_schulz
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
@@ -86,6 +87,7 @@ __all__ = [
     "ClipByValue",
     "ClosureOptimizer",
     "DecoupledWeightDecay",
+    "Muon",
     "NAGC",
     "NAGSC",
     "NAdam",
@@ -103,6 +105,7 @@ __all__ = [
     "ScaleByAdamThenSGD",
     "ScaleByAdamax",
     "ScaleByLearningRate",
+    "ScaleByMuon",
     "ScaleByNAdam",
     "ScaleByRAdam",
     "ScaleByLamb",
@@ -117,5 +120,7 @@ __all__ = [
     "ZeroStartTrace",
     "create",
     "get",
+    "muon_param_groups",
+    "newton_schulz",
     "update_bn_at_average",
 ]

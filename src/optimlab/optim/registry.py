@@ -30,6 +30,7 @@ from optimlab.optim.lars import Lars
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.lion import Lion
 from optimlab.optim.lookahead import Lookahead
+from optimlab.optim.muon import Muon
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.radam import RAdam
@@ -396,6 +397,18 @@ for _record in [
         {},
         2,
         ("sf_adamw",),
+    ),
+    OptimizerRecord(
+        "muon",
+        Muon,
+        "2-D weights: momentum orthogonalised by Newton-Schulz; other params: AdamW",
+        "Jordan et al. 2024",
+        {},
+        2,  # AdamW's two moments; a matrix under Muon keeps one momentum buffer
+        (),
+        "Muon",
+        state_note="4 (2-D, Muon), 8 (others, AdamW)",
+        elementwise=False,
     ),
     OptimizerRecord(
         "lookahead",
