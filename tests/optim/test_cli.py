@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import optimlab.optim as oo
+from optimlab.bench.optimizers import benched
 from optimlab.cli import main
 
 
@@ -33,8 +34,9 @@ def test_unknown_listing_is_a_one_line_error():
 def compared() -> list[str]:
     """The optimizers the benchmark times: every elementwise rule fed one gradient per
     step, side by side with torch.optim's implementation where torch has one."""
-    names = [name for name in oo.available(needs_closure=False) if oo.get(name).elementwise]
-    assert {"adam", "sgd", "radam", "lion"} <= set(names)
+    names = [name for name in oo.available() if benched(oo.get(name))]
+    assert {"adam", "sgd", "radam", "lion", "schedule_free_adamw"} <= set(names)
+    assert not {"lamb", "adafactor", "muon", "lookahead", "sam", "lbfgs"} & set(names)
     return names
 
 

@@ -327,24 +327,18 @@ def muon_param_groups(
             continue
         (hidden if p.dim() == 2 and name not in excluded else rest).append((name, p))
     groups = []
-    if hidden:
-        groups.append(
-            {
-                "params": [p for _, p in hidden],
-                "param_names": [n for n, _ in hidden],
-                "muon": True,
-                "lr": lr,
-                "weight_decay": weight_decay,
-            }
-        )
-    if rest:
-        groups.append(
-            {
-                "params": [p for _, p in rest],
-                "param_names": [n for n, _ in rest],
-                "muon": False,
-                "lr": adam_lr,
-                "weight_decay": adam_weight_decay,
-            }
-        )
+    for members, route, group_lr, decay in (
+        (hidden, True, lr, weight_decay),
+        (rest, False, adam_lr, adam_weight_decay),
+    ):
+        if members:
+            groups.append(
+                {
+                    "params": [p for _, p in members],
+                    "param_names": [n for n, _ in members],
+                    "muon": route,
+                    "lr": group_lr,
+                    "weight_decay": decay,
+                }
+            )
     return groups
