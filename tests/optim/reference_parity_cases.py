@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from lion_pytorch import Lion as LionReference
+from prodigyopt import Prodigy as ProdigyReference
 from pytorch_optimizer import LARS as LarsReference
 from pytorch_optimizer import SAM as SAMReference
 from pytorch_optimizer import Lamb as LambReference
@@ -451,5 +452,79 @@ CASES += [
         0.02,
         MUON_STATE,
         groups=muon_groups,
+    ),
+]
+
+
+def decay_split(params: list[torch.Tensor], lr: float) -> list[dict]:
+    """Two groups at one lr (Prodigy's d spans both; the reference refuses two lrs), the
+    first with weight decay, the second without, as a decay/no-decay split has it."""
+    return [
+        {"params": params[:2], "lr": lr, "weight_decay": 0.1},
+        {"params": params[2:], "lr": lr},
+    ]
+
+
+def prodigy_estimate(ours: Any, theirs: Any) -> list[tuple[str, Any, Any]]:
+    estimate, group = ours.state["prodigy_estimate"], theirs.param_groups[0]
+    return [
+        ("d", estimate["d"], group["d"]),
+        ("d_max", estimate["d_max"], group["d_max"]),
+        ("numerator", estimate["numerator"], group["d_numerator"]),
+        ("k", estimate["k"], group["k"]),
+    ]
+
+
+PRODIGY_STATE = MOMENTS + (("s", "s"), ("p0", "p0"))
+PRODIGY_EXTRA = {"compare": prodigy_estimate}
+
+CASES += [
+    Case(
+        "prodigy",
+        "prodigy",
+        {},
+        ProdigyReference,
+        1.0,
+        PRODIGY_STATE,
+        groups=decay_split,
+        extra=PRODIGY_EXTRA,
+    ),
+    Case(
+        "prodigy-options",
+        "prodigy",
+        {
+            "decouple": False,
+            "use_bias_correction": True,
+            "safeguard_warmup": True,
+            "beta3": 0.95,
+            "d_coef": 2.0,
+            "growth_rate": 1.05,
+            "d0": 1e-4,
+        },
+        lambda groups: ProdigyReference(
+            groups,
+            decouple=False,
+            use_bias_correction=True,
+            safeguard_warmup=True,
+            beta3=0.95,
+            d_coef=2.0,
+            growth_rate=1.05,
+            d0=1e-4,
+        ),
+        0.5,
+        PRODIGY_STATE,
+        groups=decay_split,
+        extra=PRODIGY_EXTRA,
+    ),
+    Case(
+        # b1 = 0: no first moment, the step uses d * g
+        "prodigy-no-momentum",
+        "prodigy",
+        {"betas": (0.0, 0.99)},
+        lambda groups: ProdigyReference(groups, betas=(0.0, 0.99)),
+        1.0,
+        (("exp_avg_sq", "exp_avg_sq"), ("s", "s")),
+        groups=decay_split,
+        extra=PRODIGY_EXTRA,
     ),
 ]

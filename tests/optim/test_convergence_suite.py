@@ -108,6 +108,10 @@ SUITE = [
     ("muon", "matrix_quadratic", MUON | {"lr": decaying(0.1, 0.995)}, 1000, 1e-6),
     ("muon", "rosenbrock_column", MUON | {"lr": decaying(0.1, 0.995)}, 1500, 1e-7),
     ("muon", "logistic_column", MUON | {"lr": decaying(0.1, 0.995)}, 1000, 1e-5),
+    # no learning rate to tune: the defaults (lr 1 multiplies the estimated d)
+    ("prodigy", "quadratic", {}, 500, 1e-12),
+    ("prodigy", "rosenbrock", {}, 2000, 1e-7),
+    ("prodigy", "logistic", {}, 500, 1e-12),
     ("lookahead", "quadratic", {"lr": 0.1}, 500, 1e-12),  # over Adam
     ("lookahead", "rosenbrock", {"lr": 0.1}, 2000, 1e-8),
     ("lookahead", "logistic", {"lr": 0.05}, 500, 1e-12),

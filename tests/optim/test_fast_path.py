@@ -222,7 +222,12 @@ def test_training_loop_gradients_land_in_the_flat_buffer():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", oo.available(needs_closure=False))
+@pytest.mark.parametrize(
+    # elementwise rules; the others are checked in test_fast_equals_eager with stated
+    # settings (Muon's bfloat16 iterations round differently once compiled: 3e-5)
+    "name",
+    [n for n in oo.available(needs_closure=False) if oo.get(n).fast and oo.get(n).elementwise],
+)
 def test_every_optimizer_fast_equals_eager(name):
     assert_same(run(name, True), run(name, False))
 

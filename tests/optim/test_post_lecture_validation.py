@@ -44,8 +44,28 @@ def params():
         (lambda: oo.ScheduleFreeSGD(params(), r=-1.0), r"invalid r: -1.0"),
         (lambda: oo.ScheduleFreeAdamW(params(), betas=(0.0, 0.999)), r"betas\[0\]: 0.0"),
         (lambda: oo.ScheduleFreeAdamW(params(), weight_lr_power=-2), r"weight_lr_power: -2"),
+        (lambda: oo.Prodigy(params(), d0=0.0), r"invalid d0: 0.0; valid range is \(0"),
+        (lambda: oo.Prodigy(params(), growth_rate=0.5), r"growth_rate: 0.5; valid range is \[1"),
+        (lambda: oo.Prodigy(params(), eps=0.0), r"invalid eps: 0.0"),
+        (lambda: oo.Prodigy(params(), beta3=1.5), r"invalid beta3: 1.5"),
+        (lambda: oo.Prodigy(params(), decouple=None), r"decouple: None; expected True or False"),
+        (lambda: oo.Prodigy(params(), fast=True), r"invalid fast=True for Prodigy.*valid: False"),
+        (lambda: oo.Prodigy(params(), lr=lambda step: 1.0), r"invalid lr for Prodigy: a sched"),
+        (lambda: oo.create("prodigy", params(), fast=True), r"unknown hyperparameter.*'fast'"),
     ],
 )
 def test_invalid_input_raises_naming_the_argument(build, match):
     with pytest.raises(OptimlabError, match=match):
         build()
+
+
+def test_prodigy_groups_with_their_own_lr_step_by_it_and_frozen_ones_stay():
+    """With equal lrs the groups share d as in the reference (test_reference_parity); a
+    group's own lr scales its step, and at lr 0 it does not move."""
+    a, b, c = params(), params(), params()
+    opt = oo.Prodigy([{"params": a}, {"params": b, "lr": 0.5}, {"params": c, "lr": 0.0}])
+    for p in a + b + c:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    assert torch.equal(c[0], torch.zeros(3)) and "exp_avg_sq" not in opt.state[c[0]]
+    torch.testing.assert_close(b[0], a[0] * 0.5, rtol=1e-12, atol=0)

@@ -3,7 +3,7 @@
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
 ``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``,
-``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``, ``Muon``) are chains with
+``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``, ``Muon``, ``Prodigy``) are chains with
 good defaults; ``Chain`` builds a custom one from the transforms exported here. The
 second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
 the loss several times per step (``optimlab.optim.closure``). ``Lookahead`` and ``SAM``
@@ -37,6 +37,7 @@ from optimlab.optim.muon import Muon, ScaleByMuon, muon_param_groups, newton_sch
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
+from optimlab.optim.prodigy import Prodigy
 from optimlab.optim.radam import RAdam, ScaleByRAdam
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
 from optimlab.optim.rmsprop import RMSprop, ScaleByRMS
@@ -95,6 +96,7 @@ __all__ = [
     "NesterovStronglyConvexTrace",
     "Newton",
     "OptimizerRecord",
+    "Prodigy",
     "RAdam",
     "RMSprop",
     "ScaleByAdadelta",

@@ -33,6 +33,7 @@ from optimlab.optim.lookahead import Lookahead
 from optimlab.optim.muon import Muon
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.newton import Newton
+from optimlab.optim.prodigy import Prodigy
 from optimlab.optim.radam import RAdam
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sam import SAM
@@ -89,6 +90,11 @@ class OptimizerRecord:
         return issubclass(self.builder, ChainOptimizer)
 
     @property
+    def fast(self) -> bool:
+        """Whether ``fast=True`` (the compiled chain) is available."""
+        return self.chain and getattr(self.builder, "supports_fast", True)
+
+    @property
     def wrapper(self) -> bool:
         """Whether this wraps a base optimizer (Lookahead, SAM), named by ``base``."""
         return issubclass(self.builder, WrapperOptimizer)
@@ -113,7 +119,7 @@ class OptimizerRecord:
         if not isinstance(inner_name, str):
             return own  # an optimizer class: its arguments are its own business
         inner = OPTIMIZERS.get(inner_name)
-        inner_hp = inner.hyperparameters() | ({"fast": False} if inner.chain else {})
+        inner_hp = inner.hyperparameters() | ({"fast": False} if inner.fast else {})
         return {**inner_hp, **own}
 
     def capabilities(self) -> str:
@@ -411,6 +417,15 @@ for _record in [
         elementwise=False,
     ),
     OptimizerRecord(
+        "prodigy",
+        Prodigy,
+        "Adam with lr times d, a running estimate of the distance to a solution (lr=1)",
+        "Mishchenko & Defazio 2024 (reference: prodigyopt)",
+        {},
+        4,  # m, v, s and the initial weights w_0
+        elementwise=False,  # d sums over every param group
+    ),
+    OptimizerRecord(
         "lookahead",
         Lookahead,
         "wraps a base (Adam): every k=5 steps, slow weights move alpha=0.5 towards the fast",
@@ -464,7 +479,7 @@ def create(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Opti
     record = OPTIMIZERS.get(name)
     valid = {
         **record.hyperparameters(hparams.get("base")),
-        **({"fast": False} if record.chain else {}),
+        **({"fast": False} if record.fast else {}),
     }
     unknown = sorted(set(hparams) - set(valid))
     if record.wrapper and not isinstance(valid["base"], str) and "base" in hparams:
