@@ -5,13 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup test test-all lint format docs demo bench gallery clean
+.PHONY: setup test test-gallery test-all lint format docs demo bench gallery gallery-docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: a bare `torch` requirement would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
-	$(PIP) install -q -e ".[dev,docs]"
+	$(PIP) install -q -e ".[dev,docs,postgres]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -21,6 +21,11 @@ test: setup
 	$(PY) -m ruff format --check src tests benchmarks examples docs
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory docs
+
+# The gallery's quick tier end to end (slow tests, a few minutes on 2 cores); CI runs it
+# after make test.
+test-gallery: setup
+	$(PY) -m pytest -q -m slow tests/gallery
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
@@ -37,7 +42,7 @@ format: setup
 # cross-reference fails too), and -E reads every page afresh so that no warning hides in
 # an unchanged one. The loop checks that the site has every page it should.
 DOC_PAGES := index getting-started optimizers schedules regularization data networks lab \
-	parallel lectures benchmarks speedrun contributing api/index \
+	parallel lectures gallery/index benchmarks speedrun contributing api/index \
 	$(addprefix api/,optimlab optim curvature schedules regularize nn data problems train parallel lab run \
 	viz gallery bench speedrun)
 
@@ -67,6 +72,10 @@ bench: setup
 TIER ?= quick
 gallery: setup
 	$(PY) -m optimlab.cli gallery --tier $(TIER) --workers 2 --out runs/gallery
+
+# The same, and the documentation site's gallery page (docs/gallery) replaced by this run.
+gallery-docs: setup
+	$(PY) -m optimlab.cli gallery --tier $(TIER) --workers 2 --out runs/gallery --docs docs/gallery
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache docs/_build

@@ -27,3 +27,25 @@ def test_wrapped_cells_keep_their_words():
     assert max(len(line) for line in lines) <= 18
     words = " ".join(line[6:].strip() for line in lines[2:]).split()
     assert words == "one two three four five six".split()
+
+
+def test_a_closed_pipe_ends_the_listing_quietly():
+    """``optimlab list optimizers | head -1``: no traceback when the reader goes away."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    )
+    command = [sys.executable, "-m", "optimlab.cli", "list", "optimizers"]
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, bufsize=0
+    )
+    child.stdout.read(10)
+    child.stdout.close()  # before the listing is written out: the next write hits a closed pipe
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import struct
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,3 +92,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(sources, "SYSTEM_DIRS", {})
     return tmp_path
+
+
+@pytest.fixture
+def cifar_archive(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data folder holding cifar-10-python.tar.gz in the true format (5 training
+    batches and a test batch of 4 images each), registered under its own MD5."""
+    from optimlab.data import sources
+    from optimlab.data.locate import FileSpec
+
+    write_cifar_folder(isolated / "unpacked" / "cifar-10-batches-py", per_batch=4)
+    archive = isolated / "data" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(isolated / "unpacked" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    spec = sources.FILES["cifar10"][0]
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(sources.FILES, "cifar10", (FileSpec(spec.name, md5, spec.alternatives),))
+    return archive.parent

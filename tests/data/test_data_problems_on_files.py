@@ -4,7 +4,6 @@ even where the real MNIST and CIFAR-10 are absent."""
 from __future__ import annotations
 
 import hashlib
-import tarfile
 
 import pytest
 import torch
@@ -38,17 +37,9 @@ def test_mnist_mlp_from_idx_files(isolated, files, monkeypatch):
     _step(problem)
 
 
-def test_cifar10_3c3d_from_the_archive(isolated, files, monkeypatch):
-    files["write_cifar_folder"](isolated / "unpacked" / "cifar-10-batches-py", per_batch=4)
-    archive = isolated / "data" / "cifar-10-python.tar.gz"
-    archive.parent.mkdir()
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(isolated / "unpacked" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    spec = sources.FILES["cifar10"][0]
-    fake = FileSpec(spec.name, _md5(archive), alternatives=spec.alternatives)
-    monkeypatch.setitem(sources.FILES, "cifar10", (fake,))
-    problem = build("cifar10_3c3d", data_dir=isolated / "data", val_size=4)
+def test_cifar10_3c3d_from_the_archive(cifar_archive):
+    problem = build("cifar10_3c3d", data_dir=cifar_archive, val_size=4)
     assert problem.splits.train.x.shape == (16, 3, 32, 32)
     _step(problem)
     with pytest.raises(ValueError, match="invalid l2"):
-        build("cifar10_3c3d", data_dir=isolated / "data", val_size=4, l2=-1.0)
+        build("cifar10_3c3d", data_dir=cifar_archive, val_size=4, l2=-1.0)

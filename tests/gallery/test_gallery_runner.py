@@ -161,3 +161,22 @@ def test_every_registered_entry_has_a_budget_for_its_tiers_and_a_known_deck():
 def test_a_verdict_must_be_one_of_the_three():
     with pytest.raises(ValueError, match="unknown verdict"):
         Verdict("partly", "")
+
+
+def test_workers_take_the_flush_denormal_mode_from_the_caller(tmp_path):
+    """A spawned worker starts with subnormals kept; the runner hands the mode on."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from optimlab.gallery.entry import Context
+    from optimlab.gallery.runner import _run_in_worker
+    from optimlab.train.denormals import flushing_here
+
+    spawn = multiprocessing.get_context("spawn")
+    for flush in (True, False):
+        with cf.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            out = tmp_path / str(flush)
+            args = ("cyclical", "quick", str(out), str(out), Context(), 1, flush)
+            record = pool.submit(_run_in_worker, *args).result()
+            assert record["status"] == "done", record
+            assert pool.submit(flushing_here).result() is flush

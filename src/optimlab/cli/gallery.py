@@ -18,6 +18,7 @@ examples:
   optimlab gallery --out runs/gallery
   optimlab gallery --only ravine,divergence --out runs/gallery
   optimlab gallery --tier standard --workers 2 --out runs/gallery
+  optimlab gallery --out runs/gallery --docs docs/gallery
 """
 
 
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     check_tier(args.tier)
     if args.workers < 1:
         raise OptimlabError(f"invalid --workers: {args.workers}; valid range is [1, inf)")
+    if args.docs is not None:
+        from optimlab.io import check_output_dir
+
+        check_output_dir(args.docs, "--docs")
     only = None if args.only is None else args.only.split(",")
     context = Context(data_dir=args.data_dir, download=args.download)
     outcome = run_gallery(
@@ -36,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     for page in outcome.pages:
         print(page)
+    if args.docs is not None:
+        from optimlab.gallery.publish import publish
+
+        print(publish(args.out, args.docs, args.tier, context))
     if outcome.failed:
         print(f"optimlab: {len(outcome.failed)} entr{'ies' if len(outcome.failed) > 1 else 'y'} "
               f"failed: {', '.join(outcome.failed)}")  # fmt: skip
@@ -61,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--only", metavar="NAME,...", help="run only these entries")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--docs",
+        metavar="DIR",
+        help="also copy the page and its figures into DIR as a documentation-site page "
+        "(DIR/index.md; make gallery-docs uses docs/gallery)",
+    )
     p.add_argument("--workers", type=int, default=1, help="entries run at once (1)")
     p.add_argument("--data-dir", metavar="DIR", help="a folder searched first for datasets")
     p.add_argument("--download", action="store_true", help="download missing datasets")

@@ -20,6 +20,7 @@ LISTINGS: dict[str, str] = {
     "schedules": "optimlab.schedules.registry:table",
     "problems": "optimlab.problems.problem:table",
     "datasets": "optimlab.data.datasets:table",
+    "models": "optimlab.nn.models:table",
     "gallery": "optimlab.gallery.registry:table",
 }
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "list", help="list optimizers, schedules, problems, datasets or gallery entries"
+        "list", help="list optimizers, schedules, problems, datasets, models or gallery entries"
     )
     p.add_argument("what", nargs="?", help=f"one of: {', '.join(LISTINGS)} (default: all)")
     p.set_defaults(func=run)

@@ -40,7 +40,8 @@ class Item:
     command: str
 
 
-def _item(entry: Entry, out: Path, tier: str, out_label: str, context: Context) -> Item:
+def item(entry: Entry, out: Path, tier: str, out_label: str, context: Context) -> Item:
+    """How ``entry`` stands in the gallery at ``out``: its stored record and its state."""
     from optimlab.gallery.runner import command
 
     cmd = command(entry.name, tier, out_label, context)
@@ -112,7 +113,7 @@ def _counts(items: Sequence[Item]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
 
 
-def _figure_files(item: Item) -> list[tuple[str, str]]:
+def figure_files(item: Item) -> list[tuple[str, str]]:
     """``(stem, file shown)`` of each figure of a finished entry."""
     if item.record is None or item.state in (NOT_RUN, OUTDATED):
         return []
@@ -196,7 +197,7 @@ def _html_item(item: Item, out: Path) -> str:
         parts.append(
             f'<p class="verdict">{_badge(item.state)} {escape(r["verdict"]["reason"])}</p>'
         )
-        for stem, name in _figure_files(item):
+        for stem, name in figure_files(item):
             parts.append(_img(out / e.name, stem, name, e.title))
         table = summary_table(item)
         if table is not None:
@@ -287,7 +288,7 @@ def _md_item(item: Item) -> list[str]:
         ]
     else:
         lines += [f"**Verdict: {item.state}.** {_sentence(r['verdict']['reason'])}", ""]
-        for stem, name in _figure_files(item):
+        for stem, name in figure_files(item):
             lines += [f"![{e.title}: {stem}]({e.name}/{name})", ""]
         table = summary_table(item)
         if table is not None:
@@ -308,24 +309,27 @@ def _md_item(item: Item) -> list[str]:
     return lines
 
 
-def render_markdown(items: Sequence[Item], tier: str) -> str:
+def render_markdown(items: Sequence[Item], tier: str, *, contents: bool = True) -> str:
+    """The Markdown page; ``contents=False`` leaves out the contents list and its anchors
+    (for a documentation site, whose sidebar lists the sections)."""
     lines = [
         "# The lectures' experiments, rerun",
         "",
         f"optimlab gallery, {tier} tier: {_counts(items)}.",
         "",
-        "## Contents",
-        "",
     ]
     decks = _decks(items)
-    for deck, group in decks.items():
-        lines.append(f"- {deck}")
-        lines.extend(f"  - [{i.entry.title}](#{i.entry.name}) ({i.state})" for i in group)
-    lines.append("")
+    if contents:
+        lines += ["## Contents", ""]
+        for deck, group in decks.items():
+            lines.append(f"- {deck}")
+            lines.extend(f"  - [{i.entry.title}](#{i.entry.name}) ({i.state})" for i in group)
+        lines.append("")
     for deck, group in decks.items():
         lines += [f"## {deck}", ""]
         for item in group:
-            lines += [f'<a id="{item.entry.name}"></a>', ""] + _md_item(item)
+            anchor = [f'<a id="{item.entry.name}"></a>', ""] if contents else []
+            lines += anchor + _md_item(item)
     return "\n".join(lines)
 
 
@@ -333,7 +337,7 @@ def write(
     out: Path, shown: Sequence[Entry], tier: str, out_label: str, context: Context
 ) -> list[Path]:
     """Write ``gallery.html`` and ``gallery.md`` for the entries ``shown``; their paths."""
-    items = [_item(e, out, tier, out_label, context) for e in shown]
+    items = [item(e, out, tier, out_label, context) for e in shown]
     html = atomic_write_text(out / HTML, render_html(items, tier, out, out_label))
     md = atomic_write_text(out / MARKDOWN, render_markdown(items, tier))
     return [html, md]

@@ -16,13 +16,21 @@ from optimlab.registry import Registry
 #: Entry modules under ``optimlab.gallery.entries``, in the order the gallery shows them.
 MODULES = (
     "ravine",
+    "saddle",
     "momentum_regimes",
     "divergence",
+    "accelerated",
+    "bias_correction",
     "cyclical",
     "bias_variance",
+    "overfitting",
+    "adversarial",
     "whitening",
+    "lbfgs_batches",
     "vanishing_gradients",
+    "skip_connections",
     "lr_range_test",
+    "stale_gradients",
 )
 
 

@@ -125,9 +125,13 @@ def run_entry(entry: Entry, tier: str, out: Path, out_label: str, context: Conte
 
 
 def _run_in_worker(name: str, tier: str, out: str, out_label: str, context: Context,
-                   threads: int) -> dict:  # fmt: skip
+                   threads: int, flush: bool) -> dict:  # fmt: skip
     import torch
 
+    from optimlab.train.denormals import flush_denormals
+
+    if flush:  # before any tensor work of this process (a spawned process starts without it)
+        flush_denormals()
     torch.set_num_threads(threads)
     return run_entry(registered().get(name), tier, Path(out), out_label, context)
 
@@ -196,12 +200,15 @@ def run_gallery(
             outcome.computed.append(entry.name)
             report(_line(records[entry.name], cached=False))
     else:
+        from optimlab.train.denormals import flushing_here
+
         threads = max(1, machine.usable_cores() // workers)
+        flush = flushing_here()
         spawn = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as executor:
             futures = {
                 executor.submit(
-                    _run_in_worker, e.name, tier, str(out), out_label, context, threads
+                    _run_in_worker, e.name, tier, str(out), out_label, context, threads, flush
                 ): e  # fmt: skip
                 for e in todo
             }

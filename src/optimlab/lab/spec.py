@@ -8,6 +8,8 @@ A study is a TOML file::
     seeds = 3                                      # reruns of the selected setting
     threads = 1                                    # torch threads per run (default 1)
     metric = "val_accuracy"                        # selection metric (default by task)
+    full_batch = false                             # true: run.order = "full" (one step
+                                                   # per epoch on the whole training set)
 
     [budget]
     epochs = 10                                    # or steps = ..., seconds = ...
@@ -25,6 +27,10 @@ A study is a TOML file::
     search = { lr = { log_uniform = [1e-4, 1.0] } }
     schedule = { name = "cosine" }                 # lr follows this shape from the tuned lr
     regularize = { dropout = 0.5, max_norm = 3.0 } # optimlab.regularize.options keys
+    run = { order = "shuffle_once" }               # run settings for this contender only
+
+    [run]                                          # run settings for every trial
+    dtype = "float64"                              # any key of optimlab train's TOML file
 
 Protocols: **deepobs** tunes the learning rate alone on a log grid (DeepOBS: 36 values
 in [1e-5, 1e2]), picks the best by the final value of the selection metric and reruns
@@ -35,6 +41,13 @@ or ``trials`` draws from ``search`` where an optimizer has one) by its mean fina
 metric over ``folds`` folds of the training data (train and validation pooled, folds
 fixed by ``sampler_seed``, stratified for classification), then retrains the best on
 the problem's own split with ``seeds`` seeds and reports validation and test.
+
+The ``run`` tables take the settings of a run file (``optimlab train --config``), with
+the same names: the study's own ``[run]`` table applies to every trial, a contender's
+``run`` table overrides it for that contender. Settings that the study decides itself
+(the problem, optimizer, learning rate and its search, schedule, regularization, budget,
+batch size, seed, threads, folds and where a run writes) are given by the study's own
+keys instead.
 
 Validation happens when the file is read, so that a mistake costs no run: each
 optimizer is built once, on a dummy parameter, with its fixed ``params`` (a value out
@@ -70,7 +83,14 @@ TOP_KEYS = {
     "batch_size",
     "sampler_seed",
     "threads",
+    "run",
+    "full_batch",
 }
+# Run settings a study sets through its own keys, never through a ``run`` table.
+STUDY_OWNED = (
+    "problem", "optimizer", "lr", "hp", "schedule", "schedule_args", "regularize", "epochs",
+    "steps", "seconds", "batch_size", "seed", "threads", "fold", "out",
+)  # fmt: skip
 DEEPOBS_GRID = (1e-5, 1e2, 36)
 # a study's name is a directory name: no separators, no "..", no hidden directory
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -86,6 +106,7 @@ class OptimizerSpec:
     search: dict[str, tuple[str, Any]] = field(default_factory=dict)
     schedule: dict[str, Any] | None = None
     regularize: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,11 @@ class StudySpec:
     sampler_seed: int = 0
     targets: dict[str, float] = field(default_factory=dict)
     threads: int = 1  # torch threads per run, whatever the number of workers
+    run: dict[str, Any] = field(default_factory=dict)  # run settings of every trial
+
+    def run_settings(self, opt: OptimizerSpec) -> dict[str, Any]:
+        """The run settings of ``opt``'s trials: the study's, overridden by the contender's."""
+        return {**self.run, **opt.run}
 
     def to_dict(self) -> dict[str, Any]:
         """The study as its file says it, with every default filled in: the same keys and
@@ -122,6 +148,7 @@ class StudySpec:
             "budget": dict(self.budget),
             "sampler_seed": self.sampler_seed,
             "threads": self.threads,
+            "run": dict(self.run),
             "targets": dict(self.targets),
             "protocol": {
                 "kind": self.protocol,
@@ -150,6 +177,7 @@ def _entry(o: OptimizerSpec) -> dict[str, Any]:
     if o.schedule is not None:
         entry["schedule"] = o.schedule
     entry["regularize"] = dict(o.regularize)
+    entry["run"] = dict(o.run)
     return entry
 
 
@@ -412,6 +440,12 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     _check_int(sampler_seed, "sampler_seed", 0, where)
     threads = data.get("threads", 1)
     _check_int(threads, "threads", 1, where)
+    run = _run_table(data, "run", where, problems[0], optimizers[0].name)
+    if _full_batch(data, where, run, optimizers):
+        run = {**run, "order": "full"}
+    for i, opt in enumerate(optimizers):
+        _run_table({"run": {**run, **opt.run}}, "run", where, problems[0], opt.name,
+                   key=f"optimizers[{i}].run" if opt.run else "run")  # fmt: skip
     return StudySpec(
         name=name,
         problems=list(problems),
@@ -429,7 +463,49 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         sampler_seed=sampler_seed,
         targets=dict(targets),
         threads=threads,
+        run=run,
     )
+
+
+def _full_batch(data: dict[str, Any], where: _Where, run: dict[str, Any], optimizers) -> bool:
+    """Whether ``full_batch = true``: the run setting ``order = "full"`` for every trial
+    (as ``optimlab train --full-batch``), which no batch size or other order may contradict."""
+    full_batch = data.get("full_batch", False)
+    if not isinstance(full_batch, bool):
+        raise where.error("full_batch", f"must be true or false; got {full_batch!r}")
+    if not full_batch:
+        return False
+    if data.get("batch_size") is not None:
+        raise where.error("full_batch", "steps on the whole training set; drop batch_size")
+    orders = {run.get("order"), *(o.run.get("order") for o in optimizers)} - {None, "full"}
+    if orders:
+        raise where.error("full_batch", f"contradicts order {sorted(orders)[0]!r} of a run "
+                          "table; give one")  # fmt: skip
+    return True
+
+
+def _run_table(data: dict[str, Any], name: str, where: _Where, problem: str, optimizer: str,
+               key: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A ``run`` table checked as run settings (on ``problem`` with ``optimizer``): only keys
+    of a run file that the study does not set itself, each valid."""
+    from optimlab.run import RunConfig
+    from optimlab.run.config import setting_names
+
+    key = key or name
+    table = _typed(data, name, dict, where, default={})
+    valid = [n for n in setting_names() if n not in STUDY_OWNED]
+    for setting in table:
+        if setting in STUDY_OWNED:
+            raise where.error(f"{key}.{setting}", "set by the study's own keys, not in a run "
+                              f"table; valid run keys: {', '.join(valid)}")  # fmt: skip
+        if setting not in valid:
+            raise where.error(f"{key}.{setting}",
+                              f"unknown run setting; valid: {', '.join(valid)}")  # fmt: skip
+    try:
+        RunConfig(problem=problem, optimizer=optimizer, **table)
+    except OptimlabError as err:
+        raise where.error(key, str(err)) from None
+    return dict(table)
 
 
 def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
@@ -445,11 +521,11 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
             entry = {"name": entry}
         if not isinstance(entry, dict) or "name" not in entry:
             raise where.error(key, "must be an optimizer name or a table with a name")
-        extra = set(entry) - {"name", "label", "params", "search", "schedule", "regularize"}
+        extra = set(entry) - {"name", "label", "params", "search", "schedule", "regularize", "run"}
         if extra:
             raise where.error(
                 f"{key}.{sorted(extra)[0]}",
-                "unknown key; valid keys: name, label, params, search, schedule, regularize",
+                "unknown key; valid keys: name, label, params, search, schedule, regularize, run",
             )
         name = entry["name"]
         if name not in registry:
@@ -516,6 +592,7 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 search=search,
                 schedule=schedule,
                 regularize=dict(regularize),
+                run=_run_table(entry, "run", where, data["problems"][0], name, key=f"{key}.run"),
             )
         )
     return specs

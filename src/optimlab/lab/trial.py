@@ -36,6 +36,7 @@ def run_config(config: dict[str, Any]) -> RunConfig:
         seed=config["seed"],
         threads=config.get("threads"),
         fold=config.get("fold"),
+        run=config.get("run"),
     )
 
 

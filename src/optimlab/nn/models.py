@@ -1,4 +1,5 @@
-"""Model builders: MLP, LeNet-5, the DeepOBS networks and the deep linear toy.
+"""Model builders: MLP, LeNet-5, the DeepOBS networks and the deep linear toy, and the
+registry of every model builder (the lectures' ImageNet architectures included).
 
 Every builder returns a fresh ``nn.Module`` initialized from torch's global RNG; seed
 it (``optimlab.problems.build`` does) for a deterministic model. The DeepOBS networks
@@ -18,10 +19,15 @@ from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
 from optimlab.nn import activations as _activations
+from optimlab.nn import imagenet_resnet as _imagenet_resnet
 from optimlab.nn import init as _init
 from optimlab.nn import resnet as _resnet
+from optimlab.nn import vgg as _vgg
+from optimlab.nn.alexnet import alexnet
+from optimlab.nn.googlenet import googlenet
 from optimlab.nn.norm import with_norm
 from optimlab.nn.speednet import speednet
+from optimlab.nn.stems import STEMS
 from optimlab.nn.vgg import vgg_small
 from optimlab.registry import Registry
 
@@ -354,7 +360,12 @@ def deep_linear(
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A registered model builder and what it expects."""
+    """A registered model builder and what it expects.
+
+    ``input_shape`` is the shape of one input with the default arguments (None: the
+    builder takes the sizes); ``stems`` lists the ``stem=`` values a builder accepts
+    (``optimlab.nn.stems``: "imagenet" and "cifar"), empty if it has no such option.
+    """
 
     name: str
     builder: Callable[..., nn.Module]
@@ -363,6 +374,17 @@ class ModelRecord:
     defaults: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
     aliases: tuple[str, ...] = ()
+    stems: tuple[str, ...] = ()
+
+    def input_shape_for(self, stem: str | None = None) -> tuple[int, ...] | None:
+        """The input shape with ``stem`` (None: the default)."""
+        if stem is None or stem == "imagenet":
+            return self.input_shape
+        if stem not in self.stems:
+            valid = ", ".join(self.stems) or "none (this model has no stem option)"
+            raise OptimlabError(f"invalid stem {stem!r} for model {self.name!r}; valid: {valid}")
+        side = STEMS[stem][0]
+        return (3, side, side)
 
 
 MODELS: Registry[ModelRecord] = Registry("model")
@@ -460,6 +482,37 @@ MODELS.add(
         (1, 28, 28),
     )
 )
+# The lecture's case studies: (name, builder, description, input shape, reference,
+# aliases); every one also takes stem="cifar".
+_IMAGENET = (3, 224, 224)
+_CASE_STUDIES: list[tuple[str, Callable[..., nn.Module], str, tuple[int, ...], str, tuple]] = [
+    ("alexnet", alexnet, "AlexNet, two groups as the paper's two GPUs, LRN, dropout 0.5",
+     (3, 227, 227), "Krizhevsky, Sutskever & Hinton 2012", ()),
+    *[(f"vgg{depth}", getattr(_vgg, f"vgg{depth}"),
+       f"VGG configuration {config}: 3x3 convolutions, 5 poolings, FC 4096-4096", _IMAGENET,
+       "Simonyan & Zisserman 2015", ()) for config, depth in _vgg.VGG_DEPTHS.items()],
+    ("googlenet", googlenet,
+     "GoogLeNet, 9 inception modules, 2 auxiliary heads (training only), LRN, no BN",
+     _IMAGENET, "Szegedy et al. 2015", ("inception_v1",)),
+    *[(f"resnet{depth}", getattr(_imagenet_resnet, f"resnet{depth}"),
+       f"ImageNet ResNet-{depth}, {block} blocks {'-'.join(map(str, layers))}", _IMAGENET,
+       "He et al. 2016", ()) for depth, (block, layers) in _imagenet_resnet.DEPTHS.items()],
+    ("resnext50_32x4d", _imagenet_resnet.resnext50_32x4d,
+     "ResNeXt-50, bottlenecks of 32 groups of width 4", _IMAGENET, "Xie et al. 2017",
+     ("resnext50",)),
+]  # fmt: skip
+for _name, _builder, _about, _shape, _reference, _aliases in _CASE_STUDIES:
+    MODELS.add(
+        ModelRecord(
+            _name,
+            _builder,
+            _about,
+            _shape,
+            reference=_reference,
+            aliases=_aliases,
+            stems=("imagenet", "cifar"),
+        )
+    )
 MODELS.add(ModelRecord("polynomial", polynomial, "sum_k w_k x^k + b, k = 1..degree", (1,)))
 MODELS.add(ModelRecord("deep_linear", deep_linear, "z = w4 w3 w2 w1 x (lecture toy)", None))
 
@@ -473,3 +526,33 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of scalar parameters (trainable ones by default)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def meta_model(name: str, **kwargs: Any) -> nn.Module:
+    """The registered model built on the ``meta`` device: shapes without memory or
+    random draws, for counting parameters and activations of large networks."""
+    with torch.device("meta"):
+        return build_model(name, **kwargs)
+
+
+def parameter_count(name: str, **kwargs: Any) -> int:
+    """Parameters of the registered model ``name`` built with ``kwargs`` (on ``meta``)."""
+    return count_parameters(meta_model(name, **kwargs), trainable_only=False)
+
+
+def table() -> tuple[list[str], list[list[str]]]:
+    """Rows for ``optimlab list models``: name, input shape (and the CIFAR stem's),
+    parameters with the default arguments, description, reference."""
+    headers = ["name", "input", "parameters", "description", "reference"]
+    rows = []
+    for record in MODELS:
+        shape = record.input_shape
+        if shape is None:
+            size, count = "any", "-"
+        else:
+            size = "x".join(map(str, shape))
+            if "cifar" in record.stems:
+                size += " (stem=cifar: 3x32x32)"
+            count = f"{parameter_count(record.name):,}"
+        rows.append([record.name, size, count, record.description, record.reference])
+    return headers, rows

@@ -32,9 +32,13 @@ STAGE_WIDTHS = (16, 32, 64)
 SHORTCUTS = ("A", "B")
 
 
-def _conv_norm(cin: int, cout: int, kernel: int, stride: int, norm: str | None) -> nn.Sequential:
+def conv_norm(
+    cin: int, cout: int, kernel: int, stride: int, norm: str | None, groups: int = 1
+) -> nn.Sequential:
+    """A ``kernel x kernel`` convolution ("same" padding) and its norm; the convolution
+    has a bias only when no feature norm follows it."""
     no_norm = norm is None or NORMS.get(norm).name in ("none", "weight")
-    conv = nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=no_norm)
+    conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=no_norm)
     return nn.Sequential(*with_norm(conv, norm, cout, spatial=True))
 
 
@@ -65,9 +69,9 @@ class BasicBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            _conv_norm(cin, cout, 3, stride, norm),
+            conv_norm(cin, cout, 3, stride, norm),
             activations.make(activation),
-            _conv_norm(cout, cout, 3, 1, norm),
+            conv_norm(cout, cout, 3, 1, norm),
         )
         self.residual = residual
         self.shortcut: nn.Module = nn.Identity()
@@ -75,7 +79,7 @@ class BasicBlock(nn.Module):
             if shortcut == "A":
                 self.shortcut = PadShortcut(cin, cout, stride)
             else:
-                self.shortcut = _conv_norm(cin, cout, 1, stride, norm)
+                self.shortcut = conv_norm(cin, cout, 1, stride, norm)
         self.act = activations.make(activation)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -104,7 +108,7 @@ def cifar_resnet(
         raise unknown_name("shortcut", shortcut, SHORTCUTS)
     n = (depth - 2) // 6
     layers: list[nn.Module] = [
-        _conv_norm(in_channels, STAGE_WIDTHS[0], 3, 1, norm),
+        conv_norm(in_channels, STAGE_WIDTHS[0], 3, 1, norm),
         activations.make(activation),
     ]
     cin = STAGE_WIDTHS[0]

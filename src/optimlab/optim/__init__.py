@@ -2,13 +2,16 @@
 
 Named optimizers (``SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam``,
 ``AdamW``, ``Adamax``, ``NAdam``, Nesterov's ``NAGC`` and ``NAGSC``, ``SWATS`` and
-``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``,
-``Adafactor``, ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``, ``Muon``, ``Prodigy``) are chains with
-good defaults; ``Chain`` builds a custom one from the transforms exported here. The
-second-order ones (``Newton``, ``BFGS``, ``LBFGS``) take ``step(closure)`` and evaluate
-the loss several times per step (``optimlab.optim.closure``). ``Lookahead`` and ``SAM``
-wrap any optimizer (``optimlab.optim.wrapper``). ``create(name, params, **hp)`` builds
-one by its registry name.
+``AdamThenSGD``, and the later ``RAdam``, ``Lion``, ``Lamb``, ``Lars``, ``Adafactor``,
+``ScheduleFreeSGD``, ``ScheduleFreeAdamW``, ``Muon``) are chains with good defaults;
+``Chain`` builds a custom one from the transforms exported here; ``Prodigy`` runs the
+chain's common options around its own two-pass step. The second-order ones (``Newton``,
+``BFGS``, ``LBFGS``, ``NonlinearCG``, ``HessianFree``) take ``step(closure)`` and evaluate
+the loss several times per step (``optimlab.optim.closure``); the natural-gradient ones
+(``NaturalGradient``, ``DiagonalNaturalGradient``, ``KFAC``) take ``step(closure)`` too and
+read the Fisher from the closure's pass through the model. ``Lookahead`` and ``SAM`` wrap
+any optimizer (``optimlab.optim.wrapper``). ``create(name, params, **hp)`` builds one by
+its registry name.
 """
 
 from optimlab.optim.accelerated import (
@@ -24,9 +27,12 @@ from optimlab.optim.adam import Adam, AdamW, ScaleByAdam
 from optimlab.optim.adamax import Adamax, ScaleByAdamax
 from optimlab.optim.base import Chain, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.clipping import ClipByGlobalNorm, ClipByNorm, ClipByValue
 from optimlab.optim.closure import ClosureOptimizer
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
+from optimlab.optim.hessian_free import HessianFree
+from optimlab.optim.kfac import KFAC
 from optimlab.optim.lamb import Lamb, ScaleByLamb
 from optimlab.optim.lars import Lars, ScaleByLars, ZeroStartTrace
 from optimlab.optim.lbfgs import LBFGS
@@ -35,8 +41,10 @@ from optimlab.optim.lookahead import Lookahead
 from optimlab.optim.momentum import Trace
 from optimlab.optim.muon import Muon, ScaleByMuon, muon_param_groups, newton_schulz
 from optimlab.optim.nadam import NAdam, ScaleByNAdam
+from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
 from optimlab.optim.noise import AddGradientNoise
+from optimlab.optim.path_sgd import PathSGD
 from optimlab.optim.prodigy import Prodigy
 from optimlab.optim.radam import RAdam, ScaleByRAdam
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord, available, create, get
@@ -89,15 +97,21 @@ __all__ = [
     "ClosureOptimizer",
     "DecoupledWeightDecay",
     "Muon",
+    "HessianFree",
+    "DiagonalNaturalGradient",
+    "KFAC",
     "NAGC",
     "NAGSC",
     "NAdam",
+    "NaturalGradient",
     "NesterovConvexTrace",
     "NesterovStronglyConvexTrace",
     "Newton",
+    "NonlinearCG",
     "OptimizerRecord",
     "Prodigy",
     "RAdam",
+    "PathSGD",
     "RMSprop",
     "ScaleByAdadelta",
     "ScaleByDebiasedRMS",

@@ -38,14 +38,22 @@ def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(output, target)
 
 
-def multiclass_hinge(output: Tensor, target: Tensor, margin: float = 1.0) -> Tensor:
-    """Multiclass SVM hinge in the Weston & Watkins form (a sum over violating classes):
-    mean over examples of sum over j != y of max(0, margin - s_y + s_j), divided by the
-    number of classes C, which is how ``torch.nn.MultiMarginLoss`` scales it."""
+def multiclass_svm(output: Tensor, target: Tensor, margin: float = 1.0) -> Tensor:
+    """The lectures' multiclass SVM loss (Weston & Watkins form)::
+
+        L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin),   L = mean_i L_i
+
+    a sum over the wrong classes, not divided by the number of classes."""
     correct = output.gather(1, target.view(-1, 1))
     slack = (margin - correct + output).clamp_min(0.0)
     slack = slack.scatter(1, target.view(-1, 1), 0.0)  # the j = y term is not a violation
-    return slack.sum(dim=1).mean() / output.shape[1]
+    return slack.sum(dim=1).mean()
+
+
+def multiclass_hinge(output: Tensor, target: Tensor, margin: float = 1.0) -> Tensor:
+    """``multiclass_svm`` divided by the number of classes C, which is how
+    ``torch.nn.MultiMarginLoss`` scales it (a mean over classes, j = y included as 0)."""
+    return multiclass_svm(output, target, margin) / output.shape[1]
 
 
 def logistic(output: Tensor, target: Tensor) -> Tensor:
@@ -101,6 +109,12 @@ class LossRecord:
 LOSSES: Registry[LossRecord] = Registry("loss")
 for _record in (
     LossRecord("cross_entropy", cross_entropy, "softmax cross-entropy", "multiclass", ("ce",)),
+    LossRecord(
+        "multiclass_svm",
+        multiclass_svm,
+        "multiclass SVM, the lectures' form: sum over j != y of max(0, s_j - s_y + 1)",
+        "multiclass",
+    ),
     LossRecord(
         "multiclass_hinge",
         multiclass_hinge,

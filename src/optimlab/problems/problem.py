@@ -24,6 +24,42 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 Metric = Callable[[Tensor, Tensor], Tensor]
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A published training recipe for a problem: optimizer, schedule, budget and
+    augmentation, as the paper that set the problem trained it.
+
+    ``run_fields()`` gives them as ``optimlab.run.RunConfig`` fields, e.g.
+    ``RunConfig(problem=name, **problem.recipe.run_fields())``. Step counts are
+    optimizer steps (iterations), as schedules count them.
+    """
+
+    optimizer: str
+    lr: float
+    hp: dict[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
+    schedule_args: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    batch_size: int | None = None
+    augment: str | None = None  # an augmentation spec, optimlab.data.augment_presets
+    reference: str = ""
+
+    def run_fields(self) -> dict[str, Any]:
+        """The recipe as keyword arguments of ``RunConfig`` (None values left out)."""
+        fields_: dict[str, Any] = {"optimizer": self.optimizer, "lr": self.lr}
+        if self.hp:
+            fields_["hp"] = dict(self.hp)
+        if self.schedule is not None:
+            fields_["schedule"] = self.schedule
+            fields_["schedule_args"] = dict(self.schedule_args)
+        for key in ("steps", "batch_size"):
+            if getattr(self, key) is not None:
+                fields_[key] = getattr(self, key)
+        if self.augment:
+            fields_["regularize"] = {"augment": self.augment}
+        return fields_
+
+
 @dataclass(eq=False)
 class Problem:
     """A built test problem.
@@ -45,6 +81,7 @@ class Problem:
             hints for a first run, not tuned results.
         penalty: the regularization term added in training (None if none).
         function: the ``Function2D`` of a 2-D function problem, for plotting.
+        recipe: the published training recipe (``Recipe``) where the problem has one.
     """
 
     name: str
@@ -60,6 +97,7 @@ class Problem:
     seed: int = 0
     description: str = ""
     function: Any = None
+    recipe: Recipe | None = None
 
     @property
     def lr_hint(self) -> float | None:

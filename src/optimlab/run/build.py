@@ -16,9 +16,10 @@ The rules, each written once:
   do), so torch's own optimizers follow a schedule exactly as ours do.
 - **Precision**: ``dtype`` converts the model and the floating-point data (inputs,
   regression targets) once, after the problem is built and before anything is fitted.
-- **Parallel runs** (``parallel`` sync or local_sgd) are built in each process with the
-  process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one, which
-  the world size must divide (except for full-batch steps).
+- **Parallel runs** (``parallel`` sync, local_sgd, ...) are built in each process with
+  the process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one,
+  which the world size of a lockstep method must divide (except for full-batch steps).
+  An asynchronous method with ``simulate_delay`` builds its one-process world here.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def resolve_device(name: str) -> str:
 
 
 def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
-    """Optimizer steps in one epoch: batches (the last one partial) over accumulation;
-    in a ``world``, this process's (all of them, or its own under Hogwild!)."""
+    """Optimizer steps in one epoch: batches (the last one partial) times
+    ``batch_repeats``, over accumulation; in a ``world``, this process's (all of them, or
+    its own under Hogwild!)."""
     from optimlab.schedules import steps_per_epoch as batches
 
     if problem.splits is None or config.order == "full":  # one full-batch step per epoch
@@ -74,7 +76,7 @@ def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any
         n = batches(len(problem.splits.train.x), batch_size)
     if world is not None:
         n = world.own_batches(n)
-    return math.ceil(n / config.grad_accumulation)
+    return math.ceil(n * config.batch_repeats / config.grad_accumulation)
 
 
 def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int | None:
@@ -90,13 +92,14 @@ def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = N
 
 
 def build_optimizer(
-    config: RunConfig, parameters: Iterable[Any], total: int | None
+    config: RunConfig, parameters: Iterable[Any], total: int | None, model: Any = None
 ) -> tuple[torch.optim.Optimizer, Any]:
     """The run's optimizer and, when it has a schedule, the scheduler (see
     :func:`make_optimizer`)."""
     return make_optimizer(
         config.optimizer, parameters, lr=config.lr, hp=config.hp, fast=config.fast,
         schedule=config.schedule, schedule_args=config.schedule_args, total=total,
+        model=model,
     )  # fmt: skip
 
 
@@ -110,11 +113,13 @@ def make_optimizer(
     schedule: str | None = None,
     schedule_args: dict[str, Any] | None = None,
     total: int | None = None,
+    model: Any = None,
 ) -> tuple[torch.optim.Optimizer, Any]:
     """Optimizer ``name`` (registry defaults for what is not given, lr included) and,
     with a ``schedule``, the :class:`~optimlab.schedules.ScheduleAdapter` that drives its
     learning rate from step 0 over ``total`` steps; call its ``step()`` after every
-    optimizer step."""
+    optimizer step. An optimizer that reads the network's structure (``needs_model``,
+    such as ``path_sgd``) is given ``model``."""
     from optimlab import optim
 
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}
@@ -123,6 +128,13 @@ def make_optimizer(
     if fast:
         kwargs["fast"] = True  # the compiled fast path of optimlab.optim.fast
     optimizer = optim.create(name, parameters, **kwargs)
+    if getattr(optimizer, "needs_model", False):
+        if model is None:
+            raise OptimlabError(
+                f"optimizer {name!r} reads the model's layers and none was given; valid here: "
+                "an optimizer built from the parameters alone"
+            )
+        optimizer.attach_model(model)
     if schedule is None:
         return optimizer, None
     from optimlab.schedules import ScheduleAdapter, create, record
@@ -157,15 +169,19 @@ def build_run(
     of a parallel run; the launchers of :mod:`optimlab.parallel` pass it.
     """
     from optimlab import problems
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import launched
     from optimlab.regularize.options import apply as apply_regularization
     from optimlab.train import EarlyStopping, Trainer
 
-    if config.parallel in DISTRIBUTED and world is None:
+    if launched(config) and world is None:
         raise OptimlabError(
             f"parallel {config.parallel} runs in a group of processes; start it with "
             "optimlab train --parallel ... --nproc N, or with torchrun"
         )
+    if world is None and config.simulate_delay is not None:
+        from optimlab.parallel.simulate import simulated_world
+
+        world = simulated_world(config)  # one process, the server simulated
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     # what the numbers depend on, resolved: the thread count actually used
@@ -199,7 +215,9 @@ def build_run(
             f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"
         )
     total = total_steps(config, problem, batch_size, world)
-    optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
+    optimizer, scheduler = build_optimizer(
+        config, problem.model.parameters(), total, model=problem.model
+    )
     monitor = "val_loss" if problem.splits is not None and problem.splits.val else "loss"
     own: list[Any] = []
     if config.diagnose:
@@ -210,6 +228,8 @@ def build_run(
     if config.early_stopping is not None:
         own.append(EarlyStopping(monitor, patience=config.early_stopping,
                                  restore_best_weights=True))  # fmt: skip
+    if world is not None and hasattr(world, "callbacks"):
+        own.extend(world.callbacks())  # what a world records per epoch (staleness)
     kwargs: dict[str, Any] = {
         "callbacks": [*own, *callbacks],
         "scheduler": scheduler,
@@ -227,6 +247,7 @@ def build_run(
         seconds=config.seconds,
         batch_size=batch_size,
         grad_accumulation=config.grad_accumulation,
+        batch_repeats=config.batch_repeats,
         order=config.order,
         out_dir=config.out,
         resume=resume,

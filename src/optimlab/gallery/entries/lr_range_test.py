@@ -36,17 +36,14 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     import torch
 
     from optimlab import optim, problems
-    from optimlab.train import fit
+    from optimlab.run import RunConfig, build_run
     from optimlab.train.lr_find import lr_find
 
     if budget.get("threads"):
         torch.set_num_threads(budget["threads"])  # the runner restores the count
 
-    def build() -> Any:
-        return problems.build(budget["problem"], seed=budget["seed"], data_dir=context.data_dir,
-                              download=context.download)  # fmt: skip
-
-    problem = build()
+    problem = problems.build(budget["problem"], seed=budget["seed"], data_dir=context.data_dir,
+                             download=context.download)  # fmt: skip
     opt = optim.create("momentum", problem.model.parameters(), momentum=0.9)
     batches = problem.loader("train", None, seed=budget["seed"])
     found = lr_find(problem.model, opt, problem.loss_fn, batches, min_lr=budget["min_lr"],
@@ -67,9 +64,12 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
         return Measured(numbers)
     rates = {"small": suggested / 100, "suggested": suggested, "diverging": found.lrs[-1]}
     for name, lr in rates.items():
-        problem = build()
-        opt = optim.create("momentum", problem.model.parameters(), lr=lr, momentum=0.9)
-        result = fit(problem, opt, epochs=budget["epochs"], seed=budget["seed"])
+        # The same model and batches as the test's (same problem, same seed).
+        config = RunConfig(problem=budget["problem"], optimizer="momentum", lr=lr,
+                           hp={"momentum": 0.9}, epochs=budget["epochs"], seed=budget["seed"],
+                           threads=budget.get("threads"), data_dir=context.data_dir,
+                           download=context.download)  # fmt: skip
+        result = build_run(config).fit()
         numbers["runs"][name] = {
             "lr": lr,
             "status": result.status,
