@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import optimlab.optim as oo
+from optimlab.bench.optimizers import benched
 from optimlab.cli import main
 
 
@@ -31,19 +32,25 @@ def test_unknown_listing_is_a_one_line_error():
 
 
 def compared() -> list[str]:
-    """The optimizers the benchmark times side by side with torch.optim's implementation
-    of the same rule (those that have one)."""
-    names = [name for name in oo.available(needs_closure=False) if oo.get(name).torch_class]
-    assert "adam" in names and "sgd" in names
+    """The optimizers the benchmark times: every elementwise rule fed one gradient per
+    step, side by side with torch.optim's implementation where torch has one."""
+    names = [name for name in oo.available() if benched(oo.get(name))]
+    assert {"adam", "sgd", "radam", "lion", "schedule_free_adamw"} <= set(names)
+    assert not {"lamb", "adafactor", "muon", "lookahead", "sam", "lbfgs"} & set(names)
     return names
 
 
 def test_bench_optimizers_prints_ratios(capsys):
     # --no-fast: compiling the fast path for every optimizer would take minutes
     assert main(["bench", "optimizers", "--model", "small", "--repeats", "2", "--no-fast"]) == 0
-    out = capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
     for name in compared():
-        assert any(line.startswith(name) and "(x" in line for line in out.splitlines()), name
+        line = next(line for line in lines if line.startswith(name + " "))
+        assert "eager/floor (x" in line, line
+        if oo.get(name).torch_class:
+            assert "/torch-loop (x" in line, line
+        else:
+            assert "torch.optim has no such rule" in line, line
 
 
 @pytest.mark.slow

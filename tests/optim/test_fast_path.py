@@ -72,9 +72,26 @@ def schedule(step: int) -> float:
     return 0.05 / (1 + 0.1 * step)
 
 
-@pytest.mark.parametrize("name, hp", [("adam", {}), ("momentum", {"weight_decay": 1e-3})])
+@pytest.mark.parametrize(
+    "name, hp",
+    [
+        ("adam", {}),
+        ("momentum", {"weight_decay": 1e-3}),
+        ("radam", {"weight_decay": 1e-2, "decoupled_weight_decay": True}),
+        ("lion", {"weight_decay": 0.1}),
+        ("lion", {"weight_decay": 1e-3, "decoupled_weight_decay": True, "lr": schedule}),
+        ("schedule_free_sgd", {"weight_decay": 1e-3, "warmup_steps": 10, "lr": 0.05}),
+        ("schedule_free_adamw", {"warmup_steps": 10, "r": 1.0, "lr": schedule}),
+        # per-tensor norms: compiled per tensor, never flattened (slow to compile)
+        pytest.param("lamb", {"weight_decay": 0.1}, marks=pytest.mark.slow),
+        pytest.param("lars", {"weight_decay": 0.01, "lr": 1.0}, marks=pytest.mark.slow),
+        pytest.param("adafactor", {"weight_decay": 0.01}, marks=pytest.mark.slow),
+        pytest.param("muon", {"ns_dtype": "float32"}, marks=pytest.mark.slow),
+    ],
+)
 def test_fast_equals_eager(name, hp):
-    assert_same(run(name, True, flat=True, **hp), run(name, False, **hp))
+    flat = oo.get(name).elementwise
+    assert_same(run(name, True, flat=flat, **hp), run(name, False, **hp))
 
 
 def test_changing_learning_rate_does_not_recompile():
@@ -213,7 +230,12 @@ def test_training_loop_gradients_land_in_the_flat_buffer():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PARAMETERS_ONLY)
+@pytest.mark.parametrize(
+    # elementwise rules; the others are checked in test_fast_equals_eager with stated
+    # settings (Muon's bfloat16 iterations round differently once compiled: 3e-5)
+    "name",
+    [n for n in PARAMETERS_ONLY if oo.get(n).fast and oo.get(n).elementwise],
+)
 def test_every_optimizer_fast_equals_eager(name):
     assert_same(run(name, True), run(name, False))
 

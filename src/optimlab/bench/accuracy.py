@@ -242,12 +242,18 @@ def check_choice(problem: str, contenders: Sequence[str], optimizer: str | None)
         raise OptimlabError(f"no contenders; valid contenders: {', '.join(CONTENDERS)}")
     from optimlab.optim.registry import OPTIMIZERS
 
+    def comparable(r: Any) -> bool:
+        # elementwise: torch's class of a matrix rule may refuse the model's other
+        # parameters (torch.optim.Muon takes 2-D ones only)
+        return r.torch_class is not None and not r.needs_closure and r.elementwise
+
     record = OPTIMIZERS.get(optimizer or PRESETS[problem][0])
-    if record.torch_class is None or record.needs_closure:
-        valid = [r.name for r in OPTIMIZERS if r.torch_class is not None and not r.needs_closure]
+    if not comparable(record):
+        valid = [r.name for r in OPTIMIZERS if comparable(r)]
         raise OptimlabError(
             f"optimizer {record.name!r} has no torch.optim class to compare with in a "
-            f"training loop fed one gradient per step; valid optimizers: {', '.join(valid)}"
+            f"training loop fed one gradient per step (or its rule is not elementwise); "
+            f"valid optimizers: {', '.join(valid)}"
         )
     return record.name
 

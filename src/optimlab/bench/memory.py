@@ -22,9 +22,11 @@ def step_bytes(params: Iterable[Tensor], state_slots: int) -> int:
 
 
 def state_bytes(opt: torch.optim.Optimizer) -> int:
-    """Bytes of per-parameter tensor state an optimizer holds (scalars included)."""
+    """Bytes of per-parameter tensor state an optimizer holds (scalars included), a
+    wrapper's own (Lookahead's slow weights) too."""
     total, seen = 0, set()
-    for state in opt.state.values():
+    wrapped = getattr(opt, "wrapper_state", {})
+    for state in [*opt.state.values(), *wrapped.values()]:
         if not isinstance(state, dict):
             continue
         for value in state.values():

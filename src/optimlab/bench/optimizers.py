@@ -1,7 +1,7 @@
 """``optimlab bench optimizers``: the reference benchmark of optimizer steps.
 
-For every registry optimizer, the same rule on the same parameters and gradients is
-stepped by
+For every elementwise registry optimizer fed one gradient per step (``benched``), the
+same rule on the same parameters and gradients is stepped by
 
 * ``eager``: optimlab's chain, eagerly (the readable reference);
 * ``fast``: optimlab's ``fast=True`` (the same chain compiled on flat buffers), with
@@ -10,7 +10,7 @@ stepped by
 * ``fast*``: the same with the gradients already in the flat buffer (a loop with
   ``zero_grad(set_to_none=False)``, where backward accumulates into it instead);
 * torch.optim's ``loop`` (``foreach=False``), ``foreach`` and ``fused`` (where torch
-  has it for this rule and device);
+  has this rule, and the fused kernel for this device);
 
 interleaved in one run with an in-place probe ``a.add_(b)`` on a large tensor. The
 probe's bandwidth sets the floor: the time to move the bytes the step must move
@@ -91,7 +91,10 @@ def _contender(
 
 
 def torch_builders(record: OptimizerRecord, device: torch.device) -> dict[str, Callable]:
-    """torch.optim builders for the record's rule: loop, foreach, fused if available."""
+    """torch.optim builders for the record's rule: loop, foreach, fused if available
+    (none where torch.optim does not have the rule)."""
+    if record.torch_class is None:
+        return {}
     cls = getattr(torch.optim, record.torch_class)
     hp = dict(record.defaults)
     builders = {
@@ -106,6 +109,13 @@ def torch_builders(record: OptimizerRecord, device: torch.device) -> dict[str, C
     except (RuntimeError, ValueError, TypeError):
         pass
     return builders
+
+
+def benched(record: OptimizerRecord) -> bool:
+    """Whether ``optimlab bench optimizers`` times this optimizer: a chain fed one
+    gradient per step whose rule is elementwise (for the others, the bandwidth floor
+    does not say what a step must cost)."""
+    return record.chain and record.elementwise and not record.needs_closure
 
 
 def torch_default(device: torch.device) -> str:
@@ -192,8 +202,14 @@ def _fmt_row(row: dict, default: str) -> str:
     ms = row["ms"]
     ours = ms[row["ours"]]
     torch_names = [n for n in ("loop", "foreach", "fused") if n in ms]
-    fastest = min(torch_names, key=lambda n: ms[n])
     times = "  ".join(f"{n} {ms[n]:7.2f}" for n in ms)
+    versus = "  (torch.optim has no such rule)"
+    if torch_names:
+        fastest = min(torch_names, key=lambda n: ms[n])
+        versus = (
+            f"  /torch-{fastest} (x{ours / ms[fastest]:.2f})"
+            f"  /torch-{default} (x{ours / ms[default]:.2f})"
+        )
     compile_s = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f}s"
     spread = ""
     if row["instances"] > 1:
@@ -201,8 +217,7 @@ def _fmt_row(row: dict, default: str) -> str:
         spread = f"  instances {row['instances']} (max spread {worst * 100:.0f}%)"
     return (
         f"{row['optimizer']:9s} {times}  | {row['ours']}/floor (x{ours / row['floor_ms']:.2f})"
-        f"  /torch-{fastest} (x{ours / ms[fastest]:.2f})"
-        f"  /torch-{default} (x{ours / ms[default]:.2f})"
+        f"{versus}"
         f"  {row['gbs'][row['ours']]:5.1f} GB/s  state {row['state_bytes_per_param']:.0f} B/param"
         f"  compile {compile_s}{spread}"
     )
@@ -215,7 +230,8 @@ def run(
     device: str | None = None,
     instances: int = 1,
 ) -> list[dict]:
-    """Benchmark every registry optimizer on one model; print a line per optimizer."""
+    """Benchmark every elementwise registry optimizer fed one gradient per step, on one
+    model; print a line per optimizer."""
     sizes = MODELS[model]
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     n = sum(torch.Size(s).numel() for s in sizes)
@@ -232,8 +248,8 @@ def run(
     default = torch_default(dev)
     rows = []
     for record in OPTIMIZERS:
-        if record.torch_class is None or record.needs_closure:
-            continue  # nothing to compare with, or no step without a closure
+        if not benched(record):
+            continue
         row = bench_optimizer(record, sizes, dev, repeats, fast, instances)
         print(_fmt_row(row, default), flush=True)
         rows.append(row)

@@ -19,6 +19,7 @@ import torch
 from optimlab.errors import OptimlabError
 from optimlab.optim.accelerated import NAGC, NAGSC
 from optimlab.optim.adadelta import Adadelta
+from optimlab.optim.adafactor import Adafactor
 from optimlab.optim.adagrad import Adagrad
 from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
@@ -27,14 +28,24 @@ from optimlab.optim.bfgs import BFGS
 from optimlab.optim.cg import NonlinearCG
 from optimlab.optim.hessian_free import HessianFree
 from optimlab.optim.kfac import KFAC
+from optimlab.optim.lamb import Lamb
+from optimlab.optim.lars import Lars
 from optimlab.optim.lbfgs import LBFGS
+from optimlab.optim.lion import Lion
+from optimlab.optim.lookahead import Lookahead
+from optimlab.optim.muon import Muon
 from optimlab.optim.nadam import NAdam
 from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
 from optimlab.optim.path_sgd import PathSGD
+from optimlab.optim.prodigy import Prodigy
+from optimlab.optim.radam import RAdam
 from optimlab.optim.rmsprop import RMSprop
+from optimlab.optim.sam import SAM
+from optimlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
+from optimlab.optim.wrapper import WrapperOptimizer
 from optimlab.registry import Registry
 
 
@@ -51,7 +62,12 @@ class OptimizerRecord:
     Capabilities: ``needs_closure``, ``step`` must be given a closure (it evaluates the
     loss several times per step, so it cannot be fed gradients); ``full_batch``, the
     method assumes the closure's loss is the same function at every call (one fixed
-    batch, no dropout); ``max_params``, models with more parameters are refused.
+    batch, no dropout); ``max_params``, models with more parameters are refused;
+    ``elementwise``, each entry's update depends on that entry alone, or on sums over the
+    param group (the fast path then runs on flat buffers, and a step's memory traffic,
+    which ``optimlab bench optimizers`` compares with the bandwidth floor, is its
+    parameter-sized tensors read and written once); a rule with per-tensor norms or
+    matrix products is not.
     """
 
     name: str
@@ -66,6 +82,7 @@ class OptimizerRecord:
     full_batch: bool = False
     max_params: int | None = None
     state_note: str = ""
+    elementwise: bool = True
 
     @property
     def state_bytes_per_param(self) -> int:
@@ -77,8 +94,22 @@ class OptimizerRecord:
         """Whether this is a chain of transforms (with the common options and ``fast``)."""
         return issubclass(self.builder, ChainOptimizer)
 
-    def hyperparameters(self) -> dict[str, Any]:
-        """Every hyperparameter this optimizer takes, with the value it gets by default."""
+    @property
+    def fast(self) -> bool:
+        """Whether ``fast=True`` (the compiled chain) is available."""
+        return self.chain and getattr(self.builder, "supports_fast", True)
+
+    @property
+    def wrapper(self) -> bool:
+        """Whether this wraps a base optimizer (Lookahead, SAM), named by ``base``."""
+        return issubclass(self.builder, WrapperOptimizer)
+
+    def hyperparameters(self, base: Any = None) -> dict[str, Any]:
+        """Every hyperparameter this optimizer takes, with the value it gets by default.
+
+        A wrapper's include its base's (``base``, a registry name, or the record's
+        default base), and ``fast`` when the base is a chain.
+        """
         sig = inspect.signature(self.builder.__init__)
         hp = {
             k: p.default
@@ -86,7 +117,15 @@ class OptimizerRecord:
             if p.default is not inspect.Parameter.empty
         }
         common = COMMON_DEFAULTS if self.chain else {}
-        return {**hp, **common, **self.defaults}
+        own = {**hp, **common, **self.defaults}
+        if not self.wrapper:
+            return own
+        inner_name = own["base"] if base is None else base
+        if not isinstance(inner_name, str):
+            return own  # an optimizer class: its arguments are its own business
+        inner = OPTIMIZERS.get(inner_name)
+        inner_hp = inner.hyperparameters() | ({"fast": False} if inner.fast else {})
+        return {**inner_hp, **own}
 
     def capabilities(self) -> str:
         """The capabilities in words, for the table."""
@@ -384,6 +423,125 @@ for _record in [
     OPTIMIZERS.add(_record)
 
 
+# Optimizers that came after the lectures.
+for _record in [
+    OptimizerRecord(
+        "radam",
+        RAdam,
+        "Adam with its adaptive lr's variance rectified (momentum-SGD steps while rho_t <= 5)",
+        "Liu et al. 2020",
+        {},
+        2,
+        (),
+        "RAdam",
+    ),
+    OptimizerRecord(
+        "lion",
+        Lion,
+        "sign of interpolated momentum: w <- w - lr*sign(b1 m + (1-b1) g); m updated after",
+        "Chen et al. 2023 (reference: lion-pytorch)",
+        {},
+        1,
+    ),
+    OptimizerRecord(
+        "lamb",
+        Lamb,
+        "Adam's ratio scaled per tensor by the trust ratio min(||w||, 10) / ||r||",
+        "You et al. 2020 (reference: pytorch-optimizer)",
+        {},
+        2,
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "lars",
+        Lars,
+        "momentum SGD, each 2-D+ tensor's step scaled by eta ||w|| / (||g|| + wd ||w||)",
+        "You, Gitman & Ginsburg 2017 (reference: pytorch-optimizer)",
+        {},
+        1,
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "adafactor",
+        Adafactor,
+        "factored second moment (rows + cols per matrix), relative step, RMS clipping",
+        "Shazeer & Stern 2018",
+        {},
+        1,
+        (),
+        "Adafactor",
+        state_note="4 (0/1-D), 4(r+c)/(rc) (matrices)",
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "schedule_free_sgd",
+        ScheduleFreeSGD,
+        "SGD at y = (1-beta) z + beta x, x the running average of z; eval() puts x in w",
+        "Defazio et al. 2024 (reference: schedulefree)",
+        {},
+        1,
+        ("sf_sgd",),
+    ),
+    OptimizerRecord(
+        "schedule_free_adamw",
+        ScheduleFreeAdamW,
+        "schedule-free steps on the Adam-normalized gradient, decay at y",
+        "Defazio et al. 2024 (reference: schedulefree)",
+        {},
+        2,
+        ("sf_adamw",),
+    ),
+    OptimizerRecord(
+        "muon",
+        Muon,
+        "2-D weights: momentum orthogonalised by Newton-Schulz; other params: AdamW",
+        "Jordan et al. 2024",
+        {},
+        2,  # AdamW's two moments; a matrix under Muon keeps one momentum buffer
+        (),
+        "Muon",
+        state_note="4 (2-D, Muon), 8 (others, AdamW)",
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "prodigy",
+        Prodigy,
+        "Adam with lr times d, a running estimate of the distance to a solution (lr=1)",
+        "Mishchenko & Defazio 2024 (reference: prodigyopt)",
+        {},
+        4,  # m, v, s and the initial weights w_0
+        elementwise=False,  # d sums over every param group
+    ),
+    OptimizerRecord(
+        "lookahead",
+        Lookahead,
+        "wraps a base (Adam): every k=5 steps, slow weights move alpha=0.5 towards the fast",
+        "Zhang et al. 2019 (reference: pytorch-optimizer)",
+        {"base": "adam"},
+        3,  # the slow weights and Adam's two moments
+    ),
+    OptimizerRecord(
+        "sam",
+        SAM,
+        "wraps a base (SGD): its step with the gradient at w + rho g/||g||",
+        "Foret et al. 2021 (reference: pytorch-optimizer)",
+        {"base": "sgd"},
+        0,
+        needs_closure=True,
+    ),
+    OptimizerRecord(
+        "asam",
+        SAM,
+        "SAM in a scale-invariant neighbourhood: e = rho |w|^2 g / || |w| g ||",
+        "Kwon et al. 2021 (reference: pytorch-optimizer)",
+        {"base": "sgd", "adaptive": True},
+        0,
+        needs_closure=True,
+    ),
+]:
+    OPTIMIZERS.add(_record)
+
+
 def available(*, needs_closure: bool | None = None) -> list[str]:
     """The registered optimizer names (without aliases); ``needs_closure`` keeps only
     the closure-driven ones (True) or only those fed one gradient per step (False)."""
@@ -406,8 +564,13 @@ def create(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Opti
     compiled fast path (chains of transforms only).
     """
     record = OPTIMIZERS.get(name)
-    valid = {**record.hyperparameters(), **({"fast": False} if record.chain else {})}
+    valid = {
+        **record.hyperparameters(hparams.get("base")),
+        **({"fast": False} if record.fast else {}),
+    }
     unknown = sorted(set(hparams) - set(valid))
+    if record.wrapper and not isinstance(valid["base"], str) and "base" in hparams:
+        unknown = []  # a base given as a class checks its own arguments
     if unknown:
         raise OptimlabError(
             f"unknown hyperparameter(s) {unknown} for optimizer {record.name!r}; "
