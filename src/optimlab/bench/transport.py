@@ -106,6 +106,10 @@ ROUNDS, REPEATS = 4, 300
 
 def run_transport_bench(rounds: int = ROUNDS, repeats: int = REPEATS) -> None:
     """Print every round's median fetch times of both transports, and their ratio."""
+    from optimlab.errors import check_range
+
+    check_range("rounds", rounds, 1)
+    check_range("repeats", repeats, 1)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # the children stay on loopback
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows: dict[str, list[dict[int, float]]] = {"p2p": [], "rpc": []}

@@ -11,6 +11,11 @@ from optimlab.errors import check_range, unknown_name
 REPEATS = 20  # timed calls per contender, where a benchmark has no count of its own
 
 
+def _given(value: int | None, default: int) -> int:
+    """An option's value, or ``default`` when it was not given (0 stays 0, to be refused)."""
+    return default if value is None else value
+
+
 def _optimizers(args: argparse.Namespace) -> None:
     from optimlab.bench.optimizers import run_optimizer_bench
 
@@ -44,7 +49,7 @@ def _accuracy(args: argparse.Namespace) -> None:
 def _parallel(args: argparse.Namespace) -> None:
     from optimlab.bench.parallel import run_parallel_bench
 
-    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds or 3)
+    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=_given(args.rounds, 3))
 
 
 def _curvature(args: argparse.Namespace) -> None:
@@ -57,7 +62,7 @@ def _transport(args: argparse.Namespace) -> None:
     from optimlab.bench.transport import REPEATS as FETCHES
     from optimlab.bench.transport import ROUNDS, run_transport_bench
 
-    run_transport_bench(args.rounds or ROUNDS, repeats=args.repeats or FETCHES)
+    run_transport_bench(_given(args.rounds, ROUNDS), repeats=_given(args.repeats, FETCHES))
 
 
 def _kfac(args: argparse.Namespace) -> None:
@@ -79,7 +84,7 @@ def _kfac(args: argparse.Namespace) -> None:
     run_kfac_bench(
         args.problem,
         steps=args.steps,
-        rounds=args.rounds or 3,
+        rounds=_given(args.rounds, 3),
         batch_size=args.batch_size,
         kfac=hp,
     )
