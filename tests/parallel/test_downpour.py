@@ -62,14 +62,19 @@ def test_two_replicas_record_the_staleness_of_every_update(tmp_path):
     records = history(out)
     recorded = staleness(out)
     # replica 0 steps on batches 0, 2, ..., 20 and replica 1 on 1, 3, ..., 19 of each
-    # epoch: 42 pushes in all, each applied once by the one server
-    assert [r["updates"] for r in records] == [21, 42]
+    # epoch: 42 pushes in all, each applied once by the one server. How many of them the
+    # server has applied when rank 0 closes epoch 1 depends on the other replica's pace
+    # (asynchronous by design): at least rank 0's own 11, and each epoch's record covers
+    # exactly the updates applied since the last one.
+    first, last = (r["updates"] for r in records)
+    assert 11 <= first <= 42 and last == 42
     assert len(recorded) == 1 and len(recorded[0]) == 42
     assert all(v >= 0 for v in recorded[0])
-    per_epoch = [recorded[0][:21], recorded[0][21:]]
+    per_epoch = [recorded[0][:first], recorded[0][first:]]
     for record, values in zip(records, per_epoch, strict=True):
-        assert record["staleness_mean"] == sum(values) / 21
-        assert record["staleness_max"] == max(values)
+        if values:
+            assert record["staleness_mean"] == sum(values) / len(values)
+            assert record["staleness_max"] == max(values)
     assert records[-1]["step"] == 22  # rank 0's own steps: 11 per epoch
     assert records[-1]["val_accuracy"] > 0.85  # the server's model, trained by both
 
