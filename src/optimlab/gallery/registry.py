@@ -22,6 +22,7 @@ MODULES = (
     "accelerated",
     "bias_correction",
     "cyclical",
+    "batch_increase",
     "bias_variance",
     "overfitting",
     "whitening",
