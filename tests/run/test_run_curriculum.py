@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from loop_resume import Crash, CrashAt, assert_same_run, crashed_and_resumed, fit
+from loop_resume import assert_same_run, crashed_and_resumed, fit
 
 from optimlab import optim, problems
 from optimlab.cli import main
@@ -18,6 +18,7 @@ from optimlab.data.ordering import reference_losses
 from optimlab.errors import OptimlabError
 from optimlab.run import RunConfig, total_steps
 from optimlab.train import Trainer
+from resume_checks import Crash, CrashAt
 
 START, EPOCHS = 0.3, 3
 CONFIG = RunConfig(problem="digits_mlp", optimizer="sgd", lr=0.1, epochs=5, seed=4,

@@ -1,8 +1,9 @@
 """``reduce_lr_on_plateau``: Keras' ``ReduceLROnPlateau`` as a run setting.
 
-The setting is a table of the callback's arguments (:class:`optimlab.train.plateau.
-ReduceLROnPlateau`: ``factor`` 0.1, ``patience`` 10, ``min_delta`` 1e-4 absolute,
-``cooldown`` 0, ``min_lr`` 0, ``mode`` auto, ``threshold_mode`` abs); an empty table
+The setting is a table of the arguments of
+:class:`~optimlab.train.plateau.ReduceLROnPlateau` (``factor`` 0.1, ``patience`` 10,
+``min_delta`` 1e-4 absolute, ``cooldown`` 0, ``min_lr`` 0, ``mode`` auto,
+``threshold_mode`` abs); an empty table
 turns it on with those defaults (``--reduce-lr-on-plateau on`` at the command line,
 ``reduce_lr_on_plateau = {}`` in a file). ``monitor`` defaults to the run's monitor:
 ``val_loss`` where the problem has a validation split, else ``loss``.

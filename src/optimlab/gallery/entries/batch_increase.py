@@ -28,9 +28,9 @@ LABELS = {"constant": "constant LR (control)", "decay": "LR divided at the miles
           "increase": "batch multiplied at the milestones"}  # fmt: skip
 #: The curves match when, from the first milestone on, the training losses of the decaying
 #: and the increasing runs differ by at most this much on average, in natural log units
-#: (0.15: about 16 % apart).
+#: (0.15 is about 16 % apart).
 MATCH = 0.15
-#: The decay must matter: the control's curve must be at least this many times farther
+#: The decay must matter, so the control's curve must be at least this many times farther
 #: from the decaying run's than the increasing run's is, or matching shows nothing.
 EFFECT = 2.0
 #: The final test accuracies may differ by this much.
