@@ -23,6 +23,7 @@ MODULES = (
     "bias_correction",
     "cyclical",
     "batch_increase",
+    "curriculum",
     "bias_variance",
     "overfitting",
     "whitening",
