@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: a bare `torch` requirement would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==$(TORCH_VERSION)
-	$(PIP) install -q -e ".[dev,docs]"
+	$(PIP) install -q -e ".[dev,docs,postgres]"
 	touch $@
 
 setup: $(VENV)/.installed

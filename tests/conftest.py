@@ -1,4 +1,5 @@
-"""Suite-wide settings: one torch thread in every test.
+"""Suite-wide settings: one torch thread in every test; the PostgreSQL server fixtures
+(``postgres_server``, ``postgres_url``; see ``postgres_server.py``).
 
 The models in the tests are small, where a second thread gains little, and on a
 machine with other work running, OpenMP threads that spin-wait for a busy core
@@ -9,6 +10,8 @@ change the ones after it.
 
 import pytest
 import torch
+
+from postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 torch.set_num_threads(1)
 

@@ -74,6 +74,31 @@ def test_negative_curvature_stops_with_the_direction():
     assert float(result.direction @ a @ result.direction) <= 0
 
 
+def test_callback_sees_every_iterate_and_its_residual_and_can_stop():
+    n = 12
+    a = spd(n, kappa=50, seed=5)
+    b = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    seen = []
+
+    def keep(k, x, r):
+        seen.append((k, x.clone(), r.clone()))
+        return False
+
+    full = conjugate_gradient(lambda v: a @ v, b, rtol=1e-12, callback=keep)
+    assert full.converged and [k for k, _, _ in seen] == list(range(1, full.iterations + 1))
+    torch.testing.assert_close(seen[-1][1], full.x, rtol=0, atol=0)
+    for k, x, r in seen:
+        # the iterate is the one max_iter=k ends with; r is its residual b - A x
+        torch.testing.assert_close(x, conjugate_gradient(lambda v: a @ v, b, max_iter=k).x)
+        torch.testing.assert_close(r, b - a @ x, rtol=0, atol=1e-10)
+        # phi(x) = 1/2 x.A x - b.x from x and r alone
+        phi = 0.5 * x @ a @ x - b @ x
+        torch.testing.assert_close(-0.5 * x @ (b + r), phi, rtol=1e-12, atol=0)
+    stopped = conjugate_gradient(lambda v: a @ v, b, callback=lambda k, x, r: k == 3)
+    assert stopped.status == "stopped" and stopped.iterations == 3 and not stopped.converged
+    torch.testing.assert_close(stopped.x, seen[2][1])
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

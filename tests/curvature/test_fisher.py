@@ -83,6 +83,10 @@ def test_gaussian_fisher_on_an_mlp_matches_its_products():
     v = torch.randn(29, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     torch.testing.assert_close(cv.fisher_vector_product(obj, v, likelihood="mse"), f @ v, **TOL)
     torch.testing.assert_close(cv.ggn_vector_product(obj, v), f @ v, **TOL)
+    matvec, n = cv.ggn_operator(obj)  # one operator, several products at its point
+    assert n == 29
+    for w in (v, 2 * v, torch.ones(29, dtype=torch.float64)):
+        torch.testing.assert_close(matvec(w), f @ w, **TOL)
     assert (f - autograd_hessian(obj)).abs().max() > 1e-3
 
 

@@ -1,8 +1,7 @@
 """The results store on a real SQLite file: a run enqueued twice runs once, stale trials
-are retried once, and the counts add up to the trials in storage. With
-OPTIMLAB_TEST_POSTGRES_URL naming a throw-away PostgreSQL database (SQLAlchemy URL, e.g.
-postgresql+psycopg2://user@127.0.0.1:5432/scratch), claims and the planning lock are
-checked there too."""
+are retried once, and the counts add up to the trials in storage. Claims and the
+planning lock are checked on a real PostgreSQL server too (``postgres_url``, see
+tests/postgres_server.py)."""
 
 from __future__ import annotations
 
@@ -93,14 +92,13 @@ def test_a_finished_trial_is_not_recorded_twice(tmp_path):
     assert store.trials(NAME)[0].values == [0.5]
 
 
-POSTGRES = os.environ.get("OPTIMLAB_TEST_POSTGRES_URL")
-URLS = [
-    "sqlite",
-    pytest.param(
-        POSTGRES,
-        marks=pytest.mark.skipif(not POSTGRES, reason="OPTIMLAB_TEST_POSTGRES_URL is not set"),
-    ),
-]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> str:
+    """A new storage: a SQLite file, or a database on the tests' PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    return request.getfixturevalue("postgres_url")
+
 
 CLAIMER = """
 import sys
@@ -113,9 +111,7 @@ print(" ".join(map(str, taken)))
 """
 
 
-@pytest.mark.parametrize("url", URLS)
-def test_each_waiting_trial_is_claimed_by_one_process(tmp_path, url):
-    url = f"sqlite:///{tmp_path / 'study.db'}" if url == "sqlite" else url
+def test_each_waiting_trial_is_claimed_by_one_process(url):
     store = Store(url)
     name = f"tune:p:{uuid.uuid4().hex}"  # a fresh study, also in a shared database
     for i in range(100):
@@ -140,9 +136,7 @@ def test_each_waiting_trial_is_claimed_by_one_process(tmp_path, url):
     assert len(store.trials(name, (TrialState.RUNNING,))) == 100
 
 
-@pytest.mark.parametrize("url", URLS)
-def test_the_planning_lock_is_exclusive_across_processes(tmp_path, url):
-    url = f"sqlite:///{tmp_path / 'study.db'}" if url == "sqlite" else url
+def test_the_planning_lock_is_exclusive_across_processes(url):
     code = (
         "import sys\n"
         "from optimlab.lab.lock import planning_lock\n"

@@ -201,3 +201,34 @@ def test_the_stored_form_is_the_file_form_and_reads_back(path):
     assert StudySpec.from_dict(data) == spec
     # what is stored goes through JSON (the storage's user attributes) unchanged
     assert StudySpec.from_dict(json.loads(json.dumps(data))) == spec
+
+
+def test_full_batch_and_batch_repeats_reach_every_run():
+    from optimlab.lab.runner import base_config
+    from optimlab.lab.trial import run_config
+
+    text = 'name = "s"\nproblems = ["logreg_digits"]\noptimizers = ["lbfgs"]\n'
+    plain = parse_study(text)
+    plain_run = run_config(base_config(plain, "logreg_digits", plain.optimizers[0], {}, seed=0))
+    assert plain_run.order == "random" and plain_run.batch_repeats == 1
+    for extra, order, repeats in [("full_batch = true\n", "full", 1),
+                                  ("[run]\nbatch_repeats = 4\n", "random", 4)]:  # fmt: skip
+        spec = parse_study(text + extra)
+        assert StudySpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+        run = run_config(base_config(spec, "logreg_digits", spec.optimizers[0], {}, seed=1))
+        assert run.order == order and run.batch_repeats == repeats
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        ("full_batch = 1\n", r"line 4: full_batch: must be true or false; got 1"),
+        ("full_batch = true\nbatch_size = 32\n", r"full_batch: steps on the whole training set"),
+        ('full_batch = true\n[run]\norder = "cyclic"\n', r"contradicts order 'cyclic'"),
+        ("[run]\nbatch_repeats = 0\n", r"invalid batch_repeats: 0"),
+    ],
+)
+def test_bad_full_batch_and_batch_repeats(extra, match):
+    text = 'name = "s"\nproblems = ["logreg_digits"]\noptimizers = ["lbfgs"]\n' + extra
+    with pytest.raises(OptimlabError, match=match):
+        parse_study(text, source="study.toml")

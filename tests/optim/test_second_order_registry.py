@@ -9,12 +9,18 @@ from second_order_problems import logistic_closure, logistic_data, logistic_para
 import optimlab.optim as oo
 from optimlab.errors import OptimlabError
 
-CLOSURE = ["bfgs", "lbfgs", "newton"]
+CLOSURE = ["bfgs", "cg", "hessian_free", "lbfgs", "newton"]
+# closure-driven too, but one closure call per step on any batch (they read the
+# closure's pass through the model): tests/optim/test_natural_gradient.py, test_kfac.py
+FISHER = ["kfac", "natural_gradient", "natural_gradient_diag"]
 
 
 def test_records_say_what_the_optimizers_need():
-    assert oo.available(needs_closure=True) == CLOSURE
-    assert set(oo.available(needs_closure=False)) | set(CLOSURE) == set(oo.available())
+    assert oo.available(needs_closure=True) == sorted(CLOSURE + FISHER)
+    assert set(oo.available(needs_closure=False)) | set(CLOSURE + FISHER) == set(oo.available())
+    for name in FISHER:
+        record = oo.get(name)
+        assert record.needs_closure and not record.full_batch and not record.chain
     for name in CLOSURE:
         record = oo.get(name)
         assert record.needs_closure and record.full_batch and not record.chain
@@ -49,6 +55,8 @@ def test_state_sizes_match_the_records():
         ("lbfgs", {"history_size": 3}, 6, 0),
         ("bfgs", {}, 0, 1),
         ("newton", {}, 0, 0),
+        ("cg", {}, 2, 0),
+        ("hessian_free", {}, 1, 0),
     ]:
         params = logistic_params(6)
         opt = oo.create(name, params, **hp)
@@ -62,6 +70,7 @@ def test_state_sizes_match_the_records():
         )
     assert oo.get("lbfgs").state_slots == 2 * 100  # the pairs at the default history size
     assert oo.get("bfgs").state_note.startswith("4n")
+    assert oo.get("cg").state_slots == 2 and oo.get("cg").max_params is None
 
 
 def one():
@@ -173,3 +182,20 @@ def test_zero_size_and_gradless_parameters_are_carried_along(name):
     assert empty.shape == (0, 3)
     closure()
     assert float(w.grad.abs().max()) < 1e-5  # the default tolerances stop about here
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("name", CLOSURE)
+def test_a_non_finite_loss_at_the_start_is_refused_naming_the_optimizer(name, value):
+    w = one()[0]
+    opt = oo.create(name, [w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum() * value
+        loss.backward()
+        return loss
+
+    cls = type(opt).__name__
+    with pytest.raises(OptimlabError, match=rf"{cls}: the closure returned a non-finite loss"):
+        opt.step(closure)

@@ -16,6 +16,14 @@ def tiny_model(seed=0, dtype=torch.float32):
     return model.to(dtype)
 
 
+# Optimizers built from parameters alone (path_sgd also reads the model's layers).
+PARAMETERS_ONLY = [
+    n
+    for n in oo.available(needs_closure=False)
+    if not getattr(oo.get(n).builder, "needs_model", False)
+]
+
+
 def batch(seed=1, dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(16, 4, generator=gen, dtype=dtype), torch.randn(
@@ -31,7 +39,11 @@ def test_trains_a_model_with_closure_float32_and_float64(name):
         lr = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adadelta": 1.0}.get(name, 0.01)
         if oo.get(name).needs_closure:
             lr = oo.get(name).hyperparameters()["lr"]  # a line search's first trial
-        opt = oo.create(name, model.parameters(), lr=lr)
+        # the Fisher-based ones are told the likelihood the loss (mse) belongs to
+        hp = {"likelihood": "mse"} if "likelihood" in oo.get(name).hyperparameters() else {}
+        opt = oo.create(name, model.parameters(), lr=lr, **hp)
+        if getattr(opt, "needs_model", False):
+            opt.attach_model(model)  # path_sgd reads the layers
 
         def closure(opt=opt, model=model, x=x, y=y):
             opt.zero_grad()
@@ -101,7 +113,7 @@ def test_add_param_group_and_none_grads():
     torch.testing.assert_close(w2.detach(), torch.full((2,), 0.8))
 
 
-@pytest.mark.parametrize("name", oo.available(needs_closure=False))
+@pytest.mark.parametrize("name", PARAMETERS_ONLY)
 def test_zero_size_parameter(name):
     """A zero-size tensor in a group (an empty layer) is stepped like any other: it
     gets every state entry, shaped as itself, and its step count, and the group's
@@ -181,7 +193,7 @@ def test_registry_records():
         assert record.state_bytes_per_param == 4 * record.state_slots
     # state_slots counts the parameter-sized buffers the optimizer really keeps (the
     # closure-driven ones keep flat buffers: tests/optim/test_second_order_registry.py)
-    for name in oo.available(needs_closure=False):
+    for name in PARAMETERS_ONLY:
         w = torch.ones(10, requires_grad=True)
         opt = oo.create(name, [w])
         w.grad = torch.ones(10)

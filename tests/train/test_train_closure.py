@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import optimlab.optim as oo
 from optimlab import problems
 from optimlab.cli import main
 from optimlab.errors import OptimlabError
@@ -65,14 +66,19 @@ def test_full_batch_lbfgs_equals_the_hand_written_loop():
     assert result.history[-1]["examples"] == calls * n
 
 
-def test_a_resumed_lbfgs_run_continues_identically(tmp_path):
+def _hessian_free(problem):
+    return oo.create("hessian_free", problem.model.parameters(), cg_max_iter=20)
+
+
+@pytest.mark.parametrize("make", [_lbfgs, _hessian_free])
+def test_a_resumed_closure_run_continues_identically(tmp_path, make):
     whole = problems.build("logreg_digits", seed=0)
-    ref = fit(whole, _lbfgs(whole), epochs=4, order="full")
+    ref = fit(whole, make(whole), epochs=4, order="full")
     first = problems.build("logreg_digits", seed=0)
     with pytest.raises(Killed):  # right after the second epoch's checkpoint
-        fit(first, _lbfgs(first), epochs=4, order="full", out_dir=tmp_path, callbacks=[KillAt(1)])
+        fit(first, make(first), epochs=4, order="full", out_dir=tmp_path, callbacks=[KillAt(1)])
     again = problems.build("logreg_digits", seed=0)  # a fresh process would build it anew
-    resumed = fit(again, _lbfgs(again), epochs=4, order="full", out_dir=tmp_path)
+    resumed = fit(again, make(again), epochs=4, order="full", out_dir=tmp_path)
 
     def no_time(rows):
         return [{k: v for k, v in r.items() if k != "time"} for r in rows]
@@ -107,7 +113,7 @@ def test_full_batch_option(tmp_path, capsys):
     assert "--full-batch contradicts --order cyclic" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "newton"])
+@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "newton", "cg", "hessian_free"])
 def test_second_order_optimizers_train_through_the_command_line(name, tmp_path, capsys):
     argv = ["train", "--problem", "logreg_digits", "--optimizer", name, "--full-batch",
             "--epochs", "2", "--quiet", "--out", str(tmp_path)]  # fmt: skip
@@ -119,4 +125,5 @@ def test_second_order_optimizers_train_through_the_command_line(name, tmp_path, 
     n = len(problems.build("logreg_digits").splits.train.x)
     assert rows[-1]["batch_size"] == n and rows[-1]["examples"] == rows[-1]["evaluations"] * n
     assert rows[-1]["evaluations"] >= 2 and "hvps" in rows[-1]
-    assert (rows[-1]["hvps"] > 0) == (name == "newton")  # Newton's Hessian is built from them
+    # Newton's Hessian and Hessian-free's CG are built from curvature products
+    assert (rows[-1]["hvps"] > 0) == (name in ("newton", "hessian_free"))

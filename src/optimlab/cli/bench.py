@@ -1,24 +1,27 @@
-"""``optimlab bench [optimizers|engine|accuracy|parallel]``: benchmarks printed as
-side-by-side ratios."""
+"""``optimlab bench [optimizers|engine|accuracy|parallel|curvature|transport|kfac]``:
+benchmarks printed as side-by-side ratios."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 
-from optimlab.errors import unknown_name
+from optimlab.errors import check_range, unknown_name
+
+REPEATS = 20  # timed calls per contender, where a benchmark has no count of its own
 
 
 def _optimizers(args: argparse.Namespace) -> None:
     from optimlab.bench.optimizers import run_optimizer_bench
 
-    run_optimizer_bench(args.model, repeats=args.repeats, fast=args.fast, instances=args.instances)
+    run_optimizer_bench(args.model, repeats=args.repeats or REPEATS, fast=args.fast,
+                        instances=args.instances)  # fmt: skip
 
 
 def _engine(args: argparse.Namespace) -> None:
     from optimlab.bench.engine import run_engine_bench
 
-    run_engine_bench(args.model, repeats=args.repeats)
+    run_engine_bench(args.model, repeats=args.repeats or REPEATS)
 
 
 def _accuracy(args: argparse.Namespace) -> None:
@@ -41,7 +44,45 @@ def _accuracy(args: argparse.Namespace) -> None:
 def _parallel(args: argparse.Namespace) -> None:
     from optimlab.bench.parallel import run_parallel_bench
 
-    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds)
+    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=args.rounds or 3)
+
+
+def _curvature(args: argparse.Namespace) -> None:
+    from optimlab.bench.curvature import report
+
+    print(report(args.threads or 1, repeats=args.repeats))
+
+
+def _transport(args: argparse.Namespace) -> None:
+    from optimlab.bench.transport import REPEATS as FETCHES
+    from optimlab.bench.transport import ROUNDS, run_transport_bench
+
+    run_transport_bench(args.rounds or ROUNDS, repeats=args.repeats or FETCHES)
+
+
+def _kfac(args: argparse.Namespace) -> None:
+    import torch
+
+    from optimlab.bench.kfac import run_kfac_bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hp = {
+        key: value
+        for key, value in (
+            ("cov_interval", args.cov_interval),
+            ("inv_interval", args.inv_interval),
+            ("fisher", args.fisher),
+        )
+        if value is not None
+    }
+    run_kfac_bench(
+        args.problem,
+        steps=args.steps,
+        rounds=args.rounds or 3,
+        batch_size=args.batch_size,
+        kfac=hp,
+    )
 
 
 # name -> the function that turns the parsed options into the benchmark's arguments
@@ -50,12 +91,17 @@ BENCHES: dict[str, Callable[[argparse.Namespace], None]] = {
     "engine": _engine,
     "accuracy": _accuracy,
     "parallel": _parallel,
+    "curvature": _curvature,
+    "transport": _transport,
+    "kfac": _kfac,
 }
 
 
 def run(args: argparse.Namespace) -> int:
     if args.what not in BENCHES:
         raise unknown_name("benchmark", args.what, BENCHES)
+    if args.repeats is not None:
+        check_range("repeats", args.repeats, 1)
     BENCHES[args.what](args)
     return 0
 
@@ -64,7 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks printed as side-by-side ratios")
     p.add_argument("what", nargs="?", default="optimizers", help=", ".join(BENCHES))
     p.add_argument("--model", default="both", help="optimizers: large, small or both")
-    p.add_argument("--repeats", type=int, default=20, help="timed repetitions per contender")
+    p.add_argument("--repeats", type=int,
+                   help=f"timed repetitions per contender ({REPEATS}; curvature: each "
+                   "benchmark's own, 21 to 100)")  # fmt: skip
     p.add_argument(
         "--instances",
         type=int,
@@ -90,9 +138,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--max-epochs", type=int, help="epochs per run (default: the problem's)")
     a.add_argument("--eval-every", type=int, help="steps between evaluations (default: epoch)")
     a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
-    a.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    a.add_argument("--threads", type=int,
+                   help="torch threads (default: torch's; curvature: 1)")  # fmt: skip
     g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
-    g.add_argument("--rounds", type=int, default=3, help="runs of each contender (3)")
+    g.add_argument(
+        "--rounds",
+        type=int,
+        help="runs of each contender (3); transport: rounds of processes (4); kfac: timed "
+        "rounds of --steps steps (3)",
+    )
     g.add_argument("--run-epochs", type=int, default=2,
                    help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
+    k = p.add_argument_group("kfac (K-FAC's epoch time against SGD's, interleaved rounds)")
+    k.add_argument("--steps", type=int, default=100, help="optimizer steps per round (100)")
+    k.add_argument("--batch-size", type=int, help="batch size (default: the problem's)")
+    k.add_argument("--cov-interval", type=int, help="K-FAC's steps between factor updates")
+    k.add_argument("--inv-interval", type=int, help="K-FAC's steps between inverse refreshes")
+    k.add_argument("--fisher", help="K-FAC's Fisher: true or empirical")
     p.set_defaults(func=run)

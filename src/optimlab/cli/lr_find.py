@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     problem = problems.build(problem_name, seed=args.seed, device=resolve_device(args.device))
     optimizer = optim.create(optimizer_name, problem.model.parameters(), **hp)
+    if getattr(optimizer, "needs_model", False):
+        optimizer.attach_model(problem.model)  # path_sgd reads the layers
     if problem.splits is None:  # a pure function: its model ignores the input
         batches: object = [(None, None)]
     else:

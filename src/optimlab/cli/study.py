@@ -27,17 +27,38 @@ def run(args: argparse.Namespace) -> int:
     if args.workers != 1:
         resume += f" --workers {args.workers}"
     if args.storage:
-        resume += f" --storage {args.storage}"
-    return run_and_report(spec, out, args.workers, args.storage, resume)
+        from optimlab.lab.database import shown
+
+        resume += f" --storage {shown(args.storage)}"
+    for option in ("heartbeat", "grace_period"):
+        if getattr(args, option) is not None:
+            resume += f" --{option.replace('_', '-')} {getattr(args, option)}"
+    beats = {"heartbeat": args.heartbeat, "grace_period": args.grace_period}
+    return run_and_report(spec, out, args.workers, args.storage, resume, **beats)
 
 
-def run_and_report(spec, out: Path, workers: int, storage: str | None, resume: str) -> int:
+def run_and_report(
+    spec,
+    out: Path,
+    workers: int,
+    storage: str | None,
+    resume: str,
+    heartbeat: int | None = None,
+    grace_period: int | None = None,
+) -> int:
     """Run ``spec``, print what happened, and return the command's exit status."""
     from optimlab.lab.runner import run_study
     from optimlab.lab.supervise import StudyInterrupted
 
     try:
-        result = run_study(spec, out, workers=workers, storage=storage)
+        result = run_study(
+            spec,
+            out,
+            workers=workers,
+            storage=storage,
+            heartbeat=heartbeat,
+            grace_period=grace_period,
+        )
     except StudyInterrupted as stopped:
         name = signal.Signals(stopped.signum).name
         print(f"interrupted by {name}; finished so far: {_summary(stopped.result)}")
@@ -104,8 +125,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--workers", type=int, default=1, help="parallel worker processes")
     r.add_argument(
         "--storage",
-        help="SQLAlchemy URL shared by workers on several machines "
-        "(default: SQLite file in the output directory)",
+        help="SQLAlchemy URL shared by workers on several machines, e.g. "
+        "postgresql+psycopg://USER@HOST:5432/DATABASE (default: SQLite file in the "
+        "output directory)",
+    )
+    r.add_argument(
+        "--heartbeat",
+        type=int,
+        metavar="SECONDS",
+        help="seconds between the heartbeats that tell other workers, on any machine, "
+        "that this one is alive; 0: none (default: 10)",
+    )
+    r.add_argument(
+        "--grace-period",
+        type=int,
+        metavar="SECONDS",
+        help="seconds without a heartbeat after which a run's worker is taken for dead "
+        "and the run goes back in the queue (default: six heartbeats)",
     )
     r.set_defaults(func=run)
     s = study_sub.add_parser("status", help="progress of a study")

@@ -8,10 +8,12 @@ the long options with underscores, plus ``[hp]``, ``[schedule_args]`` and
 and rerunning the same command continues where it stopped, ending as an uninterrupted
 run would; a different command on the same directory is refused.
 
-``--parallel sync|local_sgd --nproc N`` runs in N processes started by torch's elastic
-launcher (:mod:`optimlab.parallel.launch`); the same command under ``torchrun`` runs as
-one of torchrun's processes. ``--parallel hogwild --nproc N`` shares one model between
-N processes of this machine (:mod:`optimlab.parallel.hogwild`).
+``--parallel sync|local_sgd|easgd|downpour|delay_tolerant|easgd_async --nproc N`` runs in
+N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
+same command under ``torchrun`` runs as one of torchrun's processes. ``--parallel
+hogwild --nproc N`` shares one model between N processes of this machine
+(:mod:`optimlab.parallel.hogwild`). An asynchronous method with ``--simulate-delay``
+runs in this process with a seeded staleness (:mod:`optimlab.parallel.simulate`).
 """
 
 from __future__ import annotations
@@ -126,6 +128,45 @@ def add_regularization_arguments(parser: argparse.ArgumentParser) -> None:
         help="stochastic weight averaging from this fraction of the budget (0.75)",
     )  # fmt: skip
     g.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights")
+    a = parser.add_argument_group("adversarial training and robust accuracy")
+    a.add_argument("--adversarial", metavar="ATTACK", help="train on fgsm or pgd examples")
+    a.add_argument(
+        "--adversarial-epsilon",
+        type=float,
+        metavar="EPS",
+        help="perturbation size (pixel units of [0, 1] for images)",
+    )
+    a.add_argument("--adversarial-norm", metavar="NORM", help="linf (default) or l2")
+    a.add_argument("--adversarial-steps", type=int, metavar="N", help="pgd steps (10)")
+    a.add_argument(
+        "--adversarial-step-size",
+        type=float,
+        metavar="ALPHA",
+        help="pgd step size (2.5 * eps / steps)",
+    )
+    a.add_argument(
+        "--adversarial-random-start",
+        action=argparse.BooleanOptionalAction,
+        help="pgd starts at a random point of the ball (yes)",
+    )
+    a.add_argument(
+        "--adversarial-fraction",
+        type=float,
+        metavar="F",
+        help="share of each batch replaced by adversarial examples (0.5)",
+    )
+    a.add_argument(
+        "--robust-epsilon",
+        type=float,
+        metavar="EPS",
+        help="log val/test robust accuracy under PGD at this epsilon",
+    )
+    a.add_argument(
+        "--robust-examples",
+        type=int,
+        metavar="N",
+        help="robust accuracy on the first N examples of each split (all)",
+    )
 
 
 def regularization_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,22 +210,23 @@ LAUNCH_OPTIONS: dict[str, tuple[type, str, str]] = {
 def launch_options(args: argparse.Namespace, config: Any) -> Any:
     """The launcher's options given on the command line, checked against the run."""
     from optimlab.parallel.launch import LaunchOptions
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import DISTRIBUTED, launched
 
     given = {k: getattr(args, k) for k in LAUNCH_OPTIONS if getattr(args, k) is not None}
-    if given and config.parallel not in DISTRIBUTED:
+    if given and not launched(config):
         names = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise OptimlabError(f"{names} need --parallel sync or local_sgd (a launched run)")
+        raise OptimlabError(f"{names} need --parallel {' or '.join(DISTRIBUTED)} without "
+                            "--simulate-delay (a launched run)")  # fmt: skip
     return LaunchOptions(**given)
 
 
 def _train(config: Any, args: argparse.Namespace, resume: bool | str) -> dict[str, Any] | None:
     """Train ``config`` here, in launched processes, or as one of torchrun's; return the
     summary where this process has it."""
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import launched
 
     progress = not args.quiet
-    if config.parallel in DISTRIBUTED:
+    if launched(config):
         from optimlab.parallel.world import in_launched_worker
 
         options = launch_options(args, config)

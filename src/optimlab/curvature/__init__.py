@@ -12,23 +12,38 @@ Two front ends, one per way a loss is given:
 Either gives an operator ``v -> A v`` for ``extreme_eigenvalues`` (Lanczos),
 ``power_iteration``, ``hutchinson_trace`` and the conjugate-gradient solver
 ``conjugate_gradient``.
+
+A third way in, for optimizers that precondition with the Fisher: ``Recorder`` watches
+a closure's forward and backward pass through a model's modules (the model's output
+and its gradient, each layer's input and output gradient), from which
+``per_example_pullbacks`` gives per-example gradients and ``fisher_of_outputs`` the
+true Fisher without the targets, and ``optimlab.curvature.kfac`` K-FAC's Kronecker
+factors.
 """
 
+from optimlab.curvature.capture import Recorder
 from optimlab.curvature.cg import CGResult, conjugate_gradient
 from optimlab.curvature.fisher import (
     KINDS,
     empirical_fisher,
     empirical_fisher_vector_product,
     fisher,
+    fisher_of_outputs,
     fisher_vector_product,
     ggn,
+    ggn_operator,
     ggn_vector_product,
     hessian_matrix,
     operator,
     per_example_gradients,
+    per_example_pullbacks,
 )
 from optimlab.curvature.flat import Params, flatten, numel, unflatten
-from optimlab.curvature.graph import GradientGraph, backward_creates_graph
+from optimlab.curvature.graph import (
+    GradientGraph,
+    backward_creates_graph,
+    backward_retains_graph,
+)
 from optimlab.curvature.hvp import (
     DEFAULT_METHOD,
     METHODS,
@@ -55,15 +70,19 @@ __all__ = [
     "GradientGraph",
     "ModelObjective",
     "Params",
+    "Recorder",
     "backward_creates_graph",
+    "backward_retains_graph",
     "conjugate_gradient",
     "empirical_fisher",
     "empirical_fisher_vector_product",
     "extreme_eigenvalues",
     "fisher",
+    "fisher_of_outputs",
     "fisher_vector_product",
     "flatten",
     "ggn",
+    "ggn_operator",
     "ggn_vector_product",
     "hessian",
     "hessian_matrix",
@@ -75,6 +94,7 @@ __all__ = [
     "numel",
     "operator",
     "per_example_gradients",
+    "per_example_pullbacks",
     "power_iteration",
     "unflatten",
 ]

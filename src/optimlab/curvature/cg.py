@@ -21,6 +21,12 @@ A direction of non-positive curvature (``p . A p <= 0``: ``A`` is not positive
 definite, as a Hessian away from a minimum may be) ends the solve with status
 ``"negative_curvature"`` and the iterate reached so far, which is what truncated
 Newton methods use (Steihaug 1983); ``direction`` holds that ``p``.
+
+``callback(k, x, r)`` sees every iterate ``x`` and its residual ``r = b - A x`` after
+iteration ``k``; returning True ends the solve with status ``"stopped"``. Truncated
+Newton methods keep iterates and apply their own stopping rules through it: the value
+of the quadratic ``phi(x) = 1/2 x.A x - b.x`` is ``-1/2 x.(b + r)``, with no product
+with ``A``.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from torch import Tensor
 from optimlab.errors import OptimlabError, check_range
 
 MatVec = Callable[[Tensor], Tensor]
-STATUSES = ("converged", "max_iter", "negative_curvature")
+#: ``callback(k, x, r) -> stop?`` after iteration ``k``
+Callback = Callable[[int, Tensor, Tensor], bool]
+STATUSES = ("converged", "max_iter", "negative_curvature", "stopped")
 
 
 class CGResult(NamedTuple):
@@ -42,7 +50,8 @@ class CGResult(NamedTuple):
 
     Attributes:
         x: the solution (the last iterate unless ``status == "converged"``).
-        status: ``"converged"``, ``"max_iter"`` or ``"negative_curvature"``.
+        status: ``"converged"``, ``"max_iter"``, ``"negative_curvature"`` or
+            ``"stopped"`` (by the callback).
         iterations: iterations done (each one product with ``A``).
         products: products with ``A`` in all (one more when ``x0`` is given).
         residual_norm: ``||b - A x||`` by the recurrence (not recomputed).
@@ -70,6 +79,7 @@ def conjugate_gradient(
     atol: float = 0.0,
     max_iter: int | None = None,
     preconditioner: MatVec | None = None,
+    callback: Callback | None = None,
 ) -> CGResult:
     """Solve ``A x = b`` by (preconditioned) conjugate gradients.
 
@@ -82,6 +92,7 @@ def conjugate_gradient(
             exact arithmetic, rounding may need a few more).
         preconditioner: ``v -> M^-1 v`` for a symmetric positive-definite ``M``
             approximating ``A``; the identity by default.
+        callback: ``(k, x, r) -> bool`` after each iteration; True stops the solve.
     """
     if b.dim() != 1:
         raise OptimlabError(f"invalid b: expected a vector, got shape {tuple(b.shape)}")
@@ -134,8 +145,11 @@ def conjugate_gradient(
         x = x + alpha * p
         r = r - alpha * ap
         r_norm = float(r.norm())
+        stop = callback is not None and callback(k, x, r)  # sees every iterate
         if r_norm <= threshold:
             return CGResult(x, "converged", k, products, r_norm)
+        if stop:
+            return CGResult(x, "stopped", k, products, r_norm)
         z = precondition(r)
         rz_new = torch.dot(r, z)
         p = z + (rz_new / rz) * p

@@ -32,13 +32,17 @@ from optimlab.errors import OptimlabError
 _CHUNK = 256
 
 
-class _CreateGraphMode(TorchFunctionMode):
-    """Every ``backward`` call inside keeps the graph of the gradient it computes."""
+class _BackwardMode(TorchFunctionMode):
+    """Every ``backward`` call inside gets the keyword arguments ``forced``."""
+
+    def __init__(self, **forced: Any) -> None:
+        super().__init__()
+        self.forced = forced
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None):
         kwargs = dict(kwargs or {})
         if func is Tensor.backward or func is torch.autograd.backward:
-            kwargs["create_graph"] = True
+            kwargs.update(self.forced)
         return func(*args, **kwargs)
 
 
@@ -53,8 +57,17 @@ def backward_creates_graph() -> Iterator[None]:
     with warnings.catch_warnings():
         # torch warns of that cycle; of_closure breaks it
         warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph=True")
-        with _CreateGraphMode():
+        with _BackwardMode(create_graph=True):
             yield
+
+
+@contextmanager
+def backward_retains_graph() -> Iterator[None]:
+    """Inside, ``loss.backward()`` acts as ``loss.backward(retain_graph=True)``: the
+    graph of the forward pass survives, for one more backward pass through it (K-FAC's
+    pass with sampled targets). It is freed with the last tensor that refers to it."""
+    with _BackwardMode(retain_graph=True):
+        yield
 
 
 class GradientGraph:

@@ -99,3 +99,79 @@ def class_log_likelihoods(name: str, outputs: Tensor) -> Tensor:
     raise OptimlabError(
         f"invalid likelihood: {name!r} is not discrete; valid: cross_entropy, logistic"
     )
+
+
+def _check_class_scores(name: str, outputs: Tensor) -> None:
+    if name == "cross_entropy" and outputs.ndim != 2:
+        raise OptimlabError(
+            f"the cross_entropy likelihood needs outputs (N, C), one score per class; got "
+            f"{tuple(outputs.shape)}"
+        )
+
+
+def sampled_loss(name: str, outputs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """A mean loss at targets drawn from the model's own distribution, for the true
+    Fisher by sampling (Martens & Grosse 2015, sec. 5).
+
+    Returns ``(1/N) sum_i l_i(z_i, y_i)`` with one ``y_i ~ p(y | z_i)`` per example (the
+    draw is not differentiated), scaled so that ``g_i = N dL/dz_i`` has
+    ``E[g_i g_i^T] = N F_z(z_i)``, the per-example output Fisher in the scaling of
+    ``output_fisher_product`` (that of the mean loss):
+
+    ==================  ==========================================  ========================
+    likelihood          draw                                        ``l_i``
+    ==================  ==========================================  ========================
+    ``cross_entropy``   ``y_i ~ Categorical(softmax z_i)``          ``-log softmax(z_i)_y``
+    ``logistic``        ``y_i ~ Bernoulli(sigmoid s_i)``            binary cross-entropy
+    ``mse``             ``y_i = z_i + e``, ``e ~ N(0, I/2)``         ``|z_i - y_i|^2 / sqrt(D)``
+    ==================  ==========================================  ========================
+
+    (``D`` output entries per example.)
+    """
+    n = outputs.shape[0]
+    _check_class_scores(name, outputs)
+    with torch.no_grad():
+        if name == "cross_entropy":
+            probs = torch.softmax(outputs.detach(), dim=-1)
+            draws = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+            targets = draws.reshape(probs.shape[:-1])
+        elif name == "logistic":
+            p = torch.sigmoid(_scores(outputs.detach()))
+            targets = torch.bernoulli(p, generator=generator)
+        elif name == "mse":
+            noise = torch.randn(outputs.shape, generator=generator, dtype=outputs.dtype,
+                                device=outputs.device)  # fmt: skip
+            targets = outputs.detach() + noise * 0.5**0.5
+        else:
+            raise OptimlabError(f"invalid likelihood: {name!r}; valid: {', '.join(NAMES)}")
+    if name == "cross_entropy":
+        return torch.nn.functional.cross_entropy(outputs, targets)
+    if name == "logistic":
+        return torch.nn.functional.binary_cross_entropy_with_logits(_scores(outputs), targets)
+    per_example = outputs.numel() // n
+    return ((outputs - targets) ** 2).sum() / (n * per_example**0.5)
+
+
+def check_output_gradient(name: str, outputs: Tensor, gradient: Tensor, who: str) -> None:
+    """Raise unless ``gradient`` (the gradient of the mean loss in ``outputs``) can come
+    from the likelihood ``name``: a cross-entropy gradient sums to zero over the classes
+    of each example, ``N`` times a logistic one is ``sigmoid(s) - y`` with ``y`` in
+    ``[0, 1]``. A cheap guard against a likelihood option that does not match the loss
+    (every gradient could come from ``mse``)."""
+    if name == "mse":
+        return
+    _check_class_scores(name, outputs)
+    scaled = gradient.detach() * outputs.shape[0]
+    tol = 1e-3 * max(1.0, float(scaled.abs().max()))
+    if name == "cross_entropy":
+        bad = float(scaled.sum(dim=-1).abs().max()) > tol
+        why = "its gradient in the outputs does not sum to 0 over the classes"
+    else:
+        y = torch.sigmoid(_scores(outputs.detach())) - _scores(scaled)
+        bad = float(y.min()) < -tol or float(y.max()) > 1 + tol
+        why = "its gradient in the scores is not sigmoid(s) - y for labels y in [0, 1]"
+    if bad:
+        raise OptimlabError(
+            f"{who}: the loss is not the {name} of the model's outputs ({why}); set "
+            f"likelihood= to the loss's own ({', '.join(NAMES)}), or use fisher='empirical'"
+        )

@@ -26,9 +26,13 @@ MODULES = (
     "curriculum",
     "bias_variance",
     "overfitting",
+    "adversarial",
     "whitening",
+    "lbfgs_batches",
     "vanishing_gradients",
+    "skip_connections",
     "lr_range_test",
+    "stale_gradients",
 )
 
 

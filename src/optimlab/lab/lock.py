@@ -27,6 +27,7 @@ from contextlib import contextmanager
 import sqlalchemy
 
 from optimlab.errors import OptimlabError
+from optimlab.lab.database import cannot_open, engine_kwargs, shown
 
 # one advisory lock per database, the same number in every process
 _KEY = int.from_bytes(hashlib.sha1(b"optimlab.lab planning").digest()[:8], "big", signed=True)
@@ -63,7 +64,8 @@ def _file_lock(database: str | None, url: str) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
         raise OptimlabError(
-            f"cannot open storage {url!r}: cannot create its lock file {path!r}: {err.strerror}"
+            f"cannot open storage {shown(url)!r}: "
+            f"cannot create its lock file {path!r}: {err.strerror}"
         ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder is done (or dead)
@@ -81,13 +83,13 @@ def _advisory_lock(backend: str, url: str) -> Iterator[None]:
         take, give = "SELECT GET_LOCK(:name, :wait)", "SELECT RELEASE_LOCK(:name)"
         params = {"name": f"optimlab{_KEY}", "wait": _WAIT_SECONDS}
     try:
-        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        engine = sqlalchemy.create_engine(
+            url, poolclass=sqlalchemy.pool.NullPool, **engine_kwargs(url)
+        )
         # autocommit: the lock belongs to the session, and no transaction stays open
         connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     except Exception as err:  # the driver's many kinds all mean "cannot reach it"
-        raise OptimlabError(
-            f"cannot open storage {url!r}: {type(err).__name__}: {str(err).splitlines()[0]}"
-        ) from None
+        raise cannot_open(url, err) from None
     try:
         connection.execute(sqlalchemy.text(take), params)
         yield

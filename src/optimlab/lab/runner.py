@@ -14,6 +14,12 @@ is reported (its trial goes back in the queue for the others, and the run ends w
 error), and SIGTERM or SIGINT stops the workers, writes the report of what finished and
 raises ``StudyInterrupted`` (see ``optimlab.lab.supervise``).
 
+Workers on several machines share a study through a server database (``--storage``).
+A trial whose worker died is found by its pid on the same host, or by its stopped
+heartbeat (``optimlab.lab.heartbeat``), and goes back in the queue: when a runner starts,
+when one of its worker processes dies, and while the other workers wait for their last
+runs.
+
 Planning happens once per storage, under the storage's planning lock
 (``optimlab.lab.lock``), and is idempotent: it enqueues only the run keys a study does
 not hold yet, so a runner killed while planning, or two started together, plan each
@@ -34,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError
+from optimlab.lab.database import shown
+from optimlab.lab.heartbeat import OFF, Heartbeat, beating, heartbeat_settings
 from optimlab.lab.lock import planning_lock
 from optimlab.lab.space import coarse_to_fine, sample_configs
 from optimlab.lab.spec import OptimizerSpec, StudySpec
@@ -269,16 +277,20 @@ def work(
     spec: StudySpec,
     out_dir: Path,
     quiet: bool = False,
+    heartbeat: Heartbeat = OFF,
     flush_denormal: bool = False,
 ) -> None:
     """A worker's loop: claim, train, record; until nothing is left to do.
-    ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``)."""
+    ``flush_denormal``: flush subnormal floats first (``optimlab.train.denormals``).
+    While others' runs are all that is left, it re-enqueues those whose worker died
+    (every heartbeat; not at all without one)."""
 
     if flush_denormal:
         flush_denormals()
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
-    store = Store(url)
+    store = Store(url, heartbeat)
     names = _all_names(spec)
+    next_look = time.monotonic() + heartbeat.interval
     while True:
         claimed = store.claim(names)
         if claimed is not None:
@@ -289,6 +301,12 @@ def work(
         counts = store.counts()
         if counts["waiting"] == 0 and counts["running"] == 0:
             return
+        if heartbeat.on and time.monotonic() >= next_look:
+            next_look = time.monotonic() + heartbeat.interval
+            recovered = store.recover_stale(names)
+            if recovered:
+                say(f"{recovered} run(s) whose worker stopped go back in the queue")
+                continue
         time.sleep(0.5)
 
 
@@ -304,9 +322,11 @@ def _run_claimed(store, spec, out_dir, name, trial, say) -> None:
             return trial.should_prune()
         return False
 
-    record = run_trial(config, out_dir / "runs" / key, on_epoch=on_epoch)
-    value = record["final"].get(metric)
-    if not store.finish(trial, record, value):
+    with beating(store.storage, trial._trial_id):  # until the trial is closed
+        record = run_trial(config, out_dir / "runs" / key, on_epoch=on_epoch)
+        value = record["final"].get(metric)
+        closed = store.finish(trial, record, value)
+    if not closed:
         say(f"{phase:5s} {config['problem']} {config['label']}: taken over by another runner")
         return
     shown = f"{metric} {value:.4g}" if value is not None else record.get("error") or ""
@@ -324,8 +344,14 @@ def run_study(
     storage: str | None = None,
     report: bool = True,
     quiet: bool = False,
+    heartbeat: int | None = None,
+    grace_period: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) ``spec`` in ``out_dir``; returns where the results are.
+
+    ``heartbeat`` and ``grace_period`` (seconds) set how workers tell that another's
+    worker died (``optimlab.lab.heartbeat.heartbeat_settings``: by default a heartbeat
+    every 10 s and a grace period of 60 s; a heartbeat of 0 turns it off).
 
     The result holds ``storage``, ``counts`` and ``phases`` (``tally``), ``errors`` (one line
     per worker process that died abnormally; its trial was re-enqueued) and, with
@@ -337,14 +363,15 @@ def run_study(
     if workers < 1:
         raise OptimlabError(f"invalid workers: {workers}; valid: a whole number >= 1")
     url = storage or default_storage(out_dir)
+    beats = heartbeat_settings(heartbeat, grace_period)
     say: Printer = (lambda _m: None) if quiet else (lambda m: print(m, flush=True))
     names = _all_names(spec)
     with planning_lock(url):  # one runner at a time creates the storage and plans
-        store = Store(url)
+        store = Store(url, beats)
         saved = store.meta("spec")
         if saved is not None and saved != _jsonable(spec.to_dict()):
             raise OptimlabError(
-                f"the storage {url!r} holds a study made from a different study file; "
+                f"the storage {shown(url)!r} holds a study made from a different study file; "
                 "use another --out (or --storage) for a changed study"
             )
         store.set_meta("spec", spec.to_dict())
@@ -353,16 +380,16 @@ def run_study(
         planned = plan(store, spec)
     if recovered:
         say(f"resuming: {recovered} interrupted run(s) continue from their checkpoints")
-    say(_plan_message(spec, planned, store, workers, url))
+    say(_plan_message(spec, planned, store, workers, url, beats))
     errors: list[str] = []
     try:
         with signals_interrupt():
             if workers == 1:
-                work(url, spec, out_dir, quiet)
+                work(url, spec, out_dir, quiet, heartbeat=beats)
             else:
-                errors = _run_workers(url, spec, out_dir, quiet, workers, say)
+                errors = _run_workers(url, spec, out_dir, quiet, workers, say, beats)
     except StudyInterrupted as stopped:
-        stopped.result = _wrap_up(url, spec, out_dir, report)
+        stopped.result = _wrap_up(url, spec, out_dir, report, beats)
         raise
     result: dict[str, Any] = {"storage": url, **tally(store), "errors": errors}
     if report and finished(result["counts"]):
@@ -370,12 +397,12 @@ def run_study(
     return result
 
 
-def _run_workers(url, spec, out_dir, quiet, workers, say) -> list[str]:
+def _run_workers(url, spec, out_dir, quiet, workers, say, beats) -> list[str]:
     """Run ``workers`` worker processes to the end; one line per one that died abnormally."""
     ctx = mp.get_context("spawn")
     flush = flushing_here()  # a spawned process starts without it
-    args = (url, spec, out_dir, quiet, flush)
-    store = Store(url)
+    args = (url, spec, out_dir, quiet, beats, flush)
+    store = Store(url, beats)
 
     def on_death(proc) -> None:
         # its trial goes back in the queue, where the other workers find it
@@ -392,9 +419,13 @@ def _run_workers(url, spec, out_dir, quiet, workers, say) -> list[str]:
         stop(procs)  # after a signal or an error here: no worker outlives the runner
 
 
-def _plan_message(spec: StudySpec, planned: dict[str, int], store: Store, workers, url) -> str:
+def _plan_message(
+    spec: StudySpec, planned: dict[str, int], store: Store, workers, url, beats
+) -> str:
     """What runs now and what follows, so that the final count is no surprise."""
-    where = f"{workers} worker(s), storage {url}"
+    where = f"{workers} worker(s), storage {shown(url)}"
+    if beats.on:
+        where += f" (heartbeat every {beats.interval} s, grace period {beats.grace} s)"
     if not any(planned.values()):
         c = store.counts()
         return (
@@ -424,9 +455,11 @@ def finished(counts: dict[str, int]) -> int:
     return counts["done"] + counts["failed"] + counts["pruned"]
 
 
-def _wrap_up(url: str, spec: StudySpec, out_dir: Path, report: bool) -> dict[str, Any]:
+def _wrap_up(
+    url: str, spec: StudySpec, out_dir: Path, report: bool, beats: Heartbeat
+) -> dict[str, Any]:
     """After a signal: re-enqueue the stopped runs, report the finished ones."""
-    store = Store(url)  # a fresh connection: the old one may have been cut mid-statement
+    store = Store(url, beats)  # a fresh connection: the old one may have been cut mid-statement
     requeued = store.recover_stale(_all_names(spec))
     result: dict[str, Any] = {"storage": url, "requeued": requeued, **tally(store)}
     if report and finished(result["counts"]):

@@ -8,6 +8,8 @@ A study is a TOML file::
     seeds = 3                                      # reruns of the selected setting
     threads = 1                                    # torch threads per run (default 1)
     metric = "val_accuracy"                        # selection metric (default by task)
+    full_batch = false                             # true: run.order = "full" (one step
+                                                   # per epoch on the whole training set)
 
     [budget]
     epochs = 10                                    # or steps = ..., seconds = ...
@@ -82,6 +84,7 @@ TOP_KEYS = {
     "sampler_seed",
     "threads",
     "run",
+    "full_batch",
 }
 # Run settings a study sets through its own keys, never through a ``run`` table.
 STUDY_OWNED = (
@@ -440,6 +443,8 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     first = optimizers[0]
     run = _run_table(data, "run", where, problems[0], first.name,
                      around=_contender_settings(first.schedule, first.regularize))  # fmt: skip
+    if _full_batch(data, where, run, optimizers):
+        run = {**run, "order": "full"}
     for i, opt in enumerate(optimizers):
         _run_table({"run": {**run, **opt.run}}, "run", where, problems[0], opt.name,
                    key=f"optimizers[{i}].run" if opt.run else "run",
@@ -472,6 +477,23 @@ def _contender_settings(schedule: dict[str, Any] | None, regularize: dict[str, A
     if schedule is not None:
         out.update(schedule=schedule["name"], schedule_args=dict(schedule.get("params", {})))
     return out
+
+
+def _full_batch(data: dict[str, Any], where: _Where, run: dict[str, Any], optimizers) -> bool:
+    """Whether ``full_batch = true``: the run setting ``order = "full"`` for every trial
+    (as ``optimlab train --full-batch``), which no batch size or other order may contradict."""
+    full_batch = data.get("full_batch", False)
+    if not isinstance(full_batch, bool):
+        raise where.error("full_batch", f"must be true or false; got {full_batch!r}")
+    if not full_batch:
+        return False
+    if data.get("batch_size") is not None:
+        raise where.error("full_batch", "steps on the whole training set; drop batch_size")
+    orders = {run.get("order"), *(o.run.get("order") for o in optimizers)} - {None, "full"}
+    if orders:
+        raise where.error("full_batch", f"contradicts order {sorted(orders)[0]!r} of a run "
+                          "table; give one")  # fmt: skip
+    return True
 
 
 def _run_table(data: dict[str, Any], name: str, where: _Where, problem: str, optimizer: str,

@@ -16,10 +16,14 @@ atomic across processes.) A run key enqueued twice in one study (two planners ra
 runs once: of the trials that carry it, the one with the lowest id that is not
 bookkeeping runs, and a claimant holding a later one marks it "duplicate".
 
-A runner killed mid-trial leaves that trial RUNNING. On the next start, RUNNING
-trials whose worker is gone (same host, dead pid) or silent for longer than
-``STALE_AFTER`` seconds are marked failed ("interrupted") and enqueued again with
-the same configuration, so the rerun resumes from the run's last checkpoint. The
+A worker killed mid-trial leaves that trial RUNNING. When a runner starts, when one
+of its worker processes dies, and every heartbeat while a worker waits for others'
+runs, RUNNING trials whose worker is gone are marked failed ("interrupted") and
+enqueued again with the same configuration, so the rerun resumes from the run's last
+checkpoint where that checkpoint is (the same machine, or a shared directory). Gone
+means: on this host, its pid is dead; on any host, its heartbeat is older than the
+grace period (``optimlab.lab.heartbeat``); with the heartbeat turned off, silent for
+longer than ``STALE_AFTER`` seconds. The
 RUNNING -> FAIL step is conditional too, so two runners recovering at once enqueue
 one retry. Interrupted and duplicate trials are bookkeeping: they stand for no run of
 their own, and ``counts`` lists them apart so that its numbers add up to the trials
@@ -32,6 +36,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +47,15 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from optimlab.errors import OptimlabError
+from optimlab.lab.database import cannot_open, engine_kwargs
+from optimlab.lab.heartbeat import (
+    OFF,
+    Heartbeat,
+    beat,
+    enabled,
+    stale_trial_ids,
+    storage_kwargs,
+)
 
 META_STUDY = "meta"
 # Median rule (Optuna's default) once three trials have finished, from the second epoch:
@@ -66,22 +80,18 @@ _ABANDON = sqlalchemy.text(
 ).bindparams(sqlalchemy.bindparam("now", type_=sqlalchemy.DateTime()))
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Connect to ``url``; an unreachable database gives a clear error."""
+def open_storage(url: str, heartbeat: Heartbeat = OFF) -> optuna.storages.BaseStorage:
+    """Connect to ``url`` (with ``heartbeat``); an unusable database gives a clear error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        with warnings.catch_warnings():
+            # Optuna calls its heartbeat arguments experimental; the lab relies on them
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs(url), **storage_kwargs(heartbeat)
+            )
     except Exception as err:  # SQLAlchemy raises many kinds; all mean "cannot use it"
-        raise OptimlabError(
-            f"cannot open storage {url!r}: {type(err).__name__}: {str(err).splitlines()[0]}"
-        ) from None
-
-
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        # several worker processes write: wait for the lock instead of failing
-        return {"connect_args": {"timeout": 60}}
-    return {}
+        raise cannot_open(url, err) from None
 
 
 STUDY_FILE = "study.db"  # the default storage: a SQLite file in the study's directory
@@ -108,9 +118,9 @@ def study_name(phase: str, problem: str, label: str) -> str:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, heartbeat: Heartbeat = OFF) -> None:
         self.url = url
-        self.storage = open_storage(url)
+        self.storage = open_storage(url, heartbeat)
 
     # ------------------------------------------------------------------ studies
     def study(self, name: str, direction: str | None = None) -> optuna.Study:
@@ -156,6 +166,9 @@ class Store:
         for name in [n for n in names if n in existing]:
             study = self.study(name)
             for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                # the heartbeat first: a trial is never RUNNING without one, even when
+                # this process dies right after the claim
+                beat(self.storage, frozen._trial_id)
                 if not self._transition(_CLAIM, frozen._trial_id):
                     continue  # another worker took it
                 trial = optuna.Trial(study, frozen._trial_id)
@@ -222,17 +235,23 @@ class Store:
         count = 0
         host = socket.gethostname()
         existing = set(self.study_names())
+        heartbeat = enabled(self.storage)
         for name in [n for n in names if n in existing]:
             study = self.study(name)
-            for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            stale = stale_trial_ids(self.storage, study._study_id) if running else set()
+            for frozen in running:
                 worker = frozen.user_attrs.get("worker") or {}
                 pid = worker.get("pid")
                 # on this host: the worker's process is gone (or its pid is now ours)
                 same_host_dead = worker.get("host") == host and (
                     pid == os.getpid() or not _alive(pid)
                 )
-                silent = time.time() - worker.get("time", 0) > STALE_AFTER
-                if not (same_host_dead or silent):
+                if heartbeat:  # the heartbeat stopped
+                    gone = frozen._trial_id in stale
+                else:  # no word for STALE_AFTER seconds
+                    gone = time.time() - worker.get("time", 0) > STALE_AFTER
+                if not (same_host_dead or gone):
                     continue
                 try:
                     self.storage.set_trial_user_attr(frozen._trial_id, "status", "interrupted")

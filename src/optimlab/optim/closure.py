@@ -14,6 +14,11 @@ whose tensors share a dtype and a device. Gradients that are None count as zero.
 Counts, in ``optimizer.state["counts"]`` (and ``optimizer.counts``), for a trainer to
 report: ``function`` (closure calls: each evaluates the loss) and ``gradient`` (the
 same calls: each runs backward), and ``hvp`` (Hessian-vector products).
+
+A closure may also say what it evaluates: ``attach_objective(closure, model, loss_fn,
+x, y)`` marks it as computing ``loss_fn(model(x), y)``, which Gauss-Newton products need
+(they work through the model's outputs, which a plain closure hides). Optimizers read
+it with ``objective_of(closure)``; the trainer's closures carry it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from torch import Tensor
 from optimlab.errors import OptimlabError
 
 Closure = Callable[[], Any]
+#: the attribute ``attach_objective`` sets on a closure
+OBJECTIVE = "objective"
 COUNTS = "counts"
 #: the registered optimizers to suggest for a model above an optimizer's size limit
 LARGE_MODEL_ALTERNATIVES = ("lbfgs", "hessian_free", "cg")
@@ -67,6 +74,31 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     if value not in choices:
         valid = ", ".join(repr(c) for c in choices)
         raise OptimlabError(f"invalid {name}: {value!r}; valid: {valid}")
+
+
+def attach_objective(closure: Closure, model: torch.nn.Module, loss_fn: Any, x: Tensor,
+                     y: Tensor) -> Closure:  # fmt: skip
+    """Mark ``closure`` as evaluating ``loss_fn(model(x), y)`` (a mean over the batch) and
+    return it: sets its ``objective``, an ``optimlab.curvature.ModelObjective``."""
+    from optimlab.curvature import ModelObjective
+
+    objective = ModelObjective(model, loss_fn, x, y)
+    try:
+        setattr(closure, OBJECTIVE, objective)
+    except AttributeError:  # a bound method or a builtin takes no attributes: wrap it
+        inner = closure
+
+        def marked() -> Any:
+            return inner()
+
+        setattr(marked, OBJECTIVE, objective)
+        return marked
+    return closure
+
+
+def objective_of(closure: Closure | None) -> Any:
+    """The ``ModelObjective`` attached to ``closure``, or None."""
+    return getattr(closure, OBJECTIVE, None)
 
 
 def _alternatives(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,7 +32,55 @@ LINE_SEARCHES = (None, "backtracking")
 LM_GOOD, LM_BAD, LM_SHRINK, LM_GROW = 0.75, 0.25, 2.0 / 3.0, 1.5
 
 
-class Newton(ClosureOptimizer):
+def check_damping(damping: float, damping_update: str, example: str) -> None:
+    """Raise unless ``damping >= 0`` and ``damping_update`` is valid, with a start value
+    > 0 (``example`` suggests one) where the Levenberg-Marquardt rule scales it."""
+    check_float("damping", damping, 0)
+    check_choice("damping_update", damping_update, DAMPING_UPDATES)
+    if damping_update == "levenberg_marquardt" and damping == 0:
+        raise OptimlabError(
+            "invalid damping: 0 with damping_update='levenberg_marquardt', which scales "
+            f"it up and down; give a start value > 0 (say {example})"
+        )
+
+
+def levenberg_marquardt(damping: float, ratio: float) -> float:
+    """The next damping after a step whose actual over predicted decrease was ``ratio``:
+    ``* 2/3`` above 3/4, ``* 3/2`` below 1/4 (NaN included), unchanged between."""
+    if ratio > LM_GOOD:
+        return damping * LM_SHRINK
+    if not ratio >= LM_BAD:
+        return damping * LM_GROW
+    return damping
+
+
+class Damped(ClosureOptimizer):
+    """Base of the damped Newton methods (``Newton``, ``HessianFree``): a damping
+    ``lambda`` in the state, adapted by the Levenberg-Marquardt rule."""
+
+    def _begin(self, closure: Closure | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The group and the state, initialized; a missing closure is refused."""
+        group = self.param_groups[0]
+        state = self.state[self._params[0]]
+        state.setdefault("n_iter", 0)
+        state.setdefault("damping", group["damping"])
+        if closure is None:
+            self._call(None)  # raises, naming what the closure must do
+        return group, state
+
+    def _adapt(self, state: dict[str, Any], lam: float, f0: float, f_new: float, change: float,
+               x: Tensor) -> None:  # fmt: skip
+        """After a step from ``x``: ``rho = (f_new - f0) / change``, ``change`` the
+        quadratic model's change of the loss (< 0; none predicted gives ``rho = -inf``),
+        the next ``lambda`` by the rule, and the step undone if it raised the loss."""
+        ratio = (f_new - f0) / change if change < 0 else -math.inf
+        state["ratio"] = ratio
+        state["damping"] = levenberg_marquardt(lam, ratio)
+        if not f_new <= f0:  # also NaN
+            self._set(x)
+
+
+class Newton(Damped):
     """Newton's method: solve ``(H + lambda I) d = -g`` with the exact Hessian, step
     ``w <- w + t d``.
 
@@ -127,13 +176,7 @@ class Newton(ClosureOptimizer):
         max_params: int | None = MAX_PARAMS,
     ) -> None:
         check_float("lr", lr, 0, open_low=True)
-        check_float("damping", damping, 0)
-        check_choice("damping_update", damping_update, DAMPING_UPDATES)
-        if damping_update == "levenberg_marquardt" and damping == 0:
-            raise OptimlabError(
-                "invalid damping: 0 with damping_update='levenberg_marquardt', which scales "
-                "it up and down; give a start value > 0 (say 1e-3)"
-            )
+        check_damping(damping, damping_update, "1e-3")
         check_choice("line_search_fn", line_search_fn, LINE_SEARCHES)
         check_float("c1", c1, 0, 1, open_low=True, open_high=True)
         check_float("backtrack", backtrack, 0, 1, open_low=True, open_high=True)
@@ -164,12 +207,7 @@ class Newton(ClosureOptimizer):
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Any:  # type: ignore[override]
         """One Newton step; return the loss before it."""
-        group = self.param_groups[0]
-        state = self.state[self._params[0]]
-        state.setdefault("n_iter", 0)
-        state.setdefault("damping", group["damping"])
-        if closure is None:
-            self._call(None)  # raises, naming what the closure must do
+        group, state = self._begin(closure)
         loss, graph = GradientGraph.of_closure(closure, self._params)
         self._count_call()
         f0 = self._start_loss(loss)
@@ -198,15 +236,7 @@ class Newton(ClosureOptimizer):
         if group["damping_update"] == "levenberg_marquardt":
             if f_new is None:
                 f_new = self._evaluate_loss(closure)
-            predicted = -(t * slope + 0.5 * t * t * curvature)
-            ratio = (f0 - f_new) / predicted if predicted > 0 else -1.0
-            state["ratio"] = ratio
-            if ratio > LM_GOOD:
-                state["damping"] = lam * LM_SHRINK
-            elif ratio < LM_BAD:
-                state["damping"] = lam * LM_GROW
-            if not f_new <= f0:  # also NaN: undo a step that raised the loss
-                self._set(x)
+            self._adapt(state, lam, f0, f_new, t * slope + 0.5 * t * t * curvature, x)
         state["n_iter"] += 1
         return loss
 

@@ -14,7 +14,9 @@ of ``torch.optim.LBFGS``:
   changed by less than ``tolerance_change``.
 
 The first iteration ever goes along ``-g`` with ``t = min(1, 1 / ||g||_1) lr``, later
-ones start from ``t = lr``. As in ``torch.optim.LBFGS``, a line search may use one
+ones start from ``t = lr`` (a method whose directions carry no natural scale, such as
+nonlinear conjugate gradients, may choose its own first trial: ``_trial_step``).
+As in ``torch.optim.LBFGS``, a line search may use one
 evaluation more than ``max_eval`` leaves; ``max_ls`` caps one search on its own.
 ``max_eval`` defaults to ``max(max_iter * 5 // 4, max_ls)``: torch's value for
 ``max_iter >= 20`` (its default), and room for a line search when ``max_iter`` is
@@ -113,6 +115,10 @@ class QuasiNewton(ClosureOptimizer):
     def _update(self, state: dict[str, Any], s: Tensor, y: Tensor) -> None:
         raise NotImplementedError
 
+    def _trial_step(self, state: dict[str, Any], g: Tensor, d: Tensor, t: float) -> float:
+        """The line search's first trial along ``d`` (``t``: the loop's choice, above)."""
+        return t
+
     # -- the loop -----------------------------------------------------------------
 
     @torch.no_grad()
@@ -147,6 +153,7 @@ class QuasiNewton(ClosureOptimizer):
             else:
                 t = lr
             d = self._direction(state, g)
+            t = self._trial_step(state, g, d, t)
             prev_loss = loss
             slope = float(g.dot(d))
             if slope > -tolerance_change:

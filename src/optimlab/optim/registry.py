@@ -24,9 +24,14 @@ from optimlab.optim.adam import Adam, AdamW
 from optimlab.optim.adamax import Adamax
 from optimlab.optim.base import COMMON_DEFAULTS, ChainOptimizer
 from optimlab.optim.bfgs import BFGS
+from optimlab.optim.cg import NonlinearCG
+from optimlab.optim.hessian_free import HessianFree
+from optimlab.optim.kfac import KFAC
 from optimlab.optim.lbfgs import LBFGS
 from optimlab.optim.nadam import NAdam
+from optimlab.optim.natural_gradient import DiagonalNaturalGradient, NaturalGradient
 from optimlab.optim.newton import Newton
+from optimlab.optim.path_sgd import PathSGD
 from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sgd import SGD
 from optimlab.optim.switching import SWATS, AdamThenSGD
@@ -255,6 +260,33 @@ for _record in [
         full_batch=True,
         state_note=f"{8 * _default(LBFGS, 'history_size')} (m={_default(LBFGS, 'history_size')})",
     ),
+    OptimizerRecord(
+        "cg",
+        NonlinearCG,
+        "nonlinear conjugate gradients: d <- -g + beta d (Polak-Ribiere+), restarts, "
+        "strong-Wolfe line search",
+        "Fletcher & Reeves 1964; Polak & Ribiere 1969",
+        {},
+        2,  # the previous gradient and direction
+        ("nonlinear_cg",),
+        None,
+        needs_closure=True,
+        full_batch=True,
+    ),
+    OptimizerRecord(
+        "hessian_free",
+        HessianFree,
+        "truncated Newton: CG on (G + lambda I) d = -g with Gauss-Newton products, "
+        "Levenberg-Marquardt damping",
+        "Martens 2010",
+        {},
+        1,  # the last CG solution (the warm start); the kept iterates during a step only
+        ("hf",),
+        None,
+        needs_closure=True,
+        full_batch=True,
+        state_note="4 (+84/step)",  # 20 kept CG iterates and the last at cg_max_iter=250
+    ),
 ]:
     OPTIMIZERS.add(_record)
 
@@ -292,6 +324,61 @@ for _record in [
         "Keskar & Socher 2017; lecture 003 (Adam+SGD)",
         {},
         2,
+    ),
+]:
+    OPTIMIZERS.add(_record)
+
+# Path-SGD reads the model's layers: the run builder calls its attach_model(model).
+OPTIMIZERS.add(
+    OptimizerRecord(
+        "path_sgd",
+        PathSGD,
+        "w <- w - lr*g/gamma, gamma the path norm through w: invariant to node rescaling "
+        "(chains of Linear layers)",
+        "Neyshabur, Salakhutdinov & Srebro 2015",
+        {"lr": 0.01},
+        0,
+    )
+)
+
+
+# Natural gradient (lecture 000): the Fisher in place of the Hessian. They take a closure,
+# whose pass through the model they record, but work on mini-batches (one call per step).
+for _record in [
+    OptimizerRecord(
+        "natural_gradient",
+        NaturalGradient,
+        "full Fisher (true or empirical): solve (F + lambda I) d = g by Cholesky; w <- w - lr d",
+        "Amari 1998",
+        {},
+        0,
+        (),
+        None,
+        needs_closure=True,
+        max_params=_default(NaturalGradient, "max_params"),
+        state_note="0 (+4n/step)",  # F, during a step only
+    ),
+    OptimizerRecord(
+        "natural_gradient_diag",
+        DiagonalNaturalGradient,
+        "diagonal empirical Fisher (mean of squared per-example gradients): "
+        "w <- w - lr g / (D + lambda)",
+        "Amari 1998; Martens & Grosse 2015 (sec. 5)",
+        {},
+        1,
+        needs_closure=True,
+    ),
+    OptimizerRecord(
+        "kfac",
+        KFAC,
+        "Kronecker-factored Fisher per Linear/Conv2d layer: w <- w - lr G^-1 dW A^-1",
+        "Martens & Grosse 2015; Grosse & Martens 2016",
+        {},
+        0,
+        ("k-fac",),
+        None,
+        needs_closure=True,
+        state_note="A, G + inverses per layer",
     ),
 ]:
     OPTIMIZERS.add(_record)

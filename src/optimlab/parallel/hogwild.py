@@ -35,13 +35,13 @@ import queue as queue_module
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
+from optimlab.parallel.methods import check_resumable
 from optimlab.parallel.sharding import InterleavedLoader
 from optimlab.train.distributed import World
 
@@ -104,19 +104,6 @@ class HogwildResult:
     model: nn.Module
 
 
-def _check_resumable(config: Any, resume: bool | str) -> None:
-    """A run of several processes starts over; refuse to silently drop a checkpoint."""
-    from optimlab.train.checkpoint import LAST
-
-    if config.out is None or resume is False or (config.nproc or 1) == 1:
-        return
-    if resume is True or (Path(config.out) / "checkpoints" / LAST).exists():
-        raise OptimlabError(
-            f"a hogwild run of {config.nproc} processes cannot resume (their positions are "
-            "not recorded); valid: --restart to start over, or another --out"
-        )
-
-
 def _worker(
     rank: int, settings: dict[str, Any], shared: list[Tensor], epochs: Any,
     resume: bool | str, progress: bool, results: Any,
@@ -155,7 +142,7 @@ def run_hogwild(
     if config.parallel != "hogwild":
         raise OptimlabError(f"invalid parallel {config.parallel!r} here; valid: hogwild")
     size = config.nproc or 1
-    _check_resumable(config, resume)
+    check_resumable(config, resume)
     if config.device == "auto":  # the processes share CPU memory
         config = config.replace(device="cpu")
     if config.threads is None:  # the cores are split between the processes

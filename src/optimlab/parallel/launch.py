@@ -1,4 +1,5 @@
-"""Start a ``sync`` or ``local_sgd`` run's processes with torch's elastic launcher.
+"""Start a launched run's processes (``sync``, ``local_sgd``, ``easgd``, and the methods
+with parameter servers) with torch's elastic launcher.
 
 ``optimlab train --parallel sync --nproc N`` calls :func:`launch`, which hands
 :func:`optimlab.parallel.worker.run_worker` to
@@ -193,7 +194,7 @@ def rendezvous_failure(err: BaseException, host: str, port: int) -> OptimlabErro
 def launch(
     config: Any, options: LaunchOptions, *, resume: bool | str = "auto", progress: bool = False
 ) -> dict[str, Any] | None:
-    """Run ``config`` (a ``RunConfig`` with ``parallel`` sync or local_sgd) in
+    """Run ``config`` (a ``RunConfig`` with a launched ``parallel`` method) in
     ``config.nproc`` processes here, as node ``options.node_rank`` of ``config.nnodes``;
     return the run's summary where rank 0 ran, else None."""
     from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException
@@ -201,10 +202,12 @@ def launch(
     from torch.distributed.elastic.rendezvous import RendezvousError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from optimlab.parallel.methods import check_resumable
     from optimlab.parallel.worker import run_worker
 
     nproc, nnodes = config.nproc or 1, config.nnodes or 1
     options.check(nnodes)
+    check_resumable(config, resume)
     host, port = parse_endpoint(options.rdzv_endpoint or f"{LOOPBACK}:0", nnodes)
     is_host = options.node_rank == 0
     if not is_host:

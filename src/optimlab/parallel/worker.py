@@ -1,5 +1,6 @@
-"""What each process of a ``sync`` or ``local_sgd`` run does: take its place from the
-launcher's environment, join the process group, build the run, train, leave.
+"""What each process of a launched run (``sync``, ``local_sgd``, ``easgd``, and the
+methods with parameter servers) does: take its place from the launcher's environment,
+join the process group, build the run, train (or serve the parameters), leave.
 
 Started by :func:`optimlab.parallel.launch.launch` (``optimlab train --nproc N``) or by
 ``torchrun ... -m optimlab.cli train ...``, which reaches :func:`run_worker` through the
@@ -41,6 +42,7 @@ def resolve(config: Any, place: Any) -> Any:
 def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> Any:
     """Train the run ``settings`` (``RunConfig.to_json()``) as this process's share;
     returns the run's summary on rank 0 and None elsewhere."""
+    from optimlab.parallel.methods import method
     from optimlab.parallel.world import device_for, join, place_from_environment
     from optimlab.run import RunConfig, build_run
 
@@ -48,12 +50,35 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
     config = resolve(RunConfig.from_json(settings), place)
     if resume is False and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
         resume = "auto"  # restarted after a failure: continue, do not start over again
-    device = device_for(config.device, place)
+    served = method(config.parallel).servers
+    device = server_device(config.device) if served else device_for(config.device, place)
     world = join(config, place, device)
+    config = config.replace(device=str(device))
     try:
-        run = build_run(config.replace(device=str(device)), world=world, resume=resume,
-                        progress=progress and world.is_writer)  # fmt: skip
-        result = run.fit()
+        if getattr(world, "serves", False):
+            world.serve(config)
+            return None
+        if served and not world.is_writer:  # one replica writes; the others keep no files
+            config = config.replace(out=None, checkpoint_every=None, keep_epochs=False)
+            resume = False
+        try:
+            run = build_run(config, world=world, resume=resume,
+                            progress=progress and world.is_writer)  # fmt: skip
+            result = run.fit()
+        finally:
+            if served:
+                world.leave()  # the servers stop once every replica has left
     finally:
         world.close()
     return result.summary if world.is_writer else None
+
+
+def server_device(name: str) -> torch.device:
+    """The device of a run with parameter servers: the CPU, whose tensors gloo's
+    point-to-point messages carry."""
+    if name not in ("auto", "cpu"):
+        raise OptimlabError(
+            f"invalid device {name!r} for a run with parameter servers; valid: cpu (the "
+            "servers talk through gloo's point-to-point messages, on CPU tensors)"
+        )
+    return torch.device("cpu")

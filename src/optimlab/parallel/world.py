@@ -156,8 +156,9 @@ def init_process_group(place: Place, device: torch.device, timeout_s: float = 18
     dist.init_process_group(**kwargs)
 
 
-def join(config: Any, place: Place, device: torch.device) -> ProcessGroupWorld:
-    """Start the process group and return the world of ``config.parallel``."""
+def join(config: Any, place: Place, device: torch.device) -> Any:
+    """Start the process group and return the world of ``config.parallel`` (for a
+    method with servers, a server's or a replica's)."""
     init_process_group(place, device)
     if config.parallel == "sync":
         from optimlab.parallel.sync import SyncWorld
@@ -168,5 +169,15 @@ def join(config: Any, place: Place, device: torch.device) -> ProcessGroupWorld:
 
         return LocalSGDWorld(place, device, period=config.local_sgd_period,
                              warmup=config.local_sgd_warmup)  # fmt: skip
+    if config.parallel == "easgd":
+        from optimlab.parallel.easgd import EasgdWorld
+
+        return EasgdWorld(place, device, config)
+    from optimlab.parallel.methods import DISTRIBUTED, method
+
+    if method(config.parallel).servers:
+        from optimlab.parallel.server import join_async
+
+        return join_async(config, place.rank, place.size)
     raise OptimlabError(f"invalid parallel {config.parallel!r} for a process group; "
-                        "valid: sync, local_sgd")  # fmt: skip
+                        f"valid: {', '.join(DISTRIBUTED)}")  # fmt: skip

@@ -6,8 +6,15 @@ Keys (all optional): ``l1``, ``l2`` (penalty factors >= 0, Keras convention: l2 
 ``max_norm`` (r > 0), ``augment`` (a spec such as ``"flip,crop:4"``, see
 ``optimlab.data.augment_presets.SPEC_OPS``), ``mixup`` (Beta alpha > 0), ``snapshots``
 (number of cosine cycles M >= 1; sets a SnapshotCycles schedule unless one is given),
-``swa`` (fraction of the budget after which averaging starts, in [0, 1)) and ``ema``
-(decay in (0, 1)).
+``swa`` (fraction of the budget after which averaging starts, in [0, 1)), ``ema``
+(decay in (0, 1)), and adversarial training and robust accuracy
+(:mod:`optimlab.regularize.adversarial_training`): ``adversarial`` (``"fgsm"`` or
+``"pgd"``) with ``adversarial_epsilon`` (> 0, required), ``adversarial_norm``
+(``"linf"``, the default, or ``"l2"``), ``adversarial_fraction`` (of each batch, in
+(0, 1], 0.5), and for pgd ``adversarial_steps`` (10), ``adversarial_step_size``
+(``2.5 * epsilon / steps``) and ``adversarial_random_start`` (true); ``robust_epsilon``
+(> 0) logs robust accuracy under PGD at that epsilon, on the first ``robust_examples``
+examples of the validation and test sets (all by default).
 """
 
 from __future__ import annotations
@@ -15,8 +22,13 @@ from __future__ import annotations
 from typing import Any
 
 from optimlab.errors import OptimlabError, check_range
+from optimlab.regularize.adversarial_training import KEYS as ADVERSARIAL_KEYS
+from optimlab.regularize.adversarial_training import validate as validate_adversarial
 
-KEYS = ("l1", "l2", "dropout", "max_norm", "augment", "mixup", "snapshots", "swa", "ema")
+KEYS = (
+    "l1", "l2", "dropout", "max_norm", "augment", "mixup", "snapshots", "swa", "ema",
+    *ADVERSARIAL_KEYS,
+)  # fmt: skip
 
 
 def validate(options: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +57,7 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
         from optimlab.data.augment_presets import parse_spec
 
         parse_spec(options["augment"])
+    validate_adversarial(options)
     return options
 
 
@@ -103,6 +116,10 @@ def apply(
         classes = problem.splits.num_classes or int(problem.splits.train.y.max()) + 1
         mix = Mixup(options["mixup"], classes, seed=seed + 1)
         transform = mix if transform is None else _chain(transform, mix)
+    if "adversarial" in options:  # last: it attacks the batch as the model will see it
+        adversarial = _adversarial_training(options, problem, seed)
+        callbacks.append(adversarial)  # it counts its passes into the run's
+        transform = adversarial if transform is None else _chain(transform, adversarial)
     if transform is not None:
         kw["batch_transform"] = transform
     if "snapshots" in options:
@@ -126,5 +143,35 @@ def apply(
         callbacks.append(WeightAveraging(start=int(options["swa"] * total_steps)))
     if "ema" in options:
         callbacks.append(WeightAveraging(decay=options["ema"]))
+    if "robust_epsilon" in options:
+        callbacks.append(_robust_accuracy(options, problem, seed))
     kw["callbacks"] = callbacks
     return problem, kw
+
+
+def _adversarial_training(options: dict[str, Any], problem: Any, seed: int) -> Any:
+    from optimlab.regularize.adversarial import image_space
+    from optimlab.regularize.adversarial_training import AdversarialTraining, training_attack
+
+    if problem.splits is None:
+        raise OptimlabError(f"--adversarial needs a problem with data; {problem.name!r} has none")
+    return AdversarialTraining(
+        problem.model, problem.loss_fn, training_attack(options),
+        fraction=options.get("adversarial_fraction", 0.5),
+        space=image_space(problem.splits), seed=seed + 2,
+    )  # fmt: skip
+
+
+def _robust_accuracy(options: dict[str, Any], problem: Any, seed: int) -> Any:
+    from optimlab.regularize.adversarial import image_space
+    from optimlab.regularize.adversarial_training import RobustAccuracy, robust_attack
+
+    if problem.splits is None or problem.task != "classification":
+        raise OptimlabError(
+            f"--robust-epsilon needs a classification problem with data; {problem.name!r} "
+            "is not one"
+        )
+    return RobustAccuracy(
+        robust_attack(options), image_space(problem.splits),
+        examples=options.get("robust_examples"), seed=seed + 3,
+    )  # fmt: skip

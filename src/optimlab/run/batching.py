@@ -3,7 +3,8 @@
 **Steps per epoch.** Epoch ``e`` visits ``pool(e)`` examples (all ``n`` of them, or a
 curriculum's pool) in batches of ``B(e)`` (the batch size, or the batch schedule's),
 the last one partial; ``ceil(pool(e) / B(e))`` batches (this process's share of them in
-a Hogwild! world) make ``ceil(batches / grad_accumulation)`` optimizer steps. A run's
+a Hogwild! world), each fed ``batch_repeats`` times, make
+``ceil(batches * batch_repeats / grad_accumulation)`` optimizer steps. A run's
 length is the sum over its epochs (:func:`optimlab.run.total_steps`), which is the
 trainer's own count.
 
@@ -34,11 +35,12 @@ from optimlab.run.config import RunConfig
 
 def pass_steps(config: RunConfig, examples: int | None, batch_size: int, world: Any = None) -> int:
     """Optimizer steps of one pass over ``examples`` in batches of ``batch_size`` (None:
-    one full-batch step), this process's share of them in a ``world``."""
+    one full-batch step), this process's share of them in a ``world``, each batch fed
+    ``batch_repeats`` times."""
     n = 1 if examples is None else math.ceil(examples / batch_size)
     if world is not None:
         n = world.own_batches(n)
-    return math.ceil(n / config.grad_accumulation)
+    return math.ceil(n * config.batch_repeats / config.grad_accumulation)
 
 
 def epoch_lengths(

@@ -16,9 +16,10 @@ The rules, each written once:
   do), so torch's own optimizers follow a schedule exactly as ours do.
 - **Precision**: ``dtype`` converts the model and the floating-point data (inputs,
   regression targets) once, after the problem is built and before anything is fitted.
-- **Parallel runs** (``parallel`` sync or local_sgd) are built in each process with the
-  process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one, which
-  the world size must divide (except for full-batch steps).
+- **Parallel runs** (``parallel`` sync, local_sgd, ...) are built in each process with
+  the process's ``world`` (:mod:`optimlab.parallel`); the batch size is the global one,
+  which the world size of a lockstep method must divide (except for full-batch steps).
+  An asynchronous method with ``simulate_delay`` builds its one-process world here.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def resolve_device(name: str) -> str:
 
 def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
     """Optimizer steps in an epoch over the whole training set at ``batch_size``: batches
-    (the last one partial) over accumulation; in a ``world``, this process's (all of
-    them, or its own under Hogwild!)."""
+    (the last one partial) times ``batch_repeats``, over accumulation; in a ``world``,
+    this process's (all of them, or its own under Hogwild!)."""
     from optimlab.run.batching import pass_steps
 
     full = problem.splits is None or config.order == "full"
@@ -103,13 +104,14 @@ def _initial_lr(config: RunConfig) -> float | None:
 
 
 def build_optimizer(
-    config: RunConfig, parameters: Iterable[Any], total: int | None
+    config: RunConfig, parameters: Iterable[Any], total: int | None, model: Any = None
 ) -> tuple[torch.optim.Optimizer, Any]:
     """The run's optimizer and, when it has a schedule, the scheduler (see
     :func:`make_optimizer`)."""
     return make_optimizer(
         config.optimizer, parameters, lr=config.lr, hp=config.hp, fast=config.fast,
         schedule=config.schedule, schedule_args=config.schedule_args, total=total,
+        model=model,
     )  # fmt: skip
 
 
@@ -123,11 +125,13 @@ def make_optimizer(
     schedule: str | None = None,
     schedule_args: dict[str, Any] | None = None,
     total: int | None = None,
+    model: Any = None,
 ) -> tuple[torch.optim.Optimizer, Any]:
     """Optimizer ``name`` (registry defaults for what is not given, lr included) and,
     with a ``schedule``, the :class:`~optimlab.schedules.ScheduleAdapter` that drives its
     learning rate from step 0 over ``total`` steps; call its ``step()`` after every
-    optimizer step."""
+    optimizer step. An optimizer that reads the network's structure (``needs_model``,
+    such as ``path_sgd``) is given ``model``."""
     from optimlab import optim
 
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (hp or {}).items()}
@@ -136,6 +140,13 @@ def make_optimizer(
     if fast:
         kwargs["fast"] = True  # the compiled fast path of optimlab.optim.fast
     optimizer = optim.create(name, parameters, **kwargs)
+    if getattr(optimizer, "needs_model", False):
+        if model is None:
+            raise OptimlabError(
+                f"optimizer {name!r} reads the model's layers and none was given; valid here: "
+                "an optimizer built from the parameters alone"
+            )
+        optimizer.attach_model(model)
     if schedule is None:
         return optimizer, None
     from optimlab.schedules import ScheduleAdapter
@@ -181,15 +192,19 @@ def build_run(
     of a parallel run; the launchers of :mod:`optimlab.parallel` pass it.
     """
     from optimlab import problems
-    from optimlab.parallel.methods import DISTRIBUTED
+    from optimlab.parallel.methods import launched
     from optimlab.regularize.options import apply as apply_regularization
     from optimlab.train import EarlyStopping, Trainer
 
-    if config.parallel in DISTRIBUTED and world is None:
+    if launched(config) and world is None:
         raise OptimlabError(
             f"parallel {config.parallel} runs in a group of processes; start it with "
             "optimlab train --parallel ... --nproc N, or with torchrun"
         )
+    if world is None and config.simulate_delay is not None:
+        from optimlab.parallel.simulate import simulated_world
+
+        world = simulated_world(config)  # one process, the server simulated
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     # what the numbers depend on, resolved: the recipe's settings, the thread count used
@@ -225,13 +240,16 @@ def build_run(
     total = total_steps(config, problem, batch_size, world)
     batches = None
     if config.batch_schedule is None:
-        optimizer, scheduler = build_optimizer(config, problem.model.parameters(), total)
+        optimizer, scheduler = build_optimizer(
+            config, problem.model.parameters(), total, model=problem.model
+        )
     else:  # the LR schedule becomes growing batches (optimlab.run.batching)
         from optimlab.run.batching import increase_batch
         from optimlab.schedules import ScheduleAdapter
 
         optimizer, _ = make_optimizer(config.optimizer, problem.model.parameters(),
-                                      lr=config.lr, hp=config.hp, fast=config.fast)  # fmt: skip
+                                      lr=config.lr, hp=config.hp, fast=config.fast,
+                                      model=problem.model)  # fmt: skip
         lr = float(optimizer.param_groups[0]["lr"])
         by_step, batches = increase_batch(config, problem, batch_size, lr, world)
         scheduler = ScheduleAdapter(optimizer, by_step)
@@ -254,6 +272,8 @@ def build_run(
     if config.early_stopping is not None:
         own.append(EarlyStopping(monitor, patience=config.early_stopping,
                                  restore_best_weights=True))  # fmt: skip
+    if world is not None and hasattr(world, "callbacks"):
+        own.extend(world.callbacks())  # what a world records per epoch (staleness)
     kwargs: dict[str, Any] = {
         "callbacks": [*own, *callbacks],
         "scheduler": scheduler,
@@ -271,6 +291,7 @@ def build_run(
         seconds=config.seconds,
         batch_size=batch_size,
         grad_accumulation=config.grad_accumulation,
+        batch_repeats=config.batch_repeats,
         batch_size_schedule=batches,
         order=order,
         out_dir=config.out,

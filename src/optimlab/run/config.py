@@ -28,7 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.errors import OptimlabError, check_range, unknown_name
-from optimlab.parallel.methods import DEFAULT_LOCAL_SGD_PERIOD, DISTRIBUTED
+from optimlab.parallel.methods import (
+    DEFAULT_EASGD_RHO,
+    DEFAULT_LOCAL_SGD_PERIOD,
+    method,
+    options_of,
+)
 from optimlab.parallel.methods import METHODS as PARALLEL
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -88,6 +93,8 @@ class RunConfig:
     # hold their defaults, so the keys and checkpoints of earlier runs stay valid.
     dtype: str = _opt("float32", help="floating-point type of the model and inputs: "
                       "float32, float64", later=True)  # fmt: skip
+    batch_repeats: int = _opt(1, help="feed each batch for K consecutive steps (quasi-Newton "
+                              "methods on mini-batches)", metavar="K", later=True)  # fmt: skip
     # Parallel runs (optimlab.parallel): how many processes and how they combine their
     # work change the numbers; where they meet (--rdzv-endpoint, --node-rank) does not.
     parallel: str = _opt("none", help="parallel method: " + ", ".join(PARALLEL), later=True)
@@ -103,6 +110,30 @@ class RunConfig:
         help="local_sgd: synchronous steps before local SGD starts (post-local SGD; 0)",
         later=True,
     )
+    servers: int | None = _opt(
+        help="downpour, delay_tolerant, easgd_async: server ranks holding the parameters "
+        "in shards (1)", later=True,
+    )  # fmt: skip
+    n_fetch: int | None = _opt(help="downpour, delay_tolerant: fetch every N steps (1)",
+                               later=True)  # fmt: skip
+    n_push: int | None = _opt(help="downpour, delay_tolerant: push every N steps (1)",
+                              later=True)  # fmt: skip
+    replica_lr: float | None = _opt(
+        help="downpour, delay_tolerant: replicas' own SGD step (0: none)", later=True
+    )
+    easgd_rho: float | None = _opt(
+        help=f"easgd, easgd_async: elastic strength, alpha = lr * rho ({DEFAULT_EASGD_RHO:g})",
+        later=True,
+    )
+    easgd_period: int | None = _opt(help="easgd, easgd_async: exchange every N steps, tau (1)",
+                                    later=True)  # fmt: skip
+    easgd_momentum: float | None = _opt(
+        help="easgd, easgd_async: EAMSGD's momentum delta (0: EASGD)", later=True
+    )
+    simulate_delay: str | None = _opt(
+        help="asynchronous methods in one process with a seeded staleness: fixed:K, "
+        "uniform:K or trace:PATH", metavar="SPEC", later=True,
+    )  # fmt: skip
     # Pieces of the training loop (optimlab.run.plateau, .curriculum, .batching, .recipe).
     reduce_lr_on_plateau: dict[str, Any] | None = _opt(
         help="reduce the LR when the monitored metric stalls (Keras' rule): 'on' for the "
@@ -194,7 +225,8 @@ class RunConfig:
         elif self.schedule_args:
             raise OptimlabError("schedule arguments need a schedule name (--schedule NAME)")
         for name in ("epochs", "steps", "batch_size", "grad_accumulation", "threads",
-                     "log_every", "diagnose_every", "checkpoint_every"):  # fmt: skip
+                     "log_every", "diagnose_every", "checkpoint_every",
+                     "batch_repeats"):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value, 1)
@@ -206,6 +238,12 @@ class RunConfig:
         if self.order not in ALL_ORDERS:
             raise OptimlabError(
                 f"invalid order {self.order!r}; valid orders: {', '.join(ALL_ORDERS)}"
+            )
+        if self.batch_repeats > 1 and self.grad_accumulation > 1:
+            raise OptimlabError(
+                f"invalid batch_repeats: {self.batch_repeats} with grad_accumulation "
+                f"{self.grad_accumulation}; valid: batch_repeats 1, or grad_accumulation 1 "
+                "(a repeated batch is one whole batch)"
             )
         if self.preprocess is not None:
             from optimlab.data.preprocess import TRANSFORMS
@@ -226,6 +264,7 @@ class RunConfig:
             from optimlab.regularize.options import validate
 
             validate(dict(self.regularize))
+            self._check_adversarial()
         if self.fold is not None and set(self.fold) != {"k", "index", "seed"}:
             raise OptimlabError(f"invalid fold {self.fold!r}; valid: a table of k, index, seed")
         if self.dtype not in DTYPES:
@@ -236,17 +275,26 @@ class RunConfig:
     def _check_parallel(self) -> None:
         from optimlab import problems
 
-        if self.parallel not in PARALLEL:
-            raise OptimlabError(f"invalid parallel {self.parallel!r}; valid: {', '.join(PARALLEL)}")
-        for name in ("nproc", "nnodes", "local_sgd_period"):
+        record = method(self.parallel)
+        for name in ("nproc", "nnodes", "local_sgd_period", "servers", "n_fetch", "n_push",
+                     "easgd_period"):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value, 1)
         if self.local_sgd_warmup is not None:
             check_range("local_sgd_warmup", self.local_sgd_warmup, 0)
-        for name in ("local_sgd_period", "local_sgd_warmup"):
-            if getattr(self, name) is not None and self.parallel != "local_sgd":
-                raise OptimlabError(f"{name} needs parallel local_sgd (--parallel local_sgd)")
+        for name in ("replica_lr", "easgd_rho"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise OptimlabError(f"invalid {name}: {value!r}; valid: a finite number >= 0")
+        if self.easgd_momentum is not None:
+            check_range("easgd_momentum", self.easgd_momentum, 0.0, 1.0, high_open=True)
+        for name in _METHOD_SETTINGS:
+            takers = options_of(name)
+            if getattr(self, name) is not None and self.parallel not in takers:
+                raise OptimlabError(
+                    f"{name} needs parallel {' or '.join(takers)} (--parallel {takers[0]})"
+                )
         workers = self.world_size
         if self.parallel == "none" and workers > 1:
             raise OptimlabError(
@@ -260,12 +308,27 @@ class RunConfig:
                 f"invalid nnodes: {self.nnodes} with parallel hogwild; valid: 1 (its "
                 "processes share one machine's memory)"
             )
+        simulated = self.simulate_delay is not None
+        if simulated:
+            self._check_simulation(workers)
+        elif record.servers and workers < (self.servers or 1) + 1:
+            least = (self.servers or 1) + 1
+            raise OptimlabError(
+                f"invalid nproc: {workers}; parallel {self.parallel} needs at least {least} "
+                f"processes ({least - 1} server{'s' if least > 2 else ''} and 1 replica or "
+                f"more); valid: nproc >= {least}, or simulate_delay in one process"
+            )
         refused = {
             "diagnose": self.diagnose,
             "fast": self.fast and self.parallel == "hogwild",
-            "seconds": self.seconds is not None and self.parallel in DISTRIBUTED,
-            "grad_accumulation": self.grad_accumulation > 1 and self.parallel == "local_sgd",
-            "early_stopping": self.early_stopping is not None and self.parallel == "hogwild",
+            "seconds": self.seconds is not None and record.lockstep,
+            "grad_accumulation": self.grad_accumulation > 1
+            and self.parallel in ("local_sgd", "easgd"),
+            "early_stopping": self.early_stopping is not None
+            and (self.parallel == "hogwild" or (record.servers and not simulated)),
+            "schedule": self.schedule is not None
+            and self.parallel in ("downpour", "delay_tolerant"),
+            "batch_repeats": self.batch_repeats > 1,
         }
         for name, given in refused.items():
             if given:
@@ -273,8 +336,12 @@ class RunConfig:
                     f"{name} is not available with parallel {self.parallel}; valid: "
                     f"{_PARALLEL_LIMITS[name]}"
                 )
+        if self.parallel in ("downpour", "delay_tolerant"):
+            self._check_server_rule()
+        if self.parallel.startswith("easgd"):
+            self._check_easgd(workers)
         batch = self.batch_size or problems.PROBLEMS.get(self.problem).batch_size
-        if self.parallel in DISTRIBUTED and self.order != "full" and batch and batch % workers:
+        if record.lockstep and self.order != "full" and batch and batch % workers:
             raise OptimlabError(
                 f"invalid nproc: {workers} processes do not divide the batch size {batch}; "
                 "valid: a world size (nproc x nnodes) that divides the global batch, which "
@@ -343,18 +410,91 @@ class RunConfig:
 
             batch = self.batch_size or problems.PROBLEMS.get(self.problem).batch_size or 1
             check_range("max_batch", self.max_batch, batch)
-        refused = (
-            ("order curriculum", self.order == "curriculum", PARALLEL, "parallel none"),
-            ("batch_schedule", self.batch_schedule is not None, PARALLEL, "parallel none"),
-            # only Hogwild!'s process 0 evaluates, so the others would never reduce
-            ("reduce_lr_on_plateau", self.reduce_lr_on_plateau is not None, ("hogwild",),
-             "parallel none, sync or local_sgd"),
+        # What each setting runs with. A plateau rule needs every process to see the same
+        # validation loss and to own its LR: Hogwild!'s process 0 alone evaluates, and
+        # the server methods apply the optimizer on the servers.
+        allowed = (
+            ("order curriculum", self.order == "curriculum", ("none",)),
+            ("batch_schedule", self.batch_schedule is not None, ("none",)),
+            ("reduce_lr_on_plateau", self.reduce_lr_on_plateau is not None,
+             ("none", "sync", "local_sgd")),
         )  # fmt: skip
-        for name, given, methods, valid in refused:
-            if given and self.parallel != "none" and self.parallel in methods:
+        for name, given, methods in allowed:
+            if given and self.parallel not in methods:
+                valid = ", ".join(methods[:-1]) + " or " * (len(methods) > 1) + methods[-1]
                 raise OptimlabError(
-                    f"{name} is not available with parallel {self.parallel}; valid: {valid}"
+                    f"{name} is not available with parallel {self.parallel}; valid: "
+                    f"parallel {valid}"
                 )
+
+    def _check_adversarial(self) -> None:
+        # Attacks measure epsilon in the data's units, which a fitted transform changes;
+        # their extra passes and robust evaluation run in one process.
+        given = [k for k in ("adversarial", "robust_epsilon") if k in self.regularize]
+        if given and self.preprocess not in (None, "none"):
+            raise OptimlabError(
+                f"{given[0]} is not available with preprocess {self.preprocess}; valid: "
+                "no preprocess (epsilon is measured in the data's own units)"
+            )
+        if given and self.parallel != "none":
+            raise OptimlabError(
+                f"{given[0]} is not available with parallel {self.parallel}; valid: a run "
+                "with parallel none"
+            )
+
+    def _check_simulation(self, workers: int) -> None:
+        from optimlab.parallel.delay import parse_delay
+
+        parse_delay(self.simulate_delay or "")
+        if workers > 1:
+            raise OptimlabError(
+                f"invalid nproc: {workers} with simulate_delay; valid: 1 (the delay model "
+                "replays the method in one process)"
+            )
+        if self.servers is not None:
+            raise OptimlabError("servers is not available with simulate_delay; valid: a "
+                                "launched run (the simulated server is one)")  # fmt: skip
+
+    def _check_server_rule(self) -> None:
+        """The server applies the run's optimizer to shards of the flat parameter
+        vector: only rules that act coordinate by coordinate mean the same there."""
+        from optimlab.parallel.rules import SERVER_OPTIMIZERS, check_server_optimizer
+
+        if self.parallel == "delay_tolerant":
+            from optimlab.parallel.delay_tolerant import check_adagrad_settings
+
+            check_adagrad_settings(self.optimizer, self.hp)
+        elif self.optimizer not in SERVER_OPTIMIZERS:
+            raise OptimlabError(
+                f"invalid optimizer {self.optimizer!r} for parallel {self.parallel}: the "
+                "server applies it to shards of the parameters, coordinate by coordinate; "
+                f"valid: {', '.join(SERVER_OPTIMIZERS)}"
+            )
+        else:
+            check_server_optimizer(self.hp)
+
+    def _check_easgd(self, workers: int) -> None:
+        from optimlab.parallel.methods import elastic_alpha
+
+        alpha = elastic_alpha(self)
+        rho = DEFAULT_EASGD_RHO if self.easgd_rho is None else self.easgd_rho
+        lr = alpha / rho if rho else math.inf
+        if alpha > 1:
+            raise OptimlabError(
+                f"invalid easgd_rho: {rho:g}; alpha = lr * rho = {alpha:g} exceeds 1 (each "
+                "exchange moves a worker past the center); valid: rho <= 1 / lr"
+            )
+        if self.parallel == "easgd" and workers * alpha > 1:
+            raise OptimlabError(
+                f"invalid easgd_rho: {rho:g}; beta = processes * alpha = {workers * alpha:g} "
+                "exceeds 1 (the center would overshoot the workers' average); valid: rho "
+                f"<= 1 / (processes * lr) = {1 / (workers * float(lr)):g}"
+            )
+        if (self.easgd_momentum or 0) > 0 and self.optimizer != "sgd":
+            raise OptimlabError(
+                f"invalid optimizer {self.optimizer!r} with easgd_momentum (EAMSGD): the "
+                "momentum is EAMSGD's own, on plain SGD steps; valid: sgd"
+            )
 
     @property
     def world_size(self) -> int:
@@ -471,9 +611,16 @@ _PARALLEL_LIMITS = {
     "fast": "the default (eager) update, which writes the shared tensors in place",
     "seconds": "epochs or steps (every process must stop at the same step)",
     "grad_accumulation": "1 (each local step takes one batch)",
-    "early_stopping": "a run with parallel none, sync or local_sgd (only hogwild's process 0 "
+    "early_stopping": "a run with parallel none, sync, local_sgd or easgd (only one process "
     "evaluates)",
+    "batch_repeats": "1 (each process takes its own share of every batch once)",
+    "schedule": "a constant lr (the server applies every update with it)",
 }
+
+# Settings that belong to some parallel methods only (see optimlab.parallel.methods).
+_METHOD_SETTINGS = ("local_sgd_period", "local_sgd_warmup", "servers", "n_fetch", "n_push",
+                    "replica_lr", "easgd_rho", "easgd_period", "easgd_momentum",
+                    "simulate_delay")  # fmt: skip
 
 
 def setting_names() -> list[str]:

@@ -142,7 +142,7 @@ def reference_scores(config: RunConfig, problem: Any, batch_size: int) -> torch.
                                download=config.download, device=train.x.device)  # fmt: skip
     model = reference.model.to(train.x.dtype)
     optimizer, _ = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
-                                  hp=config.hp, fast=config.fast)  # fmt: skip
+                                  hp=config.hp, fast=config.fast, model=model)  # fmt: skip
     s = settings(config)
     Trainer((model, reference.loss_fn, {}, {"train": (train.x, train.y)}), optimizer,
             epochs=s["scoring_epochs"], batch_size=batch_size, seed=seed,

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
 from optimlab.io import atomic_torch_save, atomic_write_text
+from optimlab.optim.closure import attach_objective
 from optimlab.train.batching import ORDERS, NoData, make_loader
 from optimlab.train.callback import Callback, CallbackList
 from optimlab.train.checkpoint import (
@@ -176,6 +177,15 @@ def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
     )
 
 
+def _repeated(batches: Iterator[Any], times: int, first: int) -> Iterator[Any]:
+    """Each batch ``times`` times in a row (the first one ``first`` times: the rest of a
+    repetition a resumed run is in the middle of)."""
+    for batch in batches:
+        for _ in range(first):
+            yield batch
+        first = times
+
+
 def _grouped(batches: Iterator[Any], size: int) -> Iterator[tuple[Any, ...]]:
     while group := tuple(itertools.islice(batches, size)):
         yield group
@@ -193,6 +203,9 @@ class Trainer:
     ``optimlab.schedules.ScheduleAdapter``. ``batch_size_schedule(epoch) -> int``
     overrides ``batch_size`` epoch by epoch. ``grad_accumulation=N`` makes one optimizer
     step from N micro-batches, weighted so that the update equals that of their union.
+    ``batch_repeats=K`` feeds every batch for K consecutive steps (an epoch has K times
+    as many steps): quasi-Newton methods on mini-batches build curvature from gradient
+    differences and search lines, which need one function for several iterations.
 
     With ``out_dir`` the run writes ``checkpoints/last.pt`` (every epoch; with
     ``checkpoint_every`` also every that many steps) and ``checkpoints/best.pt``,
@@ -236,6 +249,7 @@ class Trainer:
         scheduler_interval: str = "step",
         batch_size_schedule: Callable[[int], int] | None = None,
         grad_accumulation: int = 1,
+        batch_repeats: int = 1,
         callbacks: Iterable[Callback] = (),
         seed: int = 0,
         out_dir: str | os.PathLike[str] | None = None,
@@ -275,6 +289,12 @@ class Trainer:
             raise OptimlabError("no batch_size: give one (the problem has no default)")
         check_range("batch_size", batch_size, 1)
         check_range("grad_accumulation", grad_accumulation, 1)
+        check_range("batch_repeats", batch_repeats, 1)
+        if batch_repeats > 1 and (grad_accumulation > 1 or world is not None):
+            raise OptimlabError(
+                f"invalid batch_repeats: {batch_repeats}; repeating a batch needs "
+                "grad_accumulation 1 and no parallel world (valid: batch_repeats 1)"
+            )
         if grad_accumulation > 1 and needs_closure(optimizer):
             raise OptimlabError(
                 f"invalid grad_accumulation: {grad_accumulation}; {type(optimizer).__name__} "
@@ -311,6 +331,7 @@ class Trainer:
         self.batch_size = int(batch_size)
         self.batch_size_schedule = batch_size_schedule
         self.grad_accumulation = int(grad_accumulation)
+        self.batch_repeats = int(batch_repeats)
         self.seed = int(seed)
         self.log_every = int(log_every)
         self.order, self.drop_last = order, drop_last
@@ -448,7 +469,7 @@ class Trainer:
     def steps_in_epoch(self, epoch: int) -> int:
         """Optimizer steps in a full ``epoch`` (a curriculum's pool may grow by epoch)."""
         batches = self.loader.num_batches(self.epoch_batch_size(epoch), epoch=epoch)
-        return -(-batches // self.grad_accumulation)
+        return -(-batches * self.batch_repeats // self.grad_accumulation)
 
     @property
     def step_in_epoch(self) -> int:
@@ -675,11 +696,13 @@ class Trainer:
         self.callbacks.on_epoch_begin(epoch, {})
         t0 = time.perf_counter()
         self.model.train()
-        batches = self.loader.epoch(epoch, batch_size=bs, skip=self.batch_in_epoch)
+        # batch_in_epoch counts feeds: a batch repeated K times is K of them
+        skip, fed = divmod(self.batch_in_epoch, self.batch_repeats)
+        batches = self.loader.epoch(epoch, batch_size=bs, skip=skip)
         if self.batch_transform is not None:
-            # Lazy, so each batch sees the step count at the time it is drawn.
-            tf = self.batch_transform
-            batches = (tf(xb, yb, self.step) for xb, yb in batches)
+            batches = self._transformed(batches, fed)
+        if self.batch_repeats > 1:
+            batches = _repeated(batches, self.batch_repeats, self.batch_repeats - fed)
         self._train_batches(batches, epoch)
         if self.status == "diverged":
             return
@@ -711,6 +734,15 @@ class Trainer:
         self.batch_in_epoch = 0
         self.history.append(logs)
         self.callbacks.on_epoch_end(epoch, logs)
+
+    def _transformed(self, batches: Iterator[Any], fed: int) -> Iterator[Any]:
+        """Each batch through ``batch_transform``, lazily, so that it sees the step count
+        when it is drawn; a repeated batch is transformed once, at its first step (a run
+        resumed ``fed`` feeds into one takes that step from before them)."""
+        tf = self.batch_transform
+        for xb, yb in batches:
+            yield tf(xb, yb, self.step - fed)
+            fed = 0
 
     def _evaluate(self, xy: tuple[Tensor, ...], prefix: str) -> dict[str, float]:
         x, y = xy
@@ -849,6 +881,8 @@ class Trainer:
                 first.append((loss.detach(), out.detach()))
             return loss
 
+        if xb is not None:  # Gauss-Newton products need the model's outputs
+            closure = attach_objective(closure, model, loss_fn, xb, yb)
         opt.step(closure)
         if not first:
             raise OptimlabError(

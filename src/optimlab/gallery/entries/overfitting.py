@@ -22,7 +22,7 @@ from optimlab.gallery.decks import deck
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
 
 #: Table 9's rows that optimlab can run, in the paper's order (test error 1.62, 1.35,
-#: 1.25 and 1.05 % on MNIST): each should beat the one before.
+#: 1.25 and 1.05 % on MNIST), each expected to beat the one before.
 TABLE9 = ("l2", "max_norm", "dropout+l2", "dropout+max_norm")
 SETTINGS = ("none", *TABLE9)
 #: The unregularized run counts as overfitting when its final validation loss is this much

@@ -1,0 +1,152 @@
+"""Kronecker factors of a layer's Fisher block: K-FAC (Martens & Grosse 2015) for
+``nn.Linear`` and KFC (Grosse & Martens 2016) for ``nn.Conv2d``.
+
+A layer computes ``s = W_bar a_bar`` at each of its ``T`` positions (``T = 1`` for a
+dense layer on ``(B, d)`` inputs; the output pixels for a convolution, whose input
+vectors are the patches ``torch.nn.functional.unfold`` extracts; the middle dimensions
+for a dense layer on ``(B, ..., d)``), with ``W_bar = [W | b]`` (the weight as an
+``out x d`` matrix, the bias as its last column) and ``a_bar = [a; 1]`` (the
+homogeneous coordinate last; no bias, no coordinate). Example ``i``'s gradient is
+``sum_t g_it a_it^T`` with ``g_it = N dL/ds_it`` (the derivative of its own loss term,
+``L`` the mean over the ``N`` examples). The Fisher block of ``W_bar`` is approximated
+by a Kronecker product of two small matrices::
+
+    A = 1/N  sum_i sum_t a_it a_it^T         (d+1) x (d+1), a sum over positions
+    G = 1/(N T) sum_i sum_t g_it g_it^T       out x out, a mean over positions
+    F_W ~ G (x) A   for W_bar flattened row by row (torch's order; A (x) G for
+                    the column-major vec of the papers)
+
+which is exact for one example at one position (then ``F_W = vec(g a^T) vec(g a^T)^T``);
+for convolutions it is KFC's ``Omega (x) Gamma`` (spatial sum in ``A``, spatial mean in
+``G``: spatially uncorrelated derivatives). Then ``F_W^-1 vec(V) = vec(G^-1 V A^-1)``.
+
+Factored Tikhonov damping (Martens & Grosse, sec. 6.3): ``F + lambda I`` is replaced by
+``(G + sqrt(lambda)/pi I) (x) (A + pi sqrt(lambda) I)`` with
+``pi = sqrt((tr A / dim A) / (tr G / dim G))``, which splits the damping between the
+factors in proportion to their average eigenvalues.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from optimlab.errors import OptimlabError
+
+LAYER_TYPES = (nn.Linear, nn.Conv2d)
+
+
+def unsupported(module: nn.Module) -> str:
+    """Why the factors here do not apply to ``module`` ('' if they do)."""
+    if not isinstance(module, LAYER_TYPES):
+        return f"a {type(module).__name__} (K-FAC knows nn.Linear and nn.Conv2d)"
+    if isinstance(module, nn.Conv2d) and module.groups != 1:
+        return f"a Conv2d with groups={module.groups} (K-FAC here takes groups=1)"
+    return ""
+
+
+def input_rows(module: nn.Module, a: Tensor, bias: bool) -> Tensor:
+    """``(N T, d [+1])``: the layer's input vectors ``a_it`` (patches for a convolution)
+    with the homogeneous coordinate 1 appended when ``bias``."""
+    if isinstance(module, nn.Conv2d):
+        if module.padding_mode != "zeros" or isinstance(module.padding, str):
+            # as the layer pads: its own mode, or 'same' (possibly uneven)
+            mode = "constant" if module.padding_mode == "zeros" else module.padding_mode
+            a = F.pad(a, module._reversed_padding_repeated_twice, mode=mode)
+            padding: tuple[int, ...] | int = 0
+        else:
+            padding = module.padding
+        patches = F.unfold(a, module.kernel_size, module.dilation, padding, module.stride)
+        rows = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+    else:
+        rows = a.reshape(-1, a.shape[-1])
+    if bias:
+        rows = torch.cat([rows, rows.new_ones(rows.shape[0], 1)], dim=1)
+    return rows
+
+
+def output_rows(module: nn.Module, grad: Tensor) -> Tensor:
+    """``(N T, out)``: the gradients at the layer's output, one row per position."""
+    if isinstance(module, nn.Conv2d):
+        return grad.flatten(2).transpose(1, 2).reshape(-1, grad.shape[1])
+    return grad.reshape(-1, grad.shape[-1])
+
+
+def input_factor(rows: Tensor, examples: int) -> Tensor:
+    """``A = 1/N sum_rows a a^T`` (a sum over positions)."""
+    return rows.T @ rows / examples
+
+
+def output_factor(rows: Tensor, examples: int) -> Tensor:
+    """``G = 1/(N T) sum_rows g g^T`` with ``g = N * row``: the rows are gradients of the
+    mean loss, ``N`` times which is each example's own (a mean over positions)."""
+    return rows.T @ rows * (examples * examples / rows.shape[0])
+
+
+def gradient_matrix(weight_grad: Tensor, bias_grad: Tensor | None) -> Tensor:
+    """``[dW | db]``: the weight's gradient as an ``out x d`` matrix, the bias's last."""
+    matrix = weight_grad.reshape(weight_grad.shape[0], -1)
+    if bias_grad is None:
+        return matrix
+    return torch.cat([matrix, bias_grad.reshape(-1, 1)], dim=1)
+
+
+def split_matrix(matrix: Tensor, weight: Tensor, bias: bool) -> tuple[Tensor, Tensor | None]:
+    """The inverse of ``gradient_matrix``: ``(shaped like weight, bias column or None)``."""
+    if not bias:
+        return matrix.reshape(weight.shape), None
+    return matrix[:, :-1].reshape(weight.shape), matrix[:, -1]
+
+
+def damping_split(a: Tensor, g: Tensor) -> float:
+    """``pi = sqrt((tr A / dim A) / (tr G / dim G))``; 1 where a trace is 0."""
+    mean_a = float(a.diagonal().mean())
+    mean_g = float(g.diagonal().mean())
+    if mean_a > 0 and mean_g > 0 and math.isfinite(mean_a / mean_g):
+        return math.sqrt(mean_a / mean_g)
+    return 1.0
+
+
+def spd_inverse(m: Tensor, what: str) -> Tensor:
+    """The inverse of a symmetric positive-definite matrix, through its Cholesky factor."""
+    factor, info = torch.linalg.cholesky_ex(m)
+    if int(info) != 0:
+        raise OptimlabError(
+            f"K-FAC: the damped factor {what} is not positive definite (non-finite "
+            f"statistics?); check the loss, or raise damping"
+        )
+    return torch.cholesky_inverse(factor)
+
+
+def damped_inverses(a: Tensor, g: Tensor, damping: float, name: str) -> tuple[Tensor, Tensor]:
+    """``((A + pi sqrt(lambda) I)^-1, (G + sqrt(lambda)/pi I)^-1)`` (factored Tikhonov)."""
+    pi = damping_split(a, g)
+    root = math.sqrt(damping)
+    eye_a = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
+    eye_g = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
+    return (
+        spd_inverse(a + (pi * root) * eye_a, f"A of {name}"),
+        spd_inverse(g + (root / pi) * eye_g, f"G of {name}"),
+    )
+
+
+def precondition(matrix: Tensor, a_inv: Tensor, g_inv: Tensor) -> Tensor:
+    """``G^-1 V A^-1``: ``(G (x) A)^-1`` applied to ``V`` flattened row by row."""
+    return g_inv @ matrix @ a_inv
+
+
+def precondition_rows(
+    out_rows: Tensor, in_rows: Tensor, a_inv: Tensor, g_inv: Tensor, matrix: Tensor
+) -> Tensor:
+    """``G^-1 V A^-1`` for ``V = matrix = out_rows^T in_rows`` (the gradient a layer's
+    outputs send back to ``[W | b]``), with the products in the cheaper order:
+    ``(out_rows G^-1)^T (in_rows A^-1)`` costs ``R (o^2 + d^2 + o d)`` for ``R`` rows,
+    ``o`` outputs and ``d`` inputs, ``G^-1 V A^-1`` costs ``o d (o + d)``."""
+    rows, o = out_rows.shape
+    d = in_rows.shape[1]
+    if rows * (o * o + d * d + o * d) < o * d * (o + d):
+        return (out_rows @ g_inv).T @ (in_rows @ a_inv)
+    return precondition(matrix, a_inv, g_inv)

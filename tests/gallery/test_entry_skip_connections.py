@@ -1,0 +1,40 @@
+"""The verdict rule of the skip-connections entry on fixed numbers, and the curvature
+test it applies to a surface (exact on quadratics)."""
+
+from __future__ import annotations
+
+import numpy as np
+from gallery_helpers import changed
+
+from optimlab.gallery.entries import skip_connections as sc
+from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+
+NUMBERS = {
+    "depth": 20, "grid": 21,
+    "plain": {"train_loss": 0.7, "nonconvex_share": 0.37, "loss_at_center": 0.56,
+              "loss_max_on_plane": 169.0},
+    "residual": {"train_loss": 0.17, "nonconvex_share": 0.0, "loss_at_center": 0.07,
+                 "loss_max_on_plane": 157.0},
+}  # fmt: skip
+
+
+def test_reproduced_when_the_plain_surface_is_far_less_convex():
+    verdict = sc.rule(NUMBERS)
+    assert verdict.status == REPRODUCED and "plain 37.0%, residual 0.0%" in verdict.reason
+
+
+def test_not_reproduced_when_the_shares_are_close_or_both_zero():
+    assert sc.rule(changed(NUMBERS, "residual.nonconvex_share", 0.3)).status == NOT_REPRODUCED
+    assert sc.rule(changed(NUMBERS, "plain.nonconvex_share", 0.0)).status == NOT_REPRODUCED
+
+
+def test_the_hessian_ratio_is_exact_on_quadratic_surfaces():
+    grid = np.linspace(-1, 1, 11)
+    a, b = np.meshgrid(grid, grid)  # z[i, j] at alpha = grid[j], beta = grid[i]
+    step = grid[1] - grid[0]
+    bowl = sc.hessian_ratio(3 * a**2 + b**2 + a * b, step)
+    assert np.allclose(bowl, 0.0)  # convex everywhere
+    saddle = sc.hessian_ratio(2 * a**2 - 0.5 * b**2, step)
+    # Hessian diag(4, -1): |lambda_min| / lambda_max = 1/4 at every point
+    assert np.allclose(saddle, 0.25)
+    assert saddle.shape == (9, 9)
