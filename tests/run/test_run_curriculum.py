@@ -124,3 +124,12 @@ def test_a_bad_pacing_at_the_command_line(capsys):
         "optimlab: error: invalid curriculum: unknown pacing 'cubic'; valid pacings: exp, "
         "linear, root, step\n"
     )
+
+
+def test_the_length_counts_repeated_batches_of_each_pool():
+    config = CONFIG.replace(epochs=2, batch_repeats=2, out=None)
+    result, _, run = fit(config)
+    n = len(run.problem.splits.train.x)
+    pools = [math.ceil(root_pacing(e) * n) for e in range(2)]
+    expected = sum(2 * math.ceil(p / 32) for p in pools)
+    assert result.history[-1]["step"] == total_steps(config, run.problem, 32) == expected
