@@ -17,30 +17,9 @@ from train_toys import make_problem, without_time
 from optimlab.errors import OptimlabError
 from optimlab.train import Callback, EarlyStopping, ReduceLROnPlateau, fit
 from optimlab.train import trainer as trainer_module
+from resume_checks import Crash, CrashAt, assert_same_result
 
 HERE = Path(__file__).parent
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(Callback):
-    """Raises after optimizer step ``step`` or after epoch ``epoch``'s callbacks."""
-
-    order = 200  # after the checkpoint, as a kill right after a write would be
-
-    def __init__(self, step=None, epoch=None):
-        super().__init__()
-        self.step, self.epoch = step, epoch
-
-    def on_batch_end(self, step, logs):
-        if step == self.step:
-            raise Crash
-
-    def on_epoch_end(self, epoch, logs):
-        if epoch == self.epoch:
-            raise Crash
 
 
 class Steps(Callback):
@@ -79,13 +58,7 @@ def run(out_dir, extra=(), **kw):
 
 
 def assert_same_run(a, b):
-    (ra, sa), (rb, sb) = a, b
-    assert ra.status == rb.status
-    assert without_time(ra.history) == without_time(rb.history)
-    assert ra.step_log == rb.step_log
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        assert torch.equal(sa[k], sb[k]), k
+    assert_same_result(*a, *b)
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,11 @@ from typing import Any
 from optimlab.errors import OptimlabError
 
 EPILOG = """\
-Values of --hp and --schedule-arg are Python literals (0.9, 1e-3, True, 0.9,0.999 for a
-tuple); other text is taken as a string. A schedule's lr defaults to the optimizer's,
-and a required T_max or total_steps to the run's number of steps.
+Values of --hp, --schedule-arg, --reduce-lr-on-plateau and --curriculum are Python
+literals (0.9, 1e-3, True, 0.9,0.999 for a tuple); other text is taken as a string.
+A schedule's lr defaults to the optimizer's, and a required T_max or total_steps to
+the run's number of steps. --reduce-lr-on-plateau on takes Keras' defaults; --recipe
+fills what is not given from the problem's published recipe.
 `optimlab list problems|optimizers|schedules` shows the valid names.
 
 examples:
@@ -38,15 +40,24 @@ examples:
   optimlab train --problem fmnist_mlp --optimizer momentum --lr 0.05 --hp momentum=0.9 \\
       --schedule cosine --epochs 30 --out runs/fmnist-momentum
   optimlab train --config run.toml
+  optimlab train --problem digits_mlp --optimizer sgd --lr 0.1 --epochs 30 \\
+      --reduce-lr-on-plateau patience=3 --reduce-lr-on-plateau factor=0.5
+  optimlab train --problem digits_mlp --optimizer momentum --lr 0.05 --epochs 20 \\
+      --schedule multistep --schedule-arg milestones=450,900 --batch-schedule increase
+  optimlab train --problem digits_mlp --optimizer sgd --epochs 20 --order curriculum \\
+      --curriculum start=0.3 --curriculum pacing=root
+  optimlab train --problem cifar10_resnet20 --recipe --out runs/resnet20
   optimlab train --problem fmnist_mlp --optimizer momentum --lr 0.05 --epochs 5 \\
       --parallel sync --nproc 2 --out runs/fmnist-sync
   torchrun --nproc-per-node 2 -m optimlab.cli train --problem digits_mlp \\
       --optimizer sgd --parallel local_sgd --local-sgd-period 4
 """
 
-# Options whose names differ from their field's; "key=value" options repeat.
+# Options whose names differ from their field's; "key=value" options repeat, and a
+# bare "on" turns a switch on with every setting at its default.
 OPTION_NAMES = {"schedule_args": "--schedule-arg"}
-PAIRS = ("hp", "schedule_args")
+PAIRS = ("hp", "schedule_args", "reduce_lr_on_plateau", "curriculum")
+SWITCHES = ("reduce_lr_on_plateau",)
 
 
 def parse_value(text: str) -> Any:
@@ -58,14 +69,18 @@ def parse_value(text: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
-    """``["momentum=0.9", "nesterov=True"]`` -> ``{"momentum": 0.9, "nesterov": True}``."""
+def parse_pairs(pairs: list[str] | None, option: str, switch: bool = False) -> dict[str, Any]:
+    """``["momentum=0.9", "nesterov=True"]`` -> ``{"momentum": 0.9, "nesterov": True}``;
+    with ``switch``, a bare ``on`` adds nothing."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
+        if switch and pair.strip() == "on":
+            continue
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise OptimlabError(f"invalid {option} {pair!r}; expected key=value")
+            expected = "key=value or on" if switch else "key=value"
+            raise OptimlabError(f"invalid {option} {pair!r}; expected {expected}")
         if key in out:
             raise OptimlabError(f"{option} {key!r} given twice")
         out[key] = parse_value(value.strip())
@@ -169,13 +184,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
     base = load_toml(args.config) if args.config else {}
     given = {f.name: getattr(args, f.name) for f in cli_fields()}
     for key in PAIRS:
-        given[key] = parse_pairs(given[key], option_name(key)) or None
+        switch = key in SWITCHES
+        pairs = parse_pairs(given[key], option_name(key), switch)
+        given[key] = pairs if pairs or (switch and given[key]) else None
     given["regularize"] = regularization_options(args) or None
     if args.full_batch:
         if given["order"] not in (None, "full"):
             raise OptimlabError(f"--full-batch contradicts --order {given['order']}; give one")
         given["order"] = "full"
-    return RunConfig.from_cli(given, base)
+    return RunConfig.from_cli(given, base).with_recipe()
 
 
 # The launcher's options: where the processes of a parallel run meet; they change no

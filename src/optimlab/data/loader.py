@@ -22,8 +22,10 @@ from optimlab.errors import OptimlabError
 # Orders a name selects; "curriculum" needs scores, so it is given as an object
 # (``ordering.Curriculum(scores, ...)``) instead.
 ORDERS = ("random", "cyclic", "full", "shuffle_once")
+# Every order a run can name: a run's builder makes the curriculum's scores itself.
+ALL_ORDERS = (*ORDERS, "curriculum")
 
-__all__ = ["LOADER_STREAM", "ORDERS", "BatchLoader", "epoch_permutation"]
+__all__ = ["ALL_ORDERS", "LOADER_STREAM", "ORDERS", "BatchLoader", "epoch_permutation"]
 
 
 def _check_int(name: str, value: object, low: int) -> int:

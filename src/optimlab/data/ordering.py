@@ -136,6 +136,13 @@ def pacing_fraction(
     return min(PACINGS[pacing](t, float(start), int(stages)), 1.0)
 
 
+def pool_size(n: int, fraction: float) -> int:
+    """The examples a curriculum admits out of ``n`` at ``fraction``: ``ceil(fraction * n)``,
+    at least 1."""
+    # The 1e-9 keeps c * n = 10.000000001 from admitting an 11th example.
+    return max(1, min(n, math.ceil(fraction * n - 1e-9)))
+
+
 class Curriculum:
     """``curriculum``: the easiest examples first, admitting more each epoch.
 
@@ -181,8 +188,7 @@ class Curriculum:
 
     def pool_size(self, n: int, epoch: int) -> int:
         self._check_n(n)
-        # The 1e-9 keeps c * n = 10.000000001 from admitting an 11th example.
-        return max(1, min(n, math.ceil(self.fraction(epoch) * n - 1e-9)))
+        return pool_size(n, self.fraction(epoch))
 
     def indices(self, n: int, seed: int, epoch: int) -> np.ndarray | None:
         pool = self.ranking[: self.pool_size(n, epoch)]

@@ -22,6 +22,8 @@ MODULES = (
     "accelerated",
     "bias_correction",
     "cyclical",
+    "batch_increase",
+    "curriculum",
     "bias_variance",
     "overfitting",
     "adversarial",

@@ -440,12 +440,15 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     _check_int(sampler_seed, "sampler_seed", 0, where)
     threads = data.get("threads", 1)
     _check_int(threads, "threads", 1, where)
-    run = _run_table(data, "run", where, problems[0], optimizers[0].name)
+    first = optimizers[0]
+    run = _run_table(data, "run", where, problems[0], first.name,
+                     around=_contender_settings(first.schedule, first.regularize))  # fmt: skip
     if _full_batch(data, where, run, optimizers):
         run = {**run, "order": "full"}
     for i, opt in enumerate(optimizers):
         _run_table({"run": {**run, **opt.run}}, "run", where, problems[0], opt.name,
-                   key=f"optimizers[{i}].run" if opt.run else "run")  # fmt: skip
+                   key=f"optimizers[{i}].run" if opt.run else "run",
+                   around=_contender_settings(opt.schedule, opt.regularize))  # fmt: skip
     return StudySpec(
         name=name,
         problems=list(problems),
@@ -467,6 +470,15 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     )
 
 
+def _contender_settings(schedule: dict[str, Any] | None, regularize: dict[str, Any]) -> dict:
+    """A contender's schedule and regularization as run settings, which some run settings
+    depend on (a growing batch needs a schedule; a plateau rule refuses one)."""
+    out: dict[str, Any] = {"regularize": dict(regularize)}
+    if schedule is not None:
+        out.update(schedule=schedule["name"], schedule_args=dict(schedule.get("params", {})))
+    return out
+
+
 def _full_batch(data: dict[str, Any], where: _Where, run: dict[str, Any], optimizers) -> bool:
     """Whether ``full_batch = true``: the run setting ``order = "full"`` for every trial
     (as ``optimlab train --full-batch``), which no batch size or other order may contradict."""
@@ -485,9 +497,11 @@ def _full_batch(data: dict[str, Any], where: _Where, run: dict[str, Any], optimi
 
 
 def _run_table(data: dict[str, Any], name: str, where: _Where, problem: str, optimizer: str,
-               key: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """A ``run`` table checked as run settings (on ``problem`` with ``optimizer``): only keys
-    of a run file that the study does not set itself, each valid."""
+               key: str | None = None,
+               around: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A ``run`` table checked as run settings (on ``problem`` with ``optimizer`` and the
+    settings ``around`` it): only keys of a run file that the study does not set itself,
+    each valid."""
     from optimlab.run import RunConfig
     from optimlab.run.config import setting_names
 
@@ -502,7 +516,7 @@ def _run_table(data: dict[str, Any], name: str, where: _Where, problem: str, opt
             raise where.error(f"{key}.{setting}",
                               f"unknown run setting; valid: {', '.join(valid)}")  # fmt: skip
     try:
-        RunConfig(problem=problem, optimizer=optimizer, **table)
+        RunConfig(problem=problem, optimizer=optimizer, **(around or {}), **table)
     except OptimlabError as err:
         raise where.error(key, str(err)) from None
     return dict(table)
@@ -584,6 +598,8 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 f"label {label!r} is used twice; give each optimizer entry a unique label",
             )
         labels.add(label)
+        own_run = _run_table(entry, "run", where, data["problems"][0], name, key=f"{key}.run",
+                             around=_contender_settings(schedule, regularize))  # fmt: skip
         specs.append(
             OptimizerSpec(
                 name=registry.get(name).name,
@@ -592,7 +608,7 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 search=search,
                 schedule=schedule,
                 regularize=dict(regularize),
-                run=_run_table(entry, "run", where, data["problems"][0], name, key=f"{key}.run"),
+                run=own_run,
             )
         )
     return specs

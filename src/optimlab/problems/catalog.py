@@ -62,12 +62,14 @@ def _record(
     batch_size: int | None,
     epochs: int,
     reference: str = "",
+    recipe: Recipe | None = None,
 ) -> None:
     PROBLEMS.add(
         ProblemRecord(
-            name, builder, description, task, dataset, model, loss, batch_size, epochs, reference
+            name, builder, description, task, dataset, model, loss, batch_size, epochs, reference,
+            recipe=recipe,
         )
-    )
+    )  # fmt: skip
 
 
 # --- the noisy quadratic -------------------------------------------------------------
@@ -420,6 +422,7 @@ for _depth in (20, 56):
             "recipe (problem.recipe)",
             "classification", "cifar10", f"{_kind}{_depth}", "cross_entropy", HE_CIFAR_BATCH,
             _epochs_for(HE_CIFAR_STEPS, HE_CIFAR_TRAIN_SIZE, HE_CIFAR_BATCH), "He et al. 2016",
+            recipe=HE_CIFAR_RECIPE,
         )  # fmt: skip
 
 

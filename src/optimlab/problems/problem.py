@@ -154,6 +154,7 @@ class ProblemRecord:
     epochs: int
     reference: str = ""
     aliases: tuple[str, ...] = ()
+    recipe: Recipe | None = None  # the built problem's recipe, readable without its data
 
     def options(self) -> list[str]:
         """Keyword options the builder accepts besides the context."""

@@ -32,7 +32,6 @@ The rules, each written once:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,30 +72,43 @@ def resolve_device(name: str) -> str:
 
 
 def steps_per_epoch(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int:
-    """Optimizer steps in one epoch: batches (the last one partial) times
-    ``batch_repeats``, over accumulation; in a ``world``, this process's (all of them, or
-    its own under Hogwild!)."""
-    from optimlab.schedules import steps_per_epoch as batches
+    """Optimizer steps in an epoch over the whole training set at ``batch_size``: batches
+    (the last one partial) times ``batch_repeats``, over accumulation; in a ``world``,
+    this process's (all of them, or its own under Hogwild!)."""
+    from optimlab.run.batching import pass_steps
 
-    if problem.splits is None or config.order == "full":  # one full-batch step per epoch
-        n = 1
-    else:
-        n = batches(len(problem.splits.train.x), batch_size)
-    if world is not None:
-        n = world.own_batches(n)
-    return math.ceil(n * config.batch_repeats / config.grad_accumulation)
+    full = problem.splits is None or config.order == "full"
+    return pass_steps(config, None if full else len(problem.splits.train.x), batch_size, world)
 
 
 def total_steps(config: RunConfig, problem: Any, batch_size: int, world: Any = None) -> int | None:
     """The run's length in optimizer steps (this process's, in a ``world``): the smaller
-    of ``steps`` and ``epochs`` (the problem's epochs when no budget is given); ``None``
-    under a time budget alone."""
+    of ``steps`` and the steps of its ``epochs`` (the problem's epochs when no budget is
+    given), summed epoch by epoch as the trainer takes them (a curriculum's pool, a
+    growing batch: :mod:`optimlab.run.batching`); ``None`` under a time budget alone."""
+    from optimlab.run.batching import epoch_lengths, increase_batch
+
     epochs = config.epochs
     if epochs is None and config.steps is None and config.seconds is None:
         epochs = problem.epochs
-    per_epoch = steps_per_epoch(config, problem, batch_size, world)
-    candidates = [n for n in (config.steps, epochs and epochs * per_epoch) if n]
+    by_epochs = None
+    if epochs:
+        batches = None
+        if config.batch_schedule is not None:
+            _, batches = increase_batch(config, problem, batch_size, _initial_lr(config), world)
+        length = epoch_lengths(config, problem, batch_size, world, batches)
+        by_epochs = sum(length(e) for e in range(epochs))
+    candidates = [n for n in (config.steps, by_epochs) if n]
     return min(candidates) if candidates else None
+
+
+def _initial_lr(config: RunConfig) -> float | None:
+    """The optimizer's initial learning rate: the given one, else its registry default."""
+    from optimlab import optim
+
+    if config.lr is not None:
+        return config.lr
+    return optim.get(config.optimizer).hyperparameters().get("lr")
 
 
 def build_optimizer(
@@ -152,19 +164,30 @@ def make_optimizer(
         optimizer.attach_model(model)
     if schedule is None:
         return optimizer, None
-    from optimlab.schedules import ScheduleAdapter, create, record
+    from optimlab.schedules import ScheduleAdapter
+
+    base_lr = float(optimizer.param_groups[0]["lr"])  # the given lr, else the registry's
+    lrs = make_schedule(schedule, schedule_args, lr=base_lr, total=total)
+    return optimizer, ScheduleAdapter(optimizer, lrs)
+
+
+def make_schedule(
+    name: str, args: dict[str, Any] | None, *, lr: float | None, total: int | None
+) -> Any:
+    """Schedule ``name`` with ``args``, its ``lr`` and required horizon filled from the
+    run (starting LR ``lr``, ``total`` steps)."""
+    from optimlab.schedules import create, record
     from optimlab.schedules.registry import HORIZON, REQUIRED, run_params
 
-    rec = record(schedule)
-    base_lr = float(optimizer.param_groups[0]["lr"])  # the given lr, else the registry's
-    params = run_params(rec.name, schedule_args or {}, lr=base_lr, total_steps=total)
+    rec = record(name)
+    params = run_params(rec.name, args or {}, lr=lr, total_steps=total)
     for key in HORIZON:
         if rec.defaults.get(key, None) is REQUIRED and key not in params:
             raise OptimlabError(
                 f"schedule {rec.name!r} needs {key} (the run has no step count: "
                 f"give epochs or steps, or the schedule argument {key}=N)"
             )
-    return optimizer, ScheduleAdapter(optimizer, create(rec.name, **params))
+    return create(rec.name, **params)
 
 
 def build_run(
@@ -203,8 +226,8 @@ def build_run(
         world = simulated_world(config)  # one process, the server simulated
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    # what the numbers depend on, resolved: the thread count actually used
-    config = config.replace(threads=torch.get_num_threads())
+    # what the numbers depend on, resolved: the recipe's settings, the thread count used
+    config = config.with_recipe().replace(threads=torch.get_num_threads())
     device = resolve_device(config.device)
     if config.data_dir is not None and not Path(config.data_dir).is_dir():
         raise OptimlabError(f"invalid data_dir {config.data_dir!r}: no such directory")
@@ -238,12 +261,34 @@ def build_run(
             f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"
         )
     total = total_steps(config, problem, batch_size, world)
-    optimizer, scheduler = build_optimizer(
-        config, problem.model.parameters(), total, model=problem.model
-    )
+    batches = None
+    if config.batch_schedule is None:
+        optimizer, scheduler = build_optimizer(
+            config, problem.model.parameters(), total, model=problem.model
+        )
+    else:  # the LR schedule becomes growing batches (optimlab.run.batching)
+        from optimlab.run.batching import increase_batch
+        from optimlab.schedules import ScheduleAdapter
+
+        optimizer, _ = make_optimizer(config.optimizer, problem.model.parameters(),
+                                      lr=config.lr, hp=config.hp, fast=config.fast,
+                                      implementation=config.implementation,
+                                      model=problem.model)  # fmt: skip
+        lr = float(optimizer.param_groups[0]["lr"])
+        by_step, batches = increase_batch(config, problem, batch_size, lr, world)
+        scheduler = ScheduleAdapter(optimizer, by_step)
+    order: Any = config.order
+    if order == "curriculum":  # scored before regularization changes the problem
+        from optimlab.run.curriculum import make_curriculum
+
+        order = make_curriculum(config, problem, batch_size, restart=resume is False)
     evaluates = problem.splits is not None and problem.splits.val and not config.no_eval
     monitor = "val_loss" if evaluates else "loss"
     own: list[Any] = []
+    if config.reduce_lr_on_plateau is not None:
+        from optimlab.run.plateau import build_plateau
+
+        own.append(build_plateau(config.reduce_lr_on_plateau, monitor, problem))
     if config.diagnose:
         from optimlab.train.diagnostics import GradientFlow
 
@@ -275,7 +320,8 @@ def build_run(
         batch_size=batch_size,
         grad_accumulation=config.grad_accumulation,
         batch_repeats=config.batch_repeats,
-        order=config.order,
+        batch_size_schedule=batches,
+        order=order,
         out_dir=config.out,
         resume=resume,
         checkpoint_every=config.checkpoint_every,

@@ -41,6 +41,11 @@ DTYPES = ("float32", "float64")
 # Whose code runs the update rule: optimlab's, or torch.optim's class of the same rule
 # (a reference run, e.g. in ``optimlab bench accuracy``).
 IMPLEMENTATIONS = ("optimlab", "torch")
+PLATEAU_KEYS = ("factor", "patience", "min_delta", "cooldown", "min_lr", "monitor", "mode",
+                "threshold_mode")  # fmt: skip
+CURRICULUM_KEYS = ("start", "epochs", "pacing", "stages", "shuffle", "scoring",
+                   "scoring_epochs")  # fmt: skip
+BATCH_SCHEDULES = ("increase",)
 
 
 def _opt(default: Any = None, help: str = "", identity: bool = True, **meta: Any) -> Any:
@@ -62,7 +67,8 @@ class RunConfig:
     """
 
     problem: str = _opt(help="problem name (optimlab list problems)", metavar="NAME")
-    optimizer: str = _opt(help="optimizer name (optimlab list optimizers)", metavar="NAME")
+    optimizer: str | None = _opt(help="optimizer name (optimlab list optimizers; with --recipe "
+                                 "the recipe's by default)", metavar="NAME")  # fmt: skip
     lr: float | None = _opt(help="learning rate (default: the optimizer's)")
     hp: dict[str, Any] = _opt({}, help="optimizer argument", metavar="KEY=VALUE")
     schedule: str | None = _opt(help="LR schedule name (optimlab list schedules)")
@@ -74,7 +80,8 @@ class RunConfig:
     grad_accumulation: int = _opt(1, help="micro-batches per optimizer step")
     seed: int = _opt(0, help="seed of the model, data split and order")
     threads: int | None = _opt(help="torch CPU threads (default: torch's, recorded)")
-    order: str = _opt("random", help="example order: random, shuffle_once, cyclic, full")
+    order: str = _opt("random", help="example order: random, shuffle_once, cyclic, full, "
+                      "curriculum")  # fmt: skip
     preprocess: str | None = _opt(help="input transform fitted on train: standardize, "
                                   "channel_mean, pca_whiten, zca_whiten, none")  # fmt: skip
     init: str | None = _opt(help="re-initialize the model's Linear/Conv weights by name")
@@ -144,6 +151,27 @@ class RunConfig:
         False, help="skip the validation and test evaluation after each epoch (timing runs)",
         later=True,
     )  # fmt: skip
+    # Pieces of the training loop (optimlab.run.plateau, .curriculum, .batching, .recipe).
+    reduce_lr_on_plateau: dict[str, Any] | None = _opt(
+        help="reduce the LR when the monitored metric stalls (Keras' rule): 'on' for the "
+        f"defaults, or a setting ({', '.join(PLATEAU_KEYS)}), repeated",
+        metavar="KEY=VALUE",
+        later=True,
+    )
+    curriculum: dict[str, Any] = _opt(
+        {}, help=f"--order curriculum setting ({', '.join(CURRICULUM_KEYS)})",
+        metavar="KEY=VALUE", later=True,
+    )  # fmt: skip
+    batch_schedule: str | None = _opt(
+        help="grow the batch where the LR schedule decays, instead of decaying the LR: "
+        + ", ".join(BATCH_SCHEDULES),
+        later=True,
+    )
+    max_batch: int | None = _opt(
+        help="batch_schedule: the largest batch, after which the LR decays (N/10)", later=True
+    )
+    recipe: bool = _opt(False, help="fill unset settings from the problem's published recipe",
+                        later=True)  # fmt: skip
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
                            identity=False)  # fmt: skip
@@ -167,7 +195,7 @@ class RunConfig:
         from optimlab import optim, problems
 
         for name, valid in (("problem", problems.available), ("optimizer", optim.available)):
-            if not getattr(self, name):
+            if not getattr(self, name) and not (name == "optimizer" and self.recipe):
                 raise OptimlabError(f"missing {name}; valid {name}s: {', '.join(valid())}")
 
     def _check_types(self) -> None:
@@ -184,9 +212,13 @@ class RunConfig:
 
     def _check_values(self) -> None:
         from optimlab import optim, problems, schedules
-        from optimlab.data.loader import ORDERS
+        from optimlab.data.loader import ALL_ORDERS
 
         problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        if self.recipe:
+            self._check_recipe()
+            if self.optimizer is None:
+                return  # the recipe gives the optimizer; the filled copy passed every check
         record = optim.get(self.optimizer)
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr < 0):
             raise OptimlabError(f"invalid lr: {self.lr!r}; valid: a finite number >= 0")
@@ -220,8 +252,10 @@ class RunConfig:
             check_range("early_stopping", self.early_stopping, 0)
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
             raise OptimlabError(f"invalid seconds: {self.seconds!r}; valid: a finite number > 0")
-        if self.order not in ORDERS:
-            raise OptimlabError(f"invalid order {self.order!r}; valid orders: {', '.join(ORDERS)}")
+        if self.order not in ALL_ORDERS:
+            raise OptimlabError(
+                f"invalid order {self.order!r}; valid orders: {', '.join(ALL_ORDERS)}"
+            )
         if self.batch_repeats > 1 and self.grad_accumulation > 1:
             raise OptimlabError(
                 f"invalid batch_repeats: {self.batch_repeats} with grad_accumulation "
@@ -254,6 +288,7 @@ class RunConfig:
             raise OptimlabError(f"invalid dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
         self._check_implementation(record)
         self._check_parallel()
+        self._check_loop_settings()
 
     def _check_implementation(self, record: Any) -> None:
         from optimlab import optim
@@ -360,6 +395,85 @@ class RunConfig:
                 "valid: a world size (nproc x nnodes) that divides the global batch, which "
                 "the processes share equally"
             )
+
+    def _check_recipe(self) -> None:
+        """Refuse ``recipe`` for a problem without one; check the filled settings."""
+        from optimlab.run.recipe import recipe_changes, recipe_of, with_recipe_problems
+
+        recipe = recipe_of(self.problem)
+        if recipe is None:
+            raise OptimlabError(
+                f"invalid recipe: problem {self.problem!r} has none; valid: a problem with a "
+                f"published recipe ({', '.join(with_recipe_problems()) or 'none'})"
+            )
+        changes = recipe_changes(self.to_json(), recipe)
+        if changes:
+            self.replace(**changes)
+
+    def with_recipe(self) -> RunConfig:
+        """This configuration with its problem's recipe filled in where ``recipe`` is on
+        (:mod:`optimlab.run.recipe`); itself otherwise."""
+        from optimlab.run.recipe import recipe_changes, recipe_of
+
+        if not self.recipe:
+            return self
+        changes = recipe_changes(self.to_json(), recipe_of(self.problem))
+        return self.replace(**changes) if changes else self
+
+    def _check_loop_settings(self) -> None:
+        """``reduce_lr_on_plateau``, ``curriculum`` and ``batch_schedule``: names, values,
+        and the settings each cannot be combined with."""
+        from optimlab.run.curriculum import check_curriculum
+        from optimlab.run.plateau import check_plateau
+
+        if self.reduce_lr_on_plateau is not None:
+            check_plateau(self.reduce_lr_on_plateau)
+            if self.schedule is not None or "snapshots" in self.regularize:
+                which = ("a schedule: it" if self.schedule is not None
+                         else "snapshots: their cyclic schedule")  # fmt: skip
+                raise OptimlabError(
+                    f"reduce_lr_on_plateau is not available with {which} writes the LR every "
+                    "step and would undo each reduction; valid: one or the other"
+                )
+        if self.curriculum and self.order != "curriculum":
+            raise OptimlabError("curriculum settings need order curriculum (--order curriculum)")
+        if self.order == "curriculum":
+            check_curriculum(self.curriculum)
+        if self.batch_schedule is not None:
+            if self.batch_schedule not in BATCH_SCHEDULES:
+                raise OptimlabError(f"invalid batch_schedule {self.batch_schedule!r}; valid: "
+                                    f"{', '.join(BATCH_SCHEDULES)}")  # fmt: skip
+            if self.schedule is None:
+                raise OptimlabError(
+                    f"batch_schedule {self.batch_schedule} needs an LR schedule to turn into "
+                    "batch sizes (--schedule step, multistep, ...)"
+                )
+            if self.order == "full":
+                raise OptimlabError("batch_schedule needs mini-batches; valid orders: "
+                                    "random, shuffle_once, cyclic, curriculum")  # fmt: skip
+        if self.max_batch is not None:
+            if self.batch_schedule is None:
+                raise OptimlabError("max_batch needs a batch_schedule (--batch-schedule increase)")
+            from optimlab import problems
+
+            batch = self.batch_size or problems.PROBLEMS.get(self.problem).batch_size or 1
+            check_range("max_batch", self.max_batch, batch)
+        # What each setting runs with. A plateau rule needs every process to see the same
+        # validation loss and to own its LR: Hogwild!'s process 0 alone evaluates, and
+        # the server methods apply the optimizer on the servers.
+        allowed = (
+            ("order curriculum", self.order == "curriculum", ("none",)),
+            ("batch_schedule", self.batch_schedule is not None, ("none",)),
+            ("reduce_lr_on_plateau", self.reduce_lr_on_plateau is not None,
+             ("none", "sync", "local_sgd")),
+        )  # fmt: skip
+        for name, given, methods in allowed:
+            if given and self.parallel not in methods:
+                valid = ", ".join(methods[:-1]) + " or " * (len(methods) > 1) + methods[-1]
+                raise OptimlabError(
+                    f"{name} is not available with parallel {self.parallel}; valid: "
+                    f"parallel {valid}"
+                )
 
     def _check_adversarial(self) -> None:
         # Attacks measure epsilon in the data's units, which a fitted transform changes;
@@ -474,14 +588,14 @@ class RunConfig:
     @classmethod
     def from_cli(cls, given: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> RunConfig:
         """The settings given on the command line (``None`` = not given) over ``base``
-        (e.g. a TOML run file's), over the defaults. ``hp`` and ``schedule_args`` merge
-        key by key; an ``lr`` among the optimizer arguments is the learning rate."""
+        (e.g. a TOML run file's), over the defaults. Tables (``hp``, ``schedule_args``,
+        ...) merge key by key; an ``lr`` among the optimizer arguments is the learning rate."""
         settings = dict(base or {})
         for key, value in given.items():
             if value is None:
                 continue
-            if key in ("hp", "schedule_args", "regularize"):
-                settings[key] = {**settings.get(key, {}), **value}
+            if isinstance(value, dict):  # tables merge key by key
+                settings[key] = {**(settings.get(key) or {}), **value}
             else:
                 settings[key] = value
         hp = dict(settings.get("hp", {}))

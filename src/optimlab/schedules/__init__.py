@@ -11,8 +11,11 @@ from optimlab.schedules.batch_size import (
     BatchCompensatedLR,
     BatchSchedule,
     ConstantBatch,
+    EpochClock,
     IncreaseBatch,
     MultiStepBatch,
+    OnEpochs,
+    OnSteps,
     increase_batch_instead,
 )
 from optimlab.schedules.compose import (
@@ -47,6 +50,7 @@ __all__ = [
     "CosineDecay",
     "Cyclic",
     "CyclicMomentum",
+    "EpochClock",
     "ExponentialDecay",
     "ExponentialRestarts",
     "Harmonic",
@@ -59,6 +63,8 @@ __all__ = [
     "MultiStepDecay",
     "NAGCMomentum",
     "NAGSCMomentum",
+    "OnEpochs",
+    "OnSteps",
     "OneCycle",
     "OneCycleMomentum",
     "PerEpoch",

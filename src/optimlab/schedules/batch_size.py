@@ -15,6 +15,7 @@ LR schedule of the pair is also a function of the (possibly fractional) epoch.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import Any
 
 from optimlab.errors import OptimlabError
@@ -140,3 +141,69 @@ def increase_batch_instead(
         max_batch = max(n // 10, batch_size)
     batches = IncreaseBatch(lr_schedule, batch_size, max_batch)
     return BatchCompensatedLR(lr_schedule, batches, batch_size), batches
+
+
+class EpochClock:
+    """Optimizer steps against (fractional) epochs when epochs differ in length.
+
+    ``steps_in_epoch(e)`` is the number of optimizer steps of epoch ``e`` (from 0; at least
+    1), e.g. fewer as a batch-size schedule grows the batch. Epoch ``e`` starts at step
+    ``S(e) = steps_in_epoch(0) + ... + steps_in_epoch(e - 1)``, and step ``S(e) + k`` is at
+    epoch ``e + k / steps_in_epoch(e)``. The epochs' starts are summed once, as far as
+    asked for, so the clock stays a pure function of its argument.
+    """
+
+    def __init__(self, steps_in_epoch: StepFn) -> None:
+        self.steps_in_epoch = _callables("steps_in_epoch", steps_in_epoch)[0]
+        self._starts = [0]  # S(0), S(1), ... as far as computed
+
+    def length(self, epoch: int) -> int:
+        """The steps of ``epoch``."""
+        n = self.steps_in_epoch(epoch)
+        return _checks.integer(f"steps_in_epoch({epoch})", n, 1)
+
+    def start(self, epoch: int) -> int:
+        """``S(epoch)``: the steps taken before ``epoch``."""
+        while len(self._starts) <= epoch:
+            self._starts.append(self._starts[-1] + self.length(len(self._starts) - 1))
+        return self._starts[epoch]
+
+    def epoch(self, step: Any) -> float:
+        """The fractional epoch at optimizer step ``step``."""
+        t = _checks.step_value(step)
+        while self._starts[-1] <= t:
+            self.start(len(self._starts))
+        e = bisect_right(self._starts, t) - 1
+        return e + (t - self._starts[e]) / self.length(e)
+
+    def step(self, epoch: Any) -> float:
+        """The (fractional) optimizer step at fractional epoch ``epoch``: exact at whole
+        epochs, and rounded to 9 decimals in between so that a step a schedule counts to
+        is not missed by a rounding error."""
+        t = _checks.step_value(epoch, "epoch")
+        e = math.floor(t)
+        return round(self.start(e) + (t - e) * self.length(e), 9)
+
+
+class OnSteps(Schedule):
+    """``schedule(clock.epoch(t))``: a schedule of the (fractional) epoch, read at
+    optimizer step ``t`` (:class:`EpochClock`); updated every step."""
+
+    def __init__(self, schedule: StepFn, clock: EpochClock) -> None:
+        self.schedule = _callables("schedule", schedule)[0]
+        self.clock = clock
+
+    def _value(self, t: Any, ops: type) -> Any:
+        return self.schedule(self.clock.epoch(t))
+
+
+class OnEpochs(Schedule):
+    """``schedule(clock.step(e))``: a schedule of the optimizer step, read at (fractional)
+    epoch ``e`` of the run whose epochs ``clock`` counts."""
+
+    def __init__(self, schedule: StepFn, clock: EpochClock) -> None:
+        self.schedule = _callables("schedule", schedule)[0]
+        self.clock = clock
+
+    def _value(self, t: Any, ops: type) -> Any:
+        return self.schedule(self.clock.step(t))
