@@ -153,3 +153,29 @@ def test_the_planning_lock_is_exclusive_across_processes(url):
         assert other.poll() is None  # still waiting for the lock
     assert other.stdout.readline() == "held\n"
     assert other.wait(timeout=60) == 0
+
+
+# A worker process that dies the moment its claim has turned the trial RUNNING, before
+# anything else of the claim has run (a signal arriving between two statements).
+_DIES_AFTER_CLAIM = """
+import os, sys
+from optimlab.lab.store import Store
+store = Store(sys.argv[1])
+store._duplicate = lambda *args: os._exit(9)
+store.claim([sys.argv[2]])
+"""
+
+
+def test_a_worker_dying_right_after_its_claim_leaves_a_trial_that_is_recovered(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    store = Store(url)
+    config = {"problem": "p", "label": "o", "name": "sgd", "params": {}, "seed": 0}
+    store.enqueue(NAME, {**config, "key": "a"}, "a", "maximize")
+    child = subprocess.run([sys.executable, "-c", _DIES_AFTER_CLAIM, url, NAME])
+    assert child.returncode == 9
+    (running,) = store.trials(NAME, (TrialState.RUNNING,))
+    assert running.user_attrs["worker"]["host"] == socket.gethostname()
+    # its process is gone, so the runner's wrap-up re-enqueues it at once
+    assert store.recover_stale([NAME]) == 1
+    assert not store.trials(NAME, (TrialState.RUNNING,))
+    assert len(store.trials(NAME, (TrialState.WAITING,))) == 1

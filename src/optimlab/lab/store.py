@@ -80,6 +80,11 @@ _ABANDON = sqlalchemy.text(
 ).bindparams(sqlalchemy.bindparam("now", type_=sqlalchemy.DateTime()))
 
 
+def _this_worker() -> dict[str, Any]:
+    """Who holds a trial: this host and process, and when it last said so."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+
+
 def open_storage(url: str, heartbeat: Heartbeat = OFF) -> optuna.storages.BaseStorage:
     """Connect to ``url`` (with ``heartbeat``); an unusable database gives a clear error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -166,9 +171,11 @@ class Store:
         for name in [n for n in names if n in existing]:
             study = self.study(name)
             for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                # the heartbeat first: a trial is never RUNNING without one, even when
-                # this process dies right after the claim
+                # the heartbeat and the worker's name first: a trial is never RUNNING
+                # without them, even when this process dies right after the claim (a
+                # claimant that loses the race may leave its name; the winner's follows)
                 beat(self.storage, frozen._trial_id)
+                self.storage.set_trial_user_attr(frozen._trial_id, "worker", _this_worker())
                 if not self._transition(_CLAIM, frozen._trial_id):
                     continue  # another worker took it
                 trial = optuna.Trial(study, frozen._trial_id)
@@ -203,9 +210,7 @@ class Store:
         )
 
     def heartbeat(self, trial: optuna.Trial) -> None:
-        trial.set_user_attr(
-            "worker", {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
-        )
+        trial.set_user_attr("worker", _this_worker())
 
     def finish(self, trial: optuna.Trial, record: dict[str, Any], value: float | None) -> bool:
         """Store the run's record and close the trial (diverged/failed -> FAIL state).
