@@ -25,6 +25,7 @@ def slide_losses(scores, labels):
 def test_the_slides_example():
     assert slide_losses(SCORES, LABELS) == pytest.approx([2.9, 0.0, 12.9])
     loss = get_loss("multiclass_svm")(SCORES, LABELS)
+    assert get_loss("svm")(SCORES, LABELS).item() == loss.item()  # the short name: this form
     assert loss.item() == pytest.approx((2.9 + 0.0 + 12.9) / 3)
     assert round(loss.item(), 2) == 5.27
     for i in range(3):  # one example at a time: that example's loss

@@ -74,7 +74,8 @@ def test_mse_shapes():
 
 
 def test_names_and_aliases():
-    assert get_loss("SVM") is get_loss("multiclass_hinge")
+    assert get_loss("SVM") is get_loss("multiclass_svm")  # the lectures' form
+    assert get_loss("hinge") is get_loss("multiclass_hinge")
     assert get_loss("ce") is get_loss("cross_entropy")
     assert {"cross_entropy", "multiclass_hinge", "logistic", "mse", "exponential"} <= set(
         LOSSES.names()
