@@ -19,7 +19,7 @@ from optimlab.data.splits import Split, Splits
 from optimlab.errors import OptimlabError
 from optimlab.problems.problem import Problem
 from optimlab.regularize import ScheduledPenalty, options, soft_threshold_
-from optimlab.train import Trainer
+from optimlab.train import Callback, Trainer
 
 LAM = 0.25
 # X^T y: the least-squares solution; |z_i| <= LAM for the coordinates lasso zeroes
@@ -186,3 +186,53 @@ def test_cli_train_with_proximal_l1_switched_on_late(tmp_path):
     argv = ["train", "--problem", "linreg", "--optimizer", "sgd", "--epochs", "2", "--quiet",
             "--l1", "0.05", "--l1-method", "proximal", "--l1-start-epoch", "1"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+
+
+def test_study_files_take_the_keys_and_name_a_bad_one():
+    from optimlab.lab import parse_study
+
+    head = 'problems = ["linreg"]\n[[optimizers]]\nname = "sgd"\n'
+    spec = parse_study(head + 'regularize = { l1 = 0.01, l1_method = "proximal", '
+                       "l1_start_epoch = 2 }\n")  # fmt: skip
+    assert spec.optimizers[0].regularize == {
+        "l1": 0.01, "l1_method": "proximal", "l1_start_epoch": 2,
+    }  # fmt: skip
+    with pytest.raises(OptimlabError, match=r"line 4: .*regularize: invalid l1_method 'ista'"):
+        parse_study(head + 'regularize = { l1 = 0.01, l1_method = "ista" }\n', source="s.toml")
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(Callback):
+    order = 200  # after the checkpoint
+
+    def on_batch_end(self, step, logs):
+        if step == 23:
+            raise Crash
+
+
+def test_an_interrupted_late_proximal_run_resumes_bit_identically(tmp_path):
+    from optimlab.run import RunConfig, build_run
+
+    settings = dict(
+        problem="linreg", optimizer="sgd", lr=0.05, epochs=3, seed=2, checkpoint_every=10,
+        regularize={"l1": 0.5, "l1_method": "proximal", "l1_start_step": 15},
+    )  # fmt: skip
+    straight = build_run(RunConfig(**settings, out=str(tmp_path / "a")))
+    straight_result = straight.fit()
+    crashed = RunConfig(**settings, out=str(tmp_path / "b"))
+    with pytest.raises(Crash):
+        build_run(crashed, callbacks=[CrashAt()]).fit()
+    resumed = build_run(crashed, resume=True)
+    result = resumed.fit()
+
+    def numbers(history):
+        return [{k: v for k, v in r.items() if k != "time"} for r in history]
+
+    assert resumed.trainer.resumed_from["step"] == 20
+    assert numbers(result.history) == numbers(straight_result.history)
+    weights = straight.trainer.model.weight
+    assert torch.equal(resumed.trainer.model.weight, weights)
+    assert (weights == 0).any()  # the threshold did act after step 15
