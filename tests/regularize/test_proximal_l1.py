@@ -220,3 +220,12 @@ def test_an_interrupted_late_proximal_run_resumes_bit_identically(tmp_path):
     weights = straight.trainer.model.state_dict()
     assert_same_result(straight_result, weights, result, resumed.trainer.model.state_dict())
     assert (weights["weight"] == 0).any()  # the threshold did act after step 15
+
+
+def test_proximal_l1_is_refused_where_servers_apply_the_optimizer():
+    from optimlab.run import RunConfig
+
+    with pytest.raises(OptimlabError, match="l1_method proximal is not available with parallel "
+                       "downpour; valid: parallel none, sync, local_sgd or hogwild"):  # fmt: skip
+        RunConfig(problem="linreg", optimizer="sgd", parallel="downpour", nproc=2,
+                  regularize={"l1": 0.1, "l1_method": "proximal"})  # fmt: skip
