@@ -18,7 +18,14 @@ from torch import nn
 from optimlab.data.splits import Split, Splits
 from optimlab.errors import OptimlabError
 from optimlab.problems.problem import Problem
-from optimlab.regularize import ScheduledPenalty, options, soft_threshold_
+from optimlab.regularize import (
+    ProximalL1,
+    ScheduledPenalty,
+    l1,
+    options,
+    soft_threshold_,
+    with_penalty,
+)
 from optimlab.train import Trainer
 from resume_checks import Crash, CrashAt, assert_same_result
 
@@ -143,6 +150,38 @@ def test_l1_switched_on_late(method, start):
     torch.testing.assert_close(late["weight"], expected, rtol=0, atol=1e-14)
     assert not torch.equal(late["weight"], w_plain)
     assert torch.equal(late["bias"], plain["bias"])
+
+
+def test_a_penalty_scaled_by_a_schedule_of_the_step():
+    """``c(t) * l1`` with c = 0 for t < 3, then 2: step 4 adds twice L1's step."""
+    lam, lr = 0.05, 0.1
+
+    def weights_after(steps: int, scheduled: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        problem = regression_problem()
+        callbacks = []
+        if scheduled:
+            pen = ScheduledPenalty(l1(problem.model, lam), schedule=lambda t: 2.0 * (t >= 3))
+            problem, callbacks = with_penalty(problem, pen), [pen]
+        opt = torch.optim.SGD(problem.model.parameters(), lr=lr)
+        Trainer(problem, opt, steps=steps, batch_size=8, callbacks=callbacks).run()
+        return problem.model.weight.detach().clone(), problem.model.bias.detach().clone()
+
+    w3, b3 = weights_after(3, False)
+    assert torch.equal(weights_after(3, True)[0], w3)
+    w4, b4 = weights_after(4, False)
+    w4_scheduled, b4_scheduled = weights_after(4, True)
+    expected = w4 - lr * 2.0 * lam * torch.sign(w3)
+    torch.testing.assert_close(w4_scheduled, expected, rtol=0, atol=1e-14)
+    assert torch.equal(b4_scheduled, b4)
+
+
+def test_proximal_l1_outside_a_run_needs_its_params():
+    w = nn.Parameter(torch.ones(2, dtype=torch.float64))
+    opt = torch.optim.SGD([w], lr=0.1)
+    ProximalL1(0.5, [w]).apply(opt)
+    assert w.tolist() == [0.95, 0.95]
+    with pytest.raises(OptimlabError, match="pass params="):
+        ProximalL1(0.5).apply(opt)
 
 
 def test_scheduled_penalty_needs_the_trainer_clock():

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.errors import check_range
+from optimlab.errors import OptimlabError, check_range
 from optimlab.regularize.penalties import penalized_parameters
 from optimlab.regularize.penalty_schedule import Clock
 from optimlab.train.callback import Callback
@@ -93,10 +93,15 @@ class ProximalL1(Callback):
 
     def apply(self, optimizer: torch.optim.Optimizer) -> None:
         """One proximal step: soft-threshold each watched parameter at its group's ``lr * lam``."""
+        if self.params is None:
+            raise OptimlabError(
+                "ProximalL1 without params takes the weights of the trainer's model; pass "
+                "params= or put it in the trainer's callbacks"
+            )
         c = self.clock.factor()
         if c == 0.0 or self.lam == 0.0:
             return
-        watched = {id(p) for p in self.params or []}
+        watched = {id(p) for p in self.params}
         for group in optimizer.param_groups:
             threshold = group["lr"] * (self.lam * c)
             for p in group["params"]:
