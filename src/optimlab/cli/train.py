@@ -117,7 +117,23 @@ def add_regularization_arguments(parser: argparse.ArgumentParser) -> None:
     """The regularization options (keys of ``optimlab.regularize.options``)."""
     g = parser.add_argument_group("regularization")
     g.add_argument("--l1", type=float, help="L1 penalty factor on weights")
+    g.add_argument(
+        "--l1-method", metavar="METHOD",
+        help="penalty (default: l1*sum|w| in the loss) or proximal (soft-threshold each step)",
+    )  # fmt: skip
+    g.add_argument("--l1-start-step", type=int, metavar="T", help="L1 only from step T (0-based)")
+    g.add_argument("--l1-start-epoch", type=int, metavar="E", help="L1 only from epoch E (0-based)")
     g.add_argument("--l2", type=float, help="L2 penalty l*sum(w^2) on weights (= wd 2l)")
+    g.add_argument(
+        "--kl-sparsity", type=float, metavar="BETA",
+        help="KL sparsity penalty on sigmoid units' mean activations",
+    )  # fmt: skip
+    g.add_argument(
+        "--kl-target",
+        type=float,
+        metavar="RHO",
+        help="target mean activation of --kl-sparsity (0.05)",
+    )
     g.add_argument("--dropout", type=float, help="dropout rate after hidden activations")
     g.add_argument("--max-norm", type=float, metavar="R", help="max-norm r per unit")
     g.add_argument("--augment", metavar="SPEC", help="augmentations, e.g. flip,crop:4")

@@ -2,9 +2,16 @@
 ``optimlab train``'s options, a run file's ``[regularize]`` table and study files.
 
 Keys (all optional): ``l1``, ``l2`` (penalty factors >= 0, Keras convention: l2 adds
-``l2 * sum(w**2)``), ``dropout`` (rate in [0, 1) after every hidden activation),
-``max_norm`` (r > 0), ``augment`` (a spec such as ``"flip,crop:4"``, see
-``optimlab.data.augment_presets.SPEC_OPS``), ``mixup`` (Beta alpha > 0), ``snapshots``
+``l2 * sum(w**2)``), ``l1_method`` (``"penalty"``, the default: ``l1 * sum(|w|)`` added
+to the loss; ``"proximal"``: soft-thresholding at ``lr * l1`` after each step,
+:mod:`optimlab.regularize.proximal`), ``l1_start_step`` / ``l1_start_epoch`` (int >= 0,
+one of them: L1 switched on only from that step or epoch, counted from 0,
+:mod:`optimlab.regularize.penalty_schedule`), ``kl_sparsity`` (beta > 0: the sparse
+autoencoder's KL penalty on every ``nn.Sigmoid`` output) with ``kl_target`` (rho in
+(0, 1), 0.05; :mod:`optimlab.regularize.sparsity`), ``dropout`` (rate in [0, 1) after
+every hidden activation), ``max_norm`` (r > 0), ``augment`` (a spec such as
+``"flip,crop:4"``, see ``optimlab.data.augment_presets.SPEC_OPS``), ``mixup`` (Beta
+alpha > 0), ``snapshots``
 (number of cosine cycles M >= 1; sets a SnapshotCycles schedule unless one is given),
 ``swa`` (fraction of the budget after which averaging starts, in [0, 1)), ``ema``
 (decay in (0, 1)), and adversarial training and robust accuracy
@@ -25,8 +32,14 @@ from optimlab.errors import OptimlabError, check_range
 from optimlab.regularize.adversarial_training import KEYS as ADVERSARIAL_KEYS
 from optimlab.regularize.adversarial_training import validate as validate_adversarial
 
+#: the values of ``l1_method``
+L1_METHODS = ("penalty", "proximal")
+#: the keys that qualify ``l1`` and need it
+L1_KEYS = ("l1_method", "l1_start_step", "l1_start_epoch")
+
 KEYS = (
-    "l1", "l2", "dropout", "max_norm", "augment", "mixup", "snapshots", "swa", "ema",
+    "l1", *L1_KEYS, "l2", "kl_sparsity", "kl_target", "dropout", "max_norm", "augment",
+    "mixup", "snapshots", "swa", "ema",
     *ADVERSARIAL_KEYS,
 )  # fmt: skip
 
@@ -41,6 +54,13 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
     for key in ("l1", "l2"):
         if key in options:
             check_range(key, options[key], 0.0)
+    _validate_l1(options)
+    if "kl_sparsity" in options:
+        check_range("kl_sparsity", options["kl_sparsity"], 0.0, low_open=True)
+    if "kl_target" in options:
+        if "kl_sparsity" not in options:
+            raise OptimlabError("kl_target needs kl_sparsity (the weight beta of the KL penalty)")
+        check_range("kl_target", options["kl_target"], 0.0, 1.0, low_open=True, high_open=True)
     if "dropout" in options:
         check_range("dropout", options["dropout"], 0.0, 1.0, high_open=True)
     if "max_norm" in options:
@@ -61,6 +81,54 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _validate_l1(options: dict[str, Any]) -> None:
+    from optimlab.regularize.penalty_schedule import check_start
+
+    given = [k for k in L1_KEYS if k in options]
+    if given and not options.get("l1"):
+        raise OptimlabError(f"{given[0]} needs l1 (the L1 factor, > 0)")
+    method = options.get("l1_method", "penalty")
+    if method not in L1_METHODS:
+        raise OptimlabError(f"invalid l1_method {method!r}; valid: {', '.join(L1_METHODS)}")
+    if "l1_start_step" in options and "l1_start_epoch" in options:
+        raise OptimlabError("give one of l1_start_step and l1_start_epoch, not both")
+    for key in ("l1_start_step", "l1_start_epoch"):
+        check_start(key, options.get(key))
+
+
+def _l1(options: dict[str, Any], problem: Any, callbacks: list[Any]) -> Any:
+    """L1 in proximal form, or as a penalty switched on late: the problem is returned, the
+    callbacks that read the trainer's clock are appended to ``callbacks``."""
+    from optimlab.regularize.penalties import l1, with_penalty
+    from optimlab.regularize.penalty_schedule import ScheduledPenalty
+    from optimlab.regularize.proximal import ProximalL1
+
+    start = {"start_step": options.get("l1_start_step"),
+             "start_epoch": options.get("l1_start_epoch")}  # fmt: skip
+    if options.get("l1_method", "penalty") == "proximal":
+        callbacks.append(ProximalL1(options["l1"], **start))
+        return problem
+    scheduled = ScheduledPenalty(l1(problem.model, options["l1"]), **start)
+    callbacks.append(scheduled)  # it reads the trainer's step and epoch
+    return with_penalty(problem, scheduled)
+
+
+def _kl_sparsity(options: dict[str, Any], problem: Any) -> Any:
+    from optimlab.regularize.penalties import with_penalty
+    from optimlab.regularize.sparsity import DEFAULT_TARGET, KLSparsity, sigmoid_units
+
+    units = sigmoid_units(problem.model)
+    if not units:
+        raise OptimlabError(
+            f"kl_sparsity needs a model with sigmoid units (nn.Sigmoid); {problem.name!r} has "
+            "none (build it with activation='sigmoid')"
+        )
+    penalty = KLSparsity(
+        units, beta=options["kl_sparsity"], target=options.get("kl_target", DEFAULT_TARGET)
+    )
+    return with_penalty(problem, penalty)
+
+
 def _chain(first: Any, second: Any) -> Any:
     def both(x: Any, y: Any, step: int) -> Any:
         x, y = first(x, y, step)
@@ -79,17 +147,18 @@ def apply(
 ) -> tuple[Any, dict[str, Any]]:
     """Return ``(problem, trainer_kwargs)`` with ``options`` applied.
 
-    The problem's model gains dropout layers in place; the loss gains the penalty (in
-    training mode only); ``trainer_kwargs`` gains ``callbacks`` (max-norm, snapshots,
-    averaging), ``batch_transform`` (augmentation, then mixup) and, for ``snapshots``
-    without a scheduler, ``scheduler``. ``optimizer`` and ``total_steps`` are needed for
-    ``snapshots`` (the schedule) and ``swa`` (its start step).
+    The problem's model gains dropout layers in place; the loss gains the penalties (in
+    training mode only); ``trainer_kwargs`` gains ``callbacks`` (proximal L1, a late L1's
+    clock, max-norm, snapshots, averaging), ``batch_transform`` (augmentation, then
+    mixup) and, for ``snapshots`` without a scheduler, ``scheduler``. ``optimizer`` and
+    ``total_steps`` are needed for ``snapshots`` (the schedule) and ``swa`` (its start
+    step).
     """
     from optimlab.regularize.constraints import MaxNorm
     from optimlab.regularize.dropout import add_dropout
     from optimlab.regularize.ensembles import SnapshotEnsemble, WeightAveraging
     from optimlab.regularize.mixup import Mixup, mixup_problem
-    from optimlab.regularize.penalties import elastic_net, with_penalty
+    from optimlab.regularize.penalties import elastic_net, l2, with_penalty
 
     validate(options)
     kw = dict(trainer_kwargs)
@@ -98,9 +167,20 @@ def apply(
     if options.get("dropout"):
         if add_dropout(problem.model, options["dropout"]) == 0:
             raise OptimlabError(f"problem {problem.name!r} has no activation to add dropout after")
-    if options.get("l1") or options.get("l2"):
+    # A plain L1 penalty keeps the one elastic-net term it always had.
+    plain_l1 = options.get("l1_method", "penalty") == "penalty" and not any(
+        k in options for k in ("l1_start_step", "l1_start_epoch")
+    )
+    if plain_l1 and (options.get("l1") or options.get("l2")):
         penalty = elastic_net(problem.model, options.get("l1", 0.0), options.get("l2", 0.0))
         problem = with_penalty(problem, penalty)
+    elif options.get("l1") or options.get("l2"):
+        if options.get("l2"):
+            problem = with_penalty(problem, l2(problem.model, options["l2"]))
+        if options.get("l1"):
+            problem = _l1(options, problem, callbacks)
+    if "kl_sparsity" in options:
+        problem = _kl_sparsity(options, problem)
     if "max_norm" in options:
         callbacks.append(MaxNorm(options["max_norm"]))
     transform = kw.get("batch_transform")

@@ -96,34 +96,29 @@ def elastic_net(
     return WeightPenalty(params, l1=l1_factor, l2=l2_factor)
 
 
-class ActivityPenalty:
-    """Penalizes the outputs of ``modules``: per module, ``(l1*sum|a| + l2*sum a**2) / N``.
+class OutputPenalty:
+    """A penalty on the outputs of ``modules``, recorded by forward hooks.
 
-    Forward hooks store each output's penalty while the module is in training mode;
-    calling the object returns their sum and clears them, so it must be called once per
-    forward pass (``with_penalty`` does). ``remove()`` detaches the hooks.
+    The hooks store ``value(output)`` of each output while its module is in training
+    mode; calling the object returns their sum and clears them, so it must be called once
+    per forward pass (``with_penalty`` does). ``remove()`` detaches the hooks. Subclasses
+    define :meth:`value`.
     """
 
-    def __init__(self, modules: Iterable[nn.Module], *, l1: float = 0.0, l2: float = 0.0) -> None:
-        check_range("l1", l1, 0.0)
-        check_range("l2", l2, 0.0)
-        self.l1, self.l2 = float(l1), float(l2)
+    def __init__(self, modules: Iterable[nn.Module]) -> None:
         self.modules = list(modules)
         if not self.modules:
-            raise OptimlabError("ActivityPenalty needs at least one module to watch")
+            raise OptimlabError(f"{type(self).__name__} needs at least one module to watch")
         self._pending: list[Tensor] = []
         self._handles = [m.register_forward_hook(self._hook) for m in self.modules]
 
+    def value(self, output: Tensor) -> Tensor:
+        """The penalty of one module output (a 0-d tensor)."""
+        raise NotImplementedError
+
     def _hook(self, module: nn.Module, inputs: Any, output: Tensor) -> None:
-        if not module.training:
-            return
-        n = output.shape[0] if output.ndim else 1
-        value = output.new_zeros(())
-        if self.l1:
-            value = value + self.l1 * output.abs().sum()
-        if self.l2:
-            value = value + self.l2 * output.pow(2).sum()
-        self._pending.append(value / n)
+        if module.training:
+            self._pending.append(self.value(output))
 
     def __call__(self) -> Tensor:
         pending, self._pending = self._pending, []
@@ -135,6 +130,25 @@ class ActivityPenalty:
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+class ActivityPenalty(OutputPenalty):
+    """Penalizes the outputs of ``modules``: per module, ``(l1*sum|a| + l2*sum a**2) / N``."""
+
+    def __init__(self, modules: Iterable[nn.Module], *, l1: float = 0.0, l2: float = 0.0) -> None:
+        check_range("l1", l1, 0.0)
+        check_range("l2", l2, 0.0)
+        self.l1, self.l2 = float(l1), float(l2)
+        super().__init__(modules)
+
+    def value(self, output: Tensor) -> Tensor:
+        n = output.shape[0] if output.ndim else 1
+        value = output.new_zeros(())
+        if self.l1:
+            value = value + self.l1 * output.abs().sum()
+        if self.l2:
+            value = value + self.l2 * output.pow(2).sum()
+        return value / n
 
 
 class Sum:

@@ -460,9 +460,12 @@ class RunConfig:
             check_range("max_batch", self.max_batch, batch)
         # What each setting runs with. A plateau rule needs every process to see the same
         # validation loss and to own its LR: Hogwild!'s process 0 alone evaluates, and
-        # the server methods apply the optimizer on the servers.
+        # the server methods apply the optimizer on the servers (so a proximal step after
+        # a replica's optimizer would threshold weights the next fetch overwrites).
         allowed = (
             ("order curriculum", self.order == "curriculum", ("none",)),
+            ("l1_method proximal", self.regularize.get("l1_method") == "proximal",
+             ("none", "sync", "local_sgd", "hogwild")),
             ("batch_schedule", self.batch_schedule is not None, ("none",)),
             ("reduce_lr_on_plateau", self.reduce_lr_on_plateau is not None,
              ("none", "sync", "local_sgd")),
