@@ -74,6 +74,14 @@ _CLAIM = sqlalchemy.text(
     "UPDATE trials SET state = 'RUNNING', datetime_start = :now "
     "WHERE trial_id = :trial_id AND state = 'WAITING'"
 ).bindparams(sqlalchemy.bindparam("now", type_=sqlalchemy.DateTime()))
+# The worker attribute as Optuna stores user attributes (one JSON value per key)
+_FORGET_WORKER = sqlalchemy.text(
+    "DELETE FROM trial_user_attributes WHERE trial_id = :trial_id AND key = 'worker'"
+)
+_NAME_WORKER = sqlalchemy.text(
+    "INSERT INTO trial_user_attributes (trial_id, key, value_json) "
+    "VALUES (:trial_id, 'worker', :value)"
+)
 _ABANDON = sqlalchemy.text(
     "UPDATE trials SET state = 'FAIL', datetime_complete = :now "
     "WHERE trial_id = :trial_id AND state = 'RUNNING'"
@@ -171,12 +179,10 @@ class Store:
         for name in [n for n in names if n in existing]:
             study = self.study(name)
             for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                # the heartbeat and the worker's name first: a trial is never RUNNING
-                # without them, even when this process dies right after the claim (a
-                # claimant that loses the race may leave its name; the winner's follows)
+                # the heartbeat first: a trial is never RUNNING without one, even when
+                # this process dies right after the claim
                 beat(self.storage, frozen._trial_id)
-                self.storage.set_trial_user_attr(frozen._trial_id, "worker", _this_worker())
-                if not self._transition(_CLAIM, frozen._trial_id):
+                if not self._claim(frozen._trial_id):
                     continue  # another worker took it
                 trial = optuna.Trial(study, frozen._trial_id)
                 # read again: trials claimed or finished since the list above count too
@@ -187,6 +193,19 @@ class Store:
                 self.heartbeat(trial)
                 return name, trial
         return None
+
+    def _claim(self, trial_id: int) -> bool:
+        """WAITING -> RUNNING with this process named as the trial's worker, in one
+        transaction: a RUNNING trial always names its holder, even when the holder is
+        stopped right after its claim. True when this process got the trial."""
+        worker = {"trial_id": trial_id, "value": json.dumps(_this_worker())}
+        with self.storage.engine.begin() as connection:
+            claimed = connection.execute(_CLAIM, {"trial_id": trial_id, "now": _db_now()})
+            if claimed.rowcount != 1:
+                return False  # another worker took it
+            connection.execute(_FORGET_WORKER, worker)
+            connection.execute(_NAME_WORKER, worker)
+            return True
 
     def _transition(self, statement: sqlalchemy.TextClause, trial_id: int) -> bool:
         """Run a conditional state change; True when it changed this trial's row."""
