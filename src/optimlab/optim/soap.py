@@ -20,8 +20,9 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError, check_range
 from optimlab.optim.base import ChainOptimizer
+from optimlab.optim.decay import DecoupledWeightDecay
 from optimlab.optim.lamb import check_flag
-from optimlab.optim.scale import ScaleByLearningRate, check_lr
+from optimlab.optim.scale import ScaleByLearningRate
 from optimlab.optim.shampoo import check_positive_int, refuse_fast
 from optimlab.optim.transform import Hyper, Transform, learning_rate, step_of
 
@@ -195,7 +196,7 @@ class ScaleBySoap(Transform):
         return direction
 
 
-class DecayMovedWeights(Transform):
+class DecayMovedWeights(DecoupledWeightDecay):
     """Decoupled weight decay applied to the weights after the move, skipped on the
     first step (SOAP's, which only collects statistics).
 
@@ -214,11 +215,7 @@ class DecayMovedWeights(Transform):
         pytorch-optimizer's SOAP; Vyas et al. 2024's code.
     """
 
-    defaults = {"weight_decay": 1e-2, "lr": ScaleByLearningRate.defaults["lr"]}
-
-    def validate(self, hp: Hyper) -> None:
-        check_range("weight_decay", float(hp["weight_decay"]), 0.0)
-        check_lr(hp)
+    # the hyperparameters, their defaults and checks are DecoupledWeightDecay's
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         wd = hp["weight_decay"]
