@@ -17,6 +17,10 @@ PARAMETERS_ONLY = [
 ]
 
 
+# The optimizers that keep matrices per dimension, with the least order they do it for.
+PER_DIMENSION = {"shampoo": 1, "soap": 2}
+
+
 def test_step_bytes_counts_params_grad_and_state_slots():
     params = [torch.zeros(10, 3), torch.zeros(7)]
     # 37 floats: params read + written (8 B), grad read (4 B), 2 slots read + written (16 B)
@@ -34,6 +38,15 @@ def test_measured_state_matches_registry_slots(name):
     numel = sum(p.numel() for p in params)
     record = oo.get(name)
     scalars = state_bytes(opt) - record.state_bytes_per_param * numel
+    if name in PER_DIMENSION:
+        # the slots plus an n x n statistic and an n x n root (Shampoo) or basis (SOAP)
+        # for each preconditioned dimension n (SOAP leaves vectors unrotated by default)
+        matrices = sum(
+            2 * 4 * n * n for p in params if p.dim() >= PER_DIMENSION[name] for n in p.shape
+        )
+        scalars -= matrices
+        assert 0 < scalars <= 3 * 8 * len(params)
+        return
     if record.state_note:
         # the slots are the most per parameter (Adafactor's vectors, Muon's AdamW
         # parameters); a matrix keeps less (factored moments, one momentum buffer)

@@ -232,3 +232,35 @@ def test_bad_full_batch_and_batch_repeats(extra, match):
     text = 'name = "s"\nproblems = ["logreg_digits"]\noptimizers = ["lbfgs"]\n' + extra
     with pytest.raises(OptimlabError, match=match):
         parse_study(text, source="study.toml")
+
+
+def wrapper_study(params: str) -> str:
+    return f'problems = ["digits_mlp"]\n[[optimizers]]\nname = "lookahead"\nparams = {{{params}}}\n'
+
+
+def test_a_wrapper_in_a_study_takes_its_chosen_base_arguments():
+    spec = parse_study(wrapper_study('base = "sgd", momentum = 0.9'), source="study.toml")
+    assert spec.optimizers[0].params == {"base": "sgd", "momentum": 0.9}
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        # lookahead's default base is adam, which has no momentum
+        (
+            "momentum = 0.9",
+            r"optimizers\[0\]\.momentum: unknown hyperparameter of 'lookahead' "
+            r"over base 'adam'; valid: .*betas",
+        ),
+        (
+            'base = "sgd", betas = [0.9, 0.99]',
+            r"optimizers\[0\]\.betas: unknown hyperparameter "
+            r"of 'lookahead' over base 'sgd'; valid: .*momentum",
+        ),
+        ('base = "nope"', r"optimizers\[0\]\.base: unknown optimizer 'nope'; valid optimizers"),
+    ],
+)
+def test_a_wrapper_in_a_study_refuses_arguments_its_chosen_base_lacks(params, match):
+    with pytest.raises(OptimlabError, match=match) as err:
+        parse_study(wrapper_study(params), source="study.toml")
+    assert "\n" not in str(err.value)

@@ -19,8 +19,10 @@ from lion_pytorch import Lion as LionReference
 from prodigyopt import Prodigy as ProdigyReference
 from pytorch_optimizer import LARS as LarsReference
 from pytorch_optimizer import SAM as SAMReference
+from pytorch_optimizer import SOAP as SoapReference
 from pytorch_optimizer import Lamb as LambReference
 from pytorch_optimizer import Lookahead as LookaheadReference
+from pytorch_optimizer import Shampoo as ShampooReference
 from schedulefree import AdamWScheduleFree, SGDScheduleFree
 
 # The model every case runs on: a matrix, a vector, a 3-D tensor, a scalar, and a matrix
@@ -526,5 +528,114 @@ CASES += [
         (("exp_avg_sq", "exp_avg_sq"), ("s", "s")),
         groups=decay_split,
         extra=PRODIGY_EXTRA,
+    ),
+]
+
+
+# Shampoo keeps one statistic and one root per dimension under the reference's own keys
+SHAMPOO_STATE = tuple(
+    (f"{kind}_{i}", f"{kind}_{i}") for i in range(3) for kind in ("pre_cond", "inv_pre_cond")
+)
+
+CASES += [
+    Case("shampoo", "shampoo", {}, ShampooReference, 1e-2, SHAMPOO_STATE),
+    Case(
+        # roots every 3rd step (zero before step 3); the buffer is the preconditioned
+        # step. matrix_eps 1e-2: with 1e-6 the vector's rank-3 statistic at step 3 has a
+        # root of 1e3 off its span, and the run (ours and the reference alike) blows up
+        "shampoo-momentum-wd",
+        "shampoo",
+        {"momentum": 0.5, "weight_decay": 0.1, "precondition_frequency": 3, "matrix_eps": 1e-2},
+        lambda groups: ShampooReference(
+            groups,
+            momentum=0.5,
+            weight_decay=0.1,
+            preconditioning_compute_steps=3,
+            matrix_eps=1e-2,
+        ),
+        1e-2,
+        SHAMPOO_STATE + (("momentum_buffer", "momentum_buffer"),),
+    ),
+    Case(
+        "shampoo-decoupled",
+        "shampoo",
+        {
+            "weight_decay": 0.1,
+            "decoupled_weight_decay": True,
+            "matrix_eps": 1e-3,
+            "maximize": True,
+        },
+        lambda groups: ShampooReference(
+            groups, weight_decay=0.1, weight_decouple=True, matrix_eps=1e-3, maximize=True
+        ),
+        1e-2,
+        SHAMPOO_STATE,
+    ),
+]
+
+
+def soap_bases(ours: Any, theirs: Any) -> list[tuple[str, Any, Any]]:
+    """The reference keeps SOAP's statistics and bases as lists (``GG``, ``Q``; an empty
+    list for a dimension without a basis); ours as ``GG_i`` and ``Q_i``."""
+    pairs = []
+    for ours_group, theirs_group in zip(ours.param_groups, theirs.param_groups):
+        for a, b in zip(ours_group["params"], theirs_group["params"]):
+            if b not in theirs.state:
+                continue
+            for kind in ("GG", "Q"):
+                for i, matrix in enumerate(theirs.state[b][kind]):
+                    if len(matrix) == 0:
+                        assert f"{kind}_{i}" not in ours.state[a]
+                        continue
+                    pairs.append((f"{kind}_{i}", ours.state[a][f"{kind}_{i}"], matrix))
+    assert pairs  # some dimension has a basis
+    return pairs
+
+
+# Both run the QR of the basis refresh in float32 (the reference casts there, as the
+# authors' code does; ours with float32_qr=True): on identical float64 inputs the
+# float32 factors are identical, and 1e-10 holds over 9 refreshes.
+SOAP_EXTRA = {"compare": soap_bases}
+
+CASES += [
+    Case("soap", "soap", {}, SoapReference, 1e-2, MOMENTS, extra=SOAP_EXTRA),
+    Case(
+        # the (6, 4) matrix's 6 rows and the 3-D tensor's 2 x 3 x 4 all rotated but
+        # dimension 6 (> 5); 1-D tensors rotated too
+        "soap-options",
+        "soap",
+        {
+            "betas": (0.9, 0.99),
+            "shampoo_beta": 0.9,
+            "precondition_frequency": 3,
+            "precondition_1d": True,
+            "max_precondition_dim": 5,
+            "normalize_gradient": True,
+            "weight_decay": 0.1,
+            "maximize": True,
+        },
+        lambda groups: SoapReference(
+            groups,
+            betas=(0.9, 0.99),
+            shampoo_beta=0.9,
+            precondition_frequency=3,
+            precondition_1d=True,
+            max_precondition_dim=5,
+            normalize_gradient=True,
+            weight_decay=0.1,
+            maximize=True,
+        ),
+        1e-2,
+        MOMENTS,
+        extra=SOAP_EXTRA,
+    ),
+    Case(
+        "soap-uncorrected",
+        "soap",
+        {"correct_bias": False, "weight_decay": 0.0, "eps": 1e-6},
+        lambda groups: SoapReference(groups, correct_bias=False, weight_decay=0.0, eps=1e-6),
+        3e-3,
+        MOMENTS,
+        extra=SOAP_EXTRA,
     ),
 ]

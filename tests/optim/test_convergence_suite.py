@@ -74,6 +74,7 @@ def decaying(lr0: float, rate: float) -> Callable[[int], float]:
 
 
 MUON = {"muon": True, "ns_dtype": None, "weight_decay": 0.0}
+SOAP = {"lr": decaying(0.05, 0.995), "weight_decay": 0.0}
 
 # (optimizer, problem, hyperparameters, steps, tol)
 SUITE = [
@@ -112,6 +113,17 @@ SUITE = [
     ("prodigy", "quadratic", {}, 500, 1e-12),
     ("prodigy", "rosenbrock", {}, 2000, 1e-7),
     ("prodigy", "logistic", {}, 500, 1e-12),
+    # full-matrix AdaGrad on a vector, L^(-1/4) G R^(-1/4) on a matrix: steps shrink as
+    # the statistics grow, which leaves the curved valley slow going
+    ("shampoo", "quadratic", {"lr": 0.3}, 300, 1e-12),
+    ("shampoo", "rosenbrock", {"lr": 0.3}, 2000, 1e-3),
+    ("shampoo", "logistic", {"lr": 0.3}, 300, 1e-12),
+    ("shampoo", "matrix_quadratic", {"lr": 1.0}, 1000, 1e-11),
+    # vectors rotated too (precondition_1d), no decay: the rule itself
+    ("soap", "quadratic", SOAP | {"precondition_1d": True}, 500, 1e-7),
+    ("soap", "rosenbrock", SOAP | {"precondition_1d": True}, 2000, 1e-7),
+    ("soap", "logistic", SOAP | {"precondition_1d": True}, 500, 1e-7),
+    ("soap", "matrix_quadratic", SOAP, 1000, 1e-9),
     ("lookahead", "quadratic", {"lr": 0.1}, 500, 1e-12),  # over Adam
     ("lookahead", "rosenbrock", {"lr": 0.1}, 2000, 1e-8),
     ("lookahead", "logistic", {"lr": 0.05}, 500, 1e-12),

@@ -52,6 +52,20 @@ def params():
         (lambda: oo.Prodigy(params(), fast=True), r"invalid fast=True for Prodigy.*valid: False"),
         (lambda: oo.Prodigy(params(), lr=lambda step: 1.0), r"invalid lr for Prodigy: a sched"),
         (lambda: oo.create("prodigy", params(), fast=True), r"unknown hyperparameter.*'fast'"),
+        (lambda: oo.Shampoo(params(), matrix_eps=0.0), r"invalid matrix_eps: 0.0; valid range"),
+        (lambda: oo.Shampoo(params(), momentum=1.0), r"momentum: 1.0; valid range is \[0, 1\)"),
+        (
+            lambda: oo.Shampoo(params(), precondition_frequency=0),
+            r"invalid precondition_frequency: 0; valid: an integer >= 1",
+        ),
+        (lambda: oo.Shampoo(params(), precondition_at_start=1), r"precondition_at_start: 1; exp"),
+        (lambda: oo.Shampoo(params(), fast=True), r"invalid fast=True for Shampoo.*valid: False"),
+        (lambda: oo.Soap(params(), betas=(0.9, 1.0)), r"betas\[1\]: 1.0"),
+        (lambda: oo.Soap(params(), shampoo_beta=-0.1), r"invalid shampoo_beta: -0.1"),
+        (lambda: oo.Soap(params(), max_precondition_dim=2.5), r"max_precondition_dim: 2.5; va"),
+        (lambda: oo.Soap(params(), float32_qr="no"), r"invalid float32_qr: 'no'; expected"),
+        (lambda: oo.Soap(params(), fast=True), r"invalid fast=True for SOAP.*valid: False"),
+        (lambda: oo.create("soap", params(), fast=True), r"unknown hyperparameter.*'fast'"),
     ],
 )
 def test_invalid_input_raises_naming_the_argument(build, match):

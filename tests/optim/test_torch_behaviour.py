@@ -140,6 +140,9 @@ def test_zero_size_parameter(name):
             assert value.shape == empty.shape, key
         elif state_w[key].dim() == 0:
             assert value.shape == (), key
+        elif key.rsplit("_", 1)[-1].isdigit():  # Shampoo's, SOAP's matrix per dimension i
+            size = empty.shape[int(key.rsplit("_", 1)[-1])]
+            assert value.shape == (size, size), key
         else:  # a factored moment (Adafactor's rows and columns): the empty side stays 0
             assert value.dim() == empty.dim() and value.shape[0] in (0, 1), key
     assert empty.shape == (0, 5)

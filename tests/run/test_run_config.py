@@ -104,3 +104,30 @@ def test_a_bad_type_in_a_run_file_names_the_file(tmp_path):
     path.write_text('epochs = "three"\n')
     with pytest.raises(OptimlabError, match="invalid epochs in .*run.toml.*a whole number"):
         load_toml(path)
+
+
+@pytest.mark.parametrize(
+    "optimizer, hp",
+    [
+        ("lookahead", {"base": "sgd", "momentum": 0.9, "nesterov": True}),
+        ("sam", {"base": "adam", "betas": [0.8, 0.99], "rho": 0.1}),
+        ("asam", {"base": "lion", "betas": [0.9, 0.99]}),
+    ],
+)
+def test_a_wrapper_takes_its_chosen_base_arguments(optimizer, hp):
+    assert RunConfig(problem="digits_mlp", optimizer=optimizer, hp=hp).hp == hp
+
+
+@pytest.mark.parametrize(
+    "optimizer, hp, message",
+    [
+        # lookahead's default base is adam, which has no momentum
+        ("lookahead", {"momentum": 0.9}, r"'momentum' of optimizer 'lookahead' over base 'adam'"),
+        ("lookahead", {"base": "sgd", "betas": (0.9, 0.99)}, r"'betas' .* over base 'sgd'"),
+        ("sam", {"base": "adam", "momentum": 0.9}, r"'momentum' .* over base 'adam'"),
+    ],
+)
+def test_a_wrapper_refuses_arguments_its_chosen_base_lacks(optimizer, hp, message):
+    with pytest.raises(OptimlabError, match=message + r"; valid: .*base") as err:
+        RunConfig(problem="digits_mlp", optimizer=optimizer, hp=hp)
+    assert "\n" not in str(err.value)

@@ -548,16 +548,24 @@ def _optimizers(data, where, registry, protocol) -> list[OptimizerSpec]:
                 f"unknown optimizer {name!r}; valid optimizers: "
                 f"{', '.join(registry.names(aliases=False))}",
             )
-        valid_hp = registry.get(name).hyperparameters()
         params = entry.get("params", {})
         search_table = entry.get("search", {})
         if not isinstance(params, dict) or not isinstance(search_table, dict):
             raise where.error(key, "params and search must be tables")
+        record = registry.get(name)
+        # a wrapper (lookahead, sam) takes its chosen base's arguments, not its default's
+        base = params.get("base") if record.wrapper else None
+        try:
+            valid_hp = record.hyperparameters(base)
+        except OptimlabError as err:
+            raise where.error(f"{key}.base", str(err)) from None
+        over = f" over base {base or valid_hp['base']!r}" if record.wrapper else ""
         for hp in [*params, *search_table]:
             if hp not in valid_hp:
                 raise where.error(
                     f"{key}.{hp}",
-                    f"unknown hyperparameter of {name!r}; valid: {', '.join(sorted(valid_hp))}",
+                    f"unknown hyperparameter of {name!r}{over}; "
+                    f"valid: {', '.join(sorted(valid_hp))}",
                 )
         try:
             _build_once(name, params, data["problems"][0])

@@ -60,6 +60,8 @@ from optimlab.optim.schedule_free import (
     update_bn_at_average,
 )
 from optimlab.optim.sgd import SGD
+from optimlab.optim.shampoo import ScaleByShampoo, Shampoo, ShampooMomentum
+from optimlab.optim.soap import DecayMovedWeights, ScaleBySoap, Soap
 from optimlab.optim.switching import SWATS, AdamThenSGD, ScaleByAdamThenSGD, ScaleBySwats
 from optimlab.optim.transform import Transform
 from optimlab.optim.wrapper import WrapperOptimizer
@@ -110,6 +112,12 @@ __all__ = [
     "NonlinearCG",
     "OptimizerRecord",
     "Prodigy",
+    "Shampoo",
+    "ShampooMomentum",
+    "ScaleByShampoo",
+    "Soap",
+    "ScaleBySoap",
+    "DecayMovedWeights",
     "RAdam",
     "PathSGD",
     "RMSprop",

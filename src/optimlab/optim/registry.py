@@ -44,6 +44,8 @@ from optimlab.optim.rmsprop import RMSprop
 from optimlab.optim.sam import SAM
 from optimlab.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from optimlab.optim.sgd import SGD
+from optimlab.optim.shampoo import Shampoo
+from optimlab.optim.soap import Soap
 from optimlab.optim.switching import SWATS, AdamThenSGD
 from optimlab.optim.wrapper import WrapperOptimizer
 from optimlab.registry import Registry
@@ -511,6 +513,26 @@ for _record in [
         {},
         4,  # m, v, s and the initial weights w_0
         elementwise=False,  # d sums over every param group
+    ),
+    OptimizerRecord(
+        "shampoo",
+        Shampoo,
+        "per-dimension statistics H_i += G_(i) G_(i)^T; step G x_i H_i^(-1/2k) (SVD roots)",
+        "Gupta, Koren & Singer 2018 (reference: pytorch-optimizer)",
+        {},
+        0,
+        state_note="8(n1^2+...+nk^2)/(n1...nk), +4 with momentum",
+        elementwise=False,
+    ),
+    OptimizerRecord(
+        "soap",
+        Soap,
+        "Adam in the eigenbasis of Shampoo's statistics, the basis refreshed every 10 steps",
+        "Vyas et al. 2024 (reference: pytorch-optimizer)",
+        {},
+        2,  # the two moments; each rotated dimension adds two n x n matrices
+        state_note="8 + 8(n1^2+...+nk^2)/(n1...nk) (rotated dims)",
+        elementwise=False,
     ),
     OptimizerRecord(
         "lookahead",

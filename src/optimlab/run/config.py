@@ -222,13 +222,16 @@ class RunConfig:
         record = optim.get(self.optimizer)
         if self.lr is not None and (not math.isfinite(self.lr) or self.lr < 0):
             raise OptimlabError(f"invalid lr: {self.lr!r}; valid: a finite number >= 0")
-        valid_hp = record.hyperparameters()
+        # a wrapper (lookahead, sam) takes its chosen base's arguments, not its default's
+        base = self.hp.get("base") if record.wrapper else None
+        valid_hp = record.hyperparameters(base)
+        over = f" over base {base or valid_hp['base']!r}" if record.wrapper else ""
         for key in self.hp:
             if key == "lr":
                 raise OptimlabError("give the learning rate as lr, not as an optimizer argument")
             if key not in valid_hp:
                 raise OptimlabError(
-                    f"unknown argument {key!r} of optimizer {record.name!r}; "
+                    f"unknown argument {key!r} of optimizer {record.name!r}{over}; "
                     f"valid: {', '.join(sorted(k for k in valid_hp if k != 'lr'))}"
                 )
         if self.schedule is not None:

@@ -7,6 +7,7 @@ back to Python (a device sync) only every ``log_every`` steps and at epoch ends.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -175,6 +176,28 @@ def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
     return isinstance(optimizer, torch.optim.LBFGS) or bool(
         getattr(optimizer, "needs_closure", False)
     )
+
+
+@contextlib.contextmanager
+def at_evaluation_point(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Evaluate where the optimizer says its answer is: an optimizer with ``eval()`` and
+    ``train()`` methods (the schedule-free ones, whose parameters hold the interpolated
+    ``y`` while training and the average ``x`` after ``eval()``) is switched to eval mode
+    for the block and back to train mode after it; any other is left alone.
+
+    One already in eval mode (``training`` False) is left as it is, and stays so.
+    """
+    switch = callable(getattr(optimizer, "eval", None)) and callable(
+        getattr(optimizer, "train", None)
+    )
+    switch = switch and bool(getattr(optimizer, "training", True))
+    if switch:
+        optimizer.eval()
+    try:
+        yield
+    finally:
+        if switch:
+            optimizer.train()
 
 
 def _repeated(batches: Iterator[Any], times: int, first: int) -> Iterator[Any]:
@@ -714,10 +737,14 @@ class Trainer:
         evaluates = self.world is None or self.world.evaluates
         if self.world is not None:
             self.world.epoch_end(self.model)
-        if self.val_xy is not None and evaluates:
-            logs.update(self._evaluate(self.val_xy, "val_"))
-        if self.test_xy is not None and self.evaluate_test and evaluates:
-            logs.update(self._evaluate(self.test_xy, "test_"))
+        evaluated = self.val_xy is not None or (self.test_xy is not None and self.evaluate_test)
+        # every process switches alike (the switch rounds), whether or not it evaluates
+        switch = at_evaluation_point(self.optimizer) if evaluated else contextlib.nullcontext()
+        with switch:
+            if self.val_xy is not None and evaluates:
+                logs.update(self._evaluate(self.val_xy, "val_"))
+            if self.test_xy is not None and self.evaluate_test and evaluates:
+                logs.update(self._evaluate(self.test_xy, "test_"))
         logs["lr"] = current_lr(self.optimizer, self.step)
         full = self.order == "full" and self.train_xy is not None
         logs["batch_size"] = len(self.train_xy[0]) if full else bs  # the batch as trained
