@@ -28,6 +28,7 @@ MODULES = (
     "overfitting",
     "adversarial",
     "whitening",
+    "newton_units",
     "lbfgs_batches",
     "vanishing_gradients",
     "skip_connections",
