@@ -30,6 +30,7 @@ MODULES = (
     "whitening",
     "newton_units",
     "lbfgs_batches",
+    "second_order",
     "vanishing_gradients",
     "skip_connections",
     "lr_range_test",
