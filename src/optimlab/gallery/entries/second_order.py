@@ -35,7 +35,7 @@ CONTENDERS = (
     ("kfac", {"lr": 1.0}),
     ("adam", {"lr": 0.05}),
 )
-#: the target: a training loss within this fraction of the lowest any run reached
+#: the target is a training loss within this fraction of the lowest one of its seed
 WITHIN = 0.01
 #: Newton must pay at least this many times L-BFGS's gradient-equivalents to the target
 NEWTON_COST = 10.0
