@@ -53,10 +53,13 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Context:
-    """What a run may need beyond its budget: where datasets are and whether to fetch them."""
+    """What a run may need beyond its budget: where datasets are and whether to fetch them,
+    and ``work``, a folder of its own where an entry that runs a lab study keeps it (so a
+    killed run resumes from its checkpoints; None: the entry uses a temporary folder)."""
 
     data_dir: str | None = None
     download: bool = False
+    work: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ machine's cores as torch threads.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import shlex
 import time
@@ -28,6 +29,8 @@ from optimlab.gallery.registry import select
 from optimlab.io import check_output_dir
 
 Report = Callable[[str], None]
+#: the folder under an entry's output where it may keep resumable work (a lab study)
+WORK = "work"
 
 
 def command(name: str, tier: str, out: str, context: Context, *, download: bool = False) -> str:
@@ -108,7 +111,8 @@ def run_entry(entry: Entry, tier: str, out: Path, out_label: str, context: Conte
     try:
         if entry.threads is not None:
             torch.set_num_threads(entry.threads)
-        measured = entry.compute(budget, context)
+        work = str(out / entry.name / WORK)
+        measured = entry.compute(budget, dataclasses.replace(context, work=work))
         # The rule reads exactly what the JSON keeps, so the verdict can be checked from it.
         numbers = store.to_json_value(measured.numbers)
         verdict = entry.rule(numbers)

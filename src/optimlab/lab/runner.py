@@ -487,13 +487,12 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def write_study_report(store: Store, spec: StudySpec, report_dir: Path) -> dict[str, Path]:
+def study_facts(spec: StudySpec) -> dict[str, Any]:
+    """The study facts the report reads (``optimlab.lab.report``'s ``study``)."""
     from datetime import UTC, datetime
 
-    from optimlab.lab.report import write_report
-
     metric, mode = metric_for(spec, spec.problems[0])
-    study = {
+    return {
         "name": spec.name,
         "metric": metric,
         "mode": mode,
@@ -504,4 +503,9 @@ def write_study_report(store: Store, spec: StudySpec, report_dir: Path) -> dict[
         "schedules": {o.label: o.schedule for o in spec.optimizers if o.schedule},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return write_report(list(store.records()), study, report_dir)
+
+
+def write_study_report(store: Store, spec: StudySpec, report_dir: Path) -> dict[str, Path]:
+    from optimlab.lab.report import write_report
+
+    return write_report(list(store.records()), study_facts(spec), report_dir)

@@ -46,7 +46,7 @@ def write_report(
 
 
 # The names this package gives its figures; only such files are ever removed.
-OWN_STEMS = ("curves_", "lr_sensitivity_", "performance_profile", "schedules")
+OWN_STEMS = ("cost_", "curves_", "lr_sensitivity_", "performance_profile", "schedules")
 
 
 def _remove_stale(figure_dir: Path, written: set[str]) -> None:

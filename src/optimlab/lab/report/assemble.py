@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optimlab.lab.report.analysis import Analysis
+from optimlab.lab.report.cost import cost_figure, cost_table
 from optimlab.lab.report.curves import curves_figure
 from optimlab.lab.report.document import Bullets, Document, Heading, Paragraph, Section
 from optimlab.lab.report.edges import edges
@@ -97,6 +98,15 @@ def build_document(analysis: Analysis, figure_dir: Path) -> Document:
             curves.blocks.append(fig)
     if curves.blocks:
         doc.sections.append(curves)
+
+    cost = Section("Loss against cost")
+    for p in analysis.problems:
+        t = cost_table(p)
+        if t is not None:
+            fig = cost_figure(p, palette, figure_dir)
+            cost.blocks += [Heading(p.problem), *([fig] if fig is not None else []), t]
+    if cost.blocks:
+        doc.sections.append(cost)
 
     tuning = Section("Learning-rate sensitivity")
     for p in analysis.problems:
