@@ -28,6 +28,7 @@ MODULES = (
     "overfitting",
     "adversarial",
     "whitening",
+    "bn_small_batch",
     "lbfgs_batches",
     "vanishing_gradients",
     "skip_connections",
