@@ -149,6 +149,5 @@ ENTRY = Entry(
     rule=rule,
     threads=1,
     table=table,
-    reference="Ioffe & Szegedy, ICML 2015; Ioffe, Batch Renormalization, NIPS 2017; "
-    "lecture 001, Batch normalization layer",
+    reference="Ioffe & Szegedy, ICML 2015; Ioffe, Batch Renormalization, NIPS 2017",
 )
