@@ -4,7 +4,7 @@ One MLP with batch norm after each hidden layer (64-64-64-10) trains with SGD an
 momentum on scikit-learn's digits at each batch size, for the same number of epochs.
 Then, on the test set (:mod:`optimlab.nn.bn_stats`):
 
-- ``stat_gap``: mean |mu_B - mu| / sigma of the first batch norm's batch statistics over
+- ``stat_gap``: mean abs(mu_B - mu) / sigma of the first batch norm's batch statistics over
   test batches of the training batch size, against its running statistics;
 - ``train_mode`` / ``running``: the loss and accuracy with batch statistics (test
   batches of the training size; the lecture's fix "keep training time behavior") and

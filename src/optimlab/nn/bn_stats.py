@@ -134,7 +134,7 @@ def population_statistics(
     return out
 
 
-class _Hooks:
+class BatchNormHooks:
     """Removable forward hooks installed by the functions below."""
 
     def __init__(self, handles: list) -> None:
@@ -145,14 +145,16 @@ class _Hooks:
             h.remove()
         self.handles = []
 
-    def __enter__(self) -> _Hooks:
+    def __enter__(self) -> BatchNormHooks:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
 
 
-def _mode_hooks(model: nn.Module, when: Callable[[nn.Module], bool], training: bool) -> _Hooks:
+def _mode_hooks(
+    model: nn.Module, when: Callable[[nn.Module], bool], training: bool
+) -> BatchNormHooks:
     """Run each batch norm's forward with ``training`` set whenever ``when(norm)``; the
     running buffers are restored afterwards so the forward leaves them as they were."""
     handles = []
@@ -173,10 +175,10 @@ def _mode_hooks(model: nn.Module, when: Callable[[nn.Module], bool], training: b
                     _restore(module, saved[1])
 
         handles += [norm.register_forward_pre_hook(before), norm.register_forward_hook(after)]
-    return _Hooks(handles)
+    return BatchNormHooks(handles)
 
 
-def keep_batch_statistics(model: nn.Module) -> _Hooks:
+def keep_batch_statistics(model: nn.Module) -> BatchNormHooks:
     """Fix 1, "keep training time behavior": from now on every batch norm of ``model``
     normalizes with the statistics of the batch it is given even in evaluation mode; the
     running statistics are neither used nor changed there. Returns a handle whose
@@ -184,7 +186,7 @@ def keep_batch_statistics(model: nn.Module) -> _Hooks:
     return _mode_hooks(model, lambda m: not m.training, training=True)
 
 
-def freeze_batch_statistics(model: nn.Module) -> _Hooks:
+def freeze_batch_statistics(model: nn.Module) -> BatchNormHooks:
     """Fix 2, "switch to test behavior and fine-tune": from now on every batch norm of
     ``model`` normalizes with its running statistics in training mode too, and leaves
     them unchanged; gradients flow through the fixed affine map. Returns a handle whose
@@ -210,7 +212,7 @@ def _train_mode_forward(model: nn.Module) -> Iterator[None]:
 @dataclass(frozen=True)
 class StatisticsGap:
     """How far one batch norm's batch statistics fall from its running ones, averaged
-    over mini-batches of ``batch_size`` and channels: ``mean_gap`` = mean |mu_B - mu| /
+    over mini-batches of ``batch_size`` and channels: ``mean_gap`` = mean abs(mu_B - mu) /
     sigma, ``var_ratio`` = mean sigma_B^2 / sigma^2 (biased batch variance)."""
 
     layer: int
