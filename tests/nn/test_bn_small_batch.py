@@ -142,3 +142,23 @@ def test_bad_input_is_one_line_error():
         bn_stats.statistics_gap(mlp(), data(), batch_size=1)
     with pytest.raises(OptimlabError, match="exceeds"):
         bn_stats.mode_gap(mlp(), data(5), torch.zeros(5, dtype=torch.long), batch_size=6)
+
+
+def test_at_batch_one_training_mode_output_is_the_shift_whatever_the_input():
+    # x - mu_B = 0 for a single example: training-mode batch norm outputs beta for every
+    # input (batch renorm at rmax = 1, dmax = 0 is batch norm; torch's BatchNorm1d refuses
+    # batch 1), so in training mode the network predicts one class for every example.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 6), BatchRenorm(6, rmax=1.0, dmax=0.0), nn.ReLU(),
+                          nn.Linear(6, 3)).double()  # fmt: skip
+    with torch.no_grad():
+        model[1].bias.copy_(torch.linspace(-1.0, 2.0, 6))
+    x = data(40)
+    y = torch.arange(40) % 3
+    bn_stats.population_statistics(model, x)
+    constant = int(model[2:](model[1].bias.detach()[None]).argmax())
+    gap = bn_stats.mode_gap(model, x, y, batch_size=1)
+    assert gap.train_mode_accuracy == float((y == constant).double().mean())
+    assert gap.eval_mode_accuracy != gap.train_mode_accuracy
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(4).train()(torch.ones(1, 4))

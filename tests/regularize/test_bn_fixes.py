@@ -72,3 +72,27 @@ def test_bad_bn_options():
     plain = problems.build("digits_mlp", seed=0)
     with pytest.raises(OptimlabError, match="need a model with batch norm"):
         options.apply({"bn_test_mode": "batch"}, plain, {}, total_steps=10)
+
+
+def test_run_settings_reach_the_fixes(tmp_path, capsys):
+    from torch import nn
+
+    from optimlab.cli import main
+    from optimlab.run import RunConfig, build_run
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                          nn.Linear(16, 10))  # fmt: skip
+    config = RunConfig(problem="digits_mlp", optimizer="sgd", epochs=2, batch_size=64,
+                       regularize={"bn_finetune": 0.5, "bn_test_mode": "batch"})  # fmt: skip
+    run = build_run(config, model=model)
+    run.fit()
+    steps = run.trainer.step
+    assert steps > 4
+    # Batch statistics were tracked up to the switch and never after it.
+    assert int(model[2].num_batches_tracked) == max(1, int(0.5 * steps))
+    base = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--quiet"]
+    assert main([*base, "--bn-test-mode", "batch"]) != 0
+    assert "need a model with batch norm; 'digits_mlp' has none" in capsys.readouterr().err
+    assert main([*base, "--bn-test-mode", "test"]) != 0
+    assert "invalid bn_test_mode 'test'; valid: running, batch" in capsys.readouterr().err
