@@ -70,6 +70,8 @@ def test_keep_batch_statistics_evaluates_with_the_batch_and_changes_nothing():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     torch.testing.assert_close(model(x[:4]), running_out, rtol=0, atol=0)  # removed
+    with bn_stats.keep_batch_statistics(model):  # one example: the running statistics
+        torch.testing.assert_close(model(x[:1]), running_out[:1], rtol=0, atol=0)
 
 
 def test_frozen_statistics_train_with_the_running_ones_and_keep_them():

@@ -96,3 +96,23 @@ def test_run_settings_reach_the_fixes(tmp_path, capsys):
     assert "need a model with batch norm; 'digits_mlp' has none" in capsys.readouterr().err
     assert main([*base, "--bn-test-mode", "test"]) != 0
     assert "invalid bn_test_mode 'test'; valid: running, batch" in capsys.readouterr().err
+
+
+def test_a_resumed_fine_tuning_hooks_the_checkpointed_statistics_without_recomputing():
+    from types import SimpleNamespace
+
+    from optimlab.regularize.bn_fixes import FineTuneFrozen
+
+    problem = bn_problem()
+    norm = batch_norms(problem.model)[0]
+    with torch.no_grad():
+        norm.running_mean.fill_(0.25)  # as a checkpoint would restore them
+    callback = FineTuneFrozen(5, problem.splits.train.x)
+    callback.set_trainer(SimpleNamespace(model=problem.model))
+    callback.load_state_dict({"frozen": True})
+    assert callback.state_dict() == {"frozen": True}
+    assert torch.equal(norm.running_mean, torch.full((16,), 0.25))  # not recomputed
+    problem.model.train()
+    x = problem.splits.train.x[:4]
+    out = problem.model(x)
+    assert torch.equal(out, problem.model.eval()(x))  # frozen: training uses the running ones

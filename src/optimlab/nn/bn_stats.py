@@ -152,8 +152,13 @@ class BatchNormHooks:
         self.remove()
 
 
+def _single_value(x: Tensor) -> bool:
+    """True when each channel of ``x`` (N, C, ...) has one value: no batch statistics."""
+    return x.numel() == x.shape[1]
+
+
 def _mode_hooks(
-    model: nn.Module, when: Callable[[nn.Module], bool], training: bool
+    model: nn.Module, when: Callable[[nn.Module, Tensor], bool], training: bool
 ) -> BatchNormHooks:
     """Run each batch norm's forward with ``training`` set whenever ``when(norm)``; the
     running buffers are restored afterwards so the forward leaves them as they were."""
@@ -161,7 +166,7 @@ def _mode_hooks(
     for norm in _require(model):
 
         def before(module: nn.Module, args: tuple) -> None:
-            if when(module):
+            if when(module, args[0]):
                 # Only a training-mode forward changes the buffers; save them for it.
                 buffers = _buffers(module) if training else None
                 module._bn_saved = (module.training, buffers)
@@ -181,9 +186,11 @@ def _mode_hooks(
 def keep_batch_statistics(model: nn.Module) -> BatchNormHooks:
     """Fix 1, "keep training time behavior": from now on every batch norm of ``model``
     normalizes with the statistics of the batch it is given even in evaluation mode; the
-    running statistics are neither used nor changed there. Returns a handle whose
-    ``remove()`` undoes it (it is also a context manager)."""
-    return _mode_hooks(model, lambda m: not m.training, training=True)
+    running statistics are neither used nor changed there. A batch with one value per
+    channel (a last batch of one example) has no statistics and is normalized with the
+    running ones. Returns a handle whose ``remove()`` undoes it (it is also a context
+    manager)."""
+    return _mode_hooks(model, lambda m, x: not m.training and not _single_value(x), True)
 
 
 def freeze_batch_statistics(model: nn.Module) -> BatchNormHooks:
@@ -191,7 +198,7 @@ def freeze_batch_statistics(model: nn.Module) -> BatchNormHooks:
     ``model`` normalizes with its running statistics in training mode too, and leaves
     them unchanged; gradients flow through the fixed affine map. Returns a handle whose
     ``remove()`` undoes it (it is also a context manager)."""
-    return _mode_hooks(model, lambda m: m.training, training=False)
+    return _mode_hooks(model, lambda m, x: m.training, training=False)
 
 
 @contextlib.contextmanager
