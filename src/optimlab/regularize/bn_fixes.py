@@ -4,11 +4,14 @@
   statistics of each evaluated batch, as training does (the trainer's evaluation batch
   size then matters: it is the test-time batch). The running averages are not used.
 - :class:`FineTuneFrozen` (option ``bn_finetune = F``): after a fraction F of the step
-  budget (0 < F < 1), every batch norm's running statistics are set to the exact statistics of the
-  training set and frozen; training goes on with that fixed normalization.
+  budget (0 < F < 1), every batch norm's running statistics are set to the exact
+  statistics of the training set and frozen; training goes on with that fixed
+  normalization.
 
-Both wrap :mod:`optimlab.nn.bn_stats`. A resumed run reinstalls the frozen statistics
-from the checkpointed model (the buffers are part of it).
+Both wrap :mod:`optimlab.nn.bn_stats`. The training set's statistics are those of its
+stored inputs (after preprocessing, before augmentation, which draws anew each batch). A
+resumed run reinstalls the frozen statistics from the checkpointed model (the buffers are
+part of it).
 """
 
 from __future__ import annotations
