@@ -144,6 +144,14 @@ def add_regularization_arguments(parser: argparse.ArgumentParser) -> None:
         help="stochastic weight averaging from this fraction of the budget (0.75)",
     )  # fmt: skip
     g.add_argument("--ema", type=float, metavar="DECAY", help="EMA of the weights")
+    g.add_argument(
+        "--bn-test-mode",
+        metavar="MODE",
+        help="batch norm in evaluation: running (default) or batch statistics",
+    )
+    g.add_argument("--bn-finetune", type=float, metavar="F",
+                   help="after this fraction of the budget, freeze batch norms at the "
+                   "training set's statistics and fine-tune")  # fmt: skip
     a = parser.add_argument_group("adversarial training and robust accuracy")
     a.add_argument("--adversarial", metavar="ATTACK", help="train on fgsm or pgd examples")
     a.add_argument(

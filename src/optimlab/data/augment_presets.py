@@ -19,6 +19,8 @@ from optimlab.data.augment import (
     RandomResizedCrop,
     fit_pca_lighting,
 )
+from optimlab.data.lens import RandomLens
+from optimlab.data.scale_crop import RandomScaleCrop
 from optimlab.errors import OptimlabError, unknown_name
 
 
@@ -68,6 +70,12 @@ SPEC_OPS: dict[str, tuple[str, float | None]] = {
     "vflip": ("vertical flip with probability P (0.5)", 0.5),
     "crop": ("pad by N pixels and crop back at a random offset (4)", 4),
     "zoom": ("random resized crop keeping at least area fraction S (0.5)", 0.5),
+    "scale_crop": (
+        "ResNet scale augmentation: shorter side L uniform in [S, F * S] for "
+        "images of shorter side S, then a crop of the input's size (F = 2)",
+        2.0,
+    ),
+    "lens": ("radial lens distortion, k1 in U(-K, K) (0.2)", 0.2),
     "rotate": ("rotation in U(-D, D) degrees (15)", 15.0),
     "shift": ("shift by U(-F, F) of the width and height (0.1)", 0.1),
     "shear": ("shear angle in U(-D, D) degrees (10)", 10.0),
@@ -78,6 +86,21 @@ SPEC_OPS: dict[str, tuple[str, float | None]] = {
     "pca": ("Krizhevsky PCA colour noise with std S (0.1), fitted on the training set", 0.1),
     "erase": ("random erasing with probability P (0.5)", 0.5),
 }
+
+
+class _ScaleCropSpec:
+    """``scale_crop:F``: :class:`RandomScaleCrop` with shorter sides [S, round(F * S)] for
+    the batch's shorter side S, cropped back to the input size."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = float(factor)
+
+    def __call__(self, x: Tensor, gen: Any) -> Tensor:
+        s = min(x.shape[-2:])
+        return RandomScaleCrop((s, max(s, round(self.factor * s))))(x, gen)
+
+    def __repr__(self) -> str:
+        return f"scale_crop:{self.factor:g}"
 
 
 def parse_spec(spec: str) -> list[tuple[str, float]]:
@@ -99,9 +122,9 @@ def parse_spec(spec: str) -> list[tuple[str, float]]:
 def from_spec(
     spec: str, seed: int = 0, train_x: Tensor | None = None, fill_mode: str = "nearest"
 ) -> Augment:
-    """The pipeline a spec describes: geometric ops first (crop, zoom, one affine warp
-    for rotate/shift/shear/scale, flips), then colour, then erasing. ``train_x`` is
-    needed for "pca" (its eigenpairs come from the training images)."""
+    """The pipeline a spec describes: geometric ops first (crop, scale_crop, zoom, one
+    affine warp for rotate/shift/shear/scale, lens, flips), then colour, then erasing.
+    ``train_x`` is needed for "pca" (its eigenpairs come from the training images)."""
     items = dict(parse_spec(spec))
     ops: list[Callable] = []
     if "crop" in items:
@@ -109,6 +132,10 @@ def from_spec(
         if pad != int(pad) or pad < 0:
             raise OptimlabError(f"invalid crop padding {pad:g}; valid: an integer >= 0")
         ops.append(RandomCrop(int(pad)))
+    if "scale_crop" in items:
+        if items["scale_crop"] < 1:
+            raise OptimlabError(f"invalid scale_crop factor {items['scale_crop']:g}; valid: >= 1")
+        ops.append(_ScaleCropSpec(items["scale_crop"]))
     if "zoom" in items:
         ops.append(RandomResizedCrop(scale=(items["zoom"], 1.0)))
     warp = RandomAffine(
@@ -121,6 +148,8 @@ def from_spec(
     )
     if not warp.is_identity():
         ops.append(warp)
+    if "lens" in items:
+        ops.append(RandomLens(items["lens"]))
     if "flip" in items:
         ops.append(RandomFlip(items["flip"], dim=-1))
     if "vflip" in items:

@@ -11,6 +11,8 @@ mean, ``Sigma = (1/N) sum_i (x_i - mu)(x_i - mu)^T = U diag(lambda) U^T``):
 - ``none``: ``x``.
 - ``standardize``: ``(x - mu) / sigma`` per feature (scikit-learn's ``StandardScaler``:
   the population std, a constant feature keeps std 1).
+- ``mean_image``: ``x - mu``: the training set's mean image (one value per pixel and
+  channel) subtracted, nothing scaled (AlexNet's preprocessing, as the lectures cite it).
 - ``channel_mean``: ``(x - mu_c) / sigma_c`` with one mean and std per image channel,
   pooled over examples and pixels (the per-channel normalization the lectures cite
   for VGGNet; inputs (N, C, ...)).
@@ -157,6 +159,19 @@ class Standardize(_Affine):
         self.std = _std_or_one(((x - self.mean) ** 2).mean(dim=0))
 
 
+class MeanImage(Transform):
+    """``mean_image``: subtract the training set's per-pixel (and per-channel) mean."""
+
+    name = "mean_image"
+    tensors = ("mean",)
+
+    def _fit(self, x: Tensor) -> None:
+        self.mean = x.mean(dim=0)
+
+    def _apply(self, x: Tensor) -> Tensor:
+        return x - self.mean.to(x.device, x.dtype)
+
+
 class ChannelMean(_Affine):
     """``channel_mean``: one mean and std per channel (dim 1), over examples and pixels."""
 
@@ -233,7 +248,7 @@ class ZCAWhiten(_Whiten):
 
 
 TRANSFORMS: dict[str, type[Transform]] = {
-    t.name: t for t in (Identity, Standardize, ChannelMean, PCAWhiten, ZCAWhiten)
+    t.name: t for t in (Identity, Standardize, MeanImage, ChannelMean, PCAWhiten, ZCAWhiten)
 }
 
 

@@ -29,6 +29,7 @@ MODULES = (
     "adversarial",
     "whitening",
     "newton_units",
+    "bn_small_batch",
     "lbfgs_batches",
     "second_order",
     "vanishing_gradients",

@@ -21,7 +21,11 @@ alpha > 0), ``snapshots``
 (0, 1], 0.5), and for pgd ``adversarial_steps`` (10), ``adversarial_step_size``
 (``2.5 * epsilon / steps``) and ``adversarial_random_start`` (true); ``robust_epsilon``
 (> 0) logs robust accuracy under PGD at that epsilon, on the first ``robust_examples``
-examples of the validation and test sets (all by default).
+examples of the validation and test sets (all by default). The two fixes of batch
+norm's train/test mismatch at small batch sizes (:mod:`optimlab.regularize.bn_fixes`):
+``bn_test_mode`` (``"running"``, the default, or ``"batch"``: evaluate with batch
+statistics) and ``bn_finetune`` (fraction of the budget in (0, 1) after which batch
+norms switch to the training set's statistics, frozen, for the rest of training).
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ L1_KEYS = ("l1_method", "l1_start_step", "l1_start_epoch")
 
 KEYS = (
     "l1", *L1_KEYS, "l2", "kl_sparsity", "kl_target", "dropout", "max_norm", "augment",
-    "mixup", "snapshots", "swa", "ema",
+    "mixup", "snapshots", "swa", "ema", "bn_test_mode", "bn_finetune",
     *ADVERSARIAL_KEYS,
 )  # fmt: skip
+
+BN_TEST_MODES = ("running", "batch")
 
 
 def validate(options: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +83,12 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
         from optimlab.data.augment_presets import parse_spec
 
         parse_spec(options["augment"])
+    if options.get("bn_test_mode", "running") not in BN_TEST_MODES:
+        raise OptimlabError(
+            f"invalid bn_test_mode {options['bn_test_mode']!r}; valid: {', '.join(BN_TEST_MODES)}"
+        )
+    if "bn_finetune" in options:
+        check_range("bn_finetune", options["bn_finetune"], 0.0, 1.0, low_open=True, high_open=True)
     validate_adversarial(options)
     return options
 
@@ -225,6 +237,8 @@ def apply(
         callbacks.append(WeightAveraging(decay=options["ema"]))
     if "robust_epsilon" in options:
         callbacks.append(_robust_accuracy(options, problem, seed))
+    if options.get("bn_test_mode", "running") == "batch" or "bn_finetune" in options:
+        callbacks += _bn_fixes(options, problem, total_steps)
     kw["callbacks"] = callbacks
     return problem, kw
 
@@ -255,3 +269,24 @@ def _robust_accuracy(options: dict[str, Any], problem: Any, seed: int) -> Any:
         robust_attack(options), image_space(problem.splits),
         examples=options.get("robust_examples"), seed=seed + 3,
     )  # fmt: skip
+
+
+def _bn_fixes(options: dict[str, Any], problem: Any, total_steps: int | None) -> list[Any]:
+    from optimlab.nn.bn_stats import batch_norms
+    from optimlab.regularize.bn_fixes import FineTuneFrozen, KeepBatchStatistics
+
+    if not batch_norms(problem.model):
+        raise OptimlabError(
+            f"bn_test_mode and bn_finetune need a model with batch norm; {problem.name!r} has none"
+        )
+    out: list[Any] = []
+    if options.get("bn_test_mode", "running") == "batch":
+        out.append(KeepBatchStatistics())
+    if "bn_finetune" in options:
+        if total_steps is None:
+            raise OptimlabError("--bn-finetune needs a step budget (--epochs or --steps)")
+        if problem.splits is None:
+            raise OptimlabError(f"bn_finetune needs a problem with data; {problem.name!r} has none")
+        start = max(1, int(options["bn_finetune"] * total_steps))
+        out.append(FineTuneFrozen(start, problem.splits.train.x))
+    return out

@@ -1,5 +1,5 @@
 """Test-time augmentation: average the softmax outputs over fixed views of each image
-(Krizhevsky et al. 2012 averaged ten crops and their flips)."""
+(Krizhevsky et al. 2012 averaged ten crops and their flips), at one scale or several."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data.augment import crop_at, flip
+from optimlab.data.scale_crop import multiscale_ten_crops
 from optimlab.errors import check_range
 
 
@@ -38,4 +39,28 @@ def tta_predict(
         views = tta_views(x[i : i + batch_size], flips, crop_padding)
         out.append(torch.stack([model(v).softmax(dim=-1) for v in views]).mean(dim=0))
     model.train(was)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def multiscale_predict(
+    model: nn.Module,
+    x: Tensor,
+    short_sides: tuple[int, ...],
+    size: tuple[int, int] | None = None,
+    batch_size: int = 256,
+) -> Tensor:
+    """Mean softmax probabilities of ``model`` (in eval mode) over ten crops of ``size``
+    (the four corners, the centre, and their mirror images) at each shorter side in
+    ``short_sides``: ResNet's multi-scale testing (He et al. 2016 used sides 224, 256,
+    384, 480 and 640 with 224 x 224 crops). ``size`` defaults to the input's (H, W)."""
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            views = multiscale_ten_crops(x[i : i + batch_size], tuple(short_sides), size)
+            out.append(torch.stack([model(v).softmax(dim=-1) for v in views]).mean(dim=0))
+    finally:
+        model.train(was)
     return torch.cat(out)

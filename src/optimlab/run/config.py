@@ -83,7 +83,8 @@ class RunConfig:
     order: str = _opt("random", help="example order: random, shuffle_once, cyclic, full, "
                       "curriculum")  # fmt: skip
     preprocess: str | None = _opt(help="input transform fitted on train: standardize, "
-                                  "channel_mean, pca_whiten, zca_whiten, none")  # fmt: skip
+                                  "mean_image, channel_mean, pca_whiten, zca_whiten, "
+                                  "none")  # fmt: skip
     init: str | None = _opt(help="re-initialize the model's Linear/Conv weights by name")
     regularize: dict[str, Any] = _opt({}, help="regularization options", cli=False)
     fold: dict[str, int] | None = _opt(help="k-fold split {k, index, seed}", cli=False)

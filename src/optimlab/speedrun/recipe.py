@@ -11,7 +11,8 @@ Layout (``DEFAULT_TOML`` is the shipped Fashion-MNIST recipe)::
     [train]      epochs, batch_size, label_smoothing, augment (augmentation spec such
                  as "flip,crop:2", or "none"),
                  bfloat16 (autocast the forward pass; meant for GPUs)
-    [eval]       tta ("none" | "flip"), from_epoch, batch_size
+    [eval]       tta ("none" | "flip" | "multiscale": ten crops at shorter sides S,
+                 9S/8 and 5S/4 for S x S images), from_epoch, batch_size
     [cuda]       overrides of any of the above, applied when the device is a GPU
 
 Every key is checked; a bad one raises ``OptimlabError`` naming it and what is valid.
@@ -90,7 +91,7 @@ from_epoch = 8
 batch_size = 10000
 """
 
-TTA = ("none", "flip")
+TTA = ("none", "flip", "multiscale")
 TABLES: dict[str, set[str]] = {
     "model": {"name", "params", "init", "channels_last", "compile"},
     "optimizer": {"name", "params", "fast"},

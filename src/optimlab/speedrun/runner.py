@@ -57,12 +57,24 @@ def build(recipe: Recipe, in_shape: tuple[int, ...], num_classes: int, device: t
     return model
 
 
+def multiscale_sides(side: int) -> tuple[int, ...]:
+    """The shorter sides of multi-scale testing for images of shorter side S: S, 9S/8 and
+    5S/4 (rounded). ResNet's 224 crops used 224 to 640; small images get a narrower
+    range, since upscaling 8x8 or 32x32 images adds little but blur."""
+    return tuple(sorted({side, round(side * 9 / 8), round(side * 5 / 4)}))
+
+
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) -> float:
     """Test accuracy; ``tta="flip"`` averages the predictions of each image and its
-    mirror (``optimlab.regularize.tta``)."""
-    from optimlab.regularize.tta import tta_predict
+    mirror, ``tta="multiscale"`` those of ten crops (corners, centre, mirrored) of the
+    input's size at the shorter sides :func:`multiscale_sides` (``optimlab.regularize.tta``)."""
+    from optimlab.regularize.tta import multiscale_predict, tta_predict
 
-    probs = tta_predict(model, x, flips=tta == "flip", batch_size=batch_size)
+    if tta == "multiscale":
+        sides = multiscale_sides(min(x.shape[-2:]))
+        probs = multiscale_predict(model, x, sides, batch_size=batch_size)
+    else:
+        probs = tta_predict(model, x, flips=tta == "flip", batch_size=batch_size)
     return int((probs.argmax(1) == y).sum()) / max(len(x), 1)
 
 
