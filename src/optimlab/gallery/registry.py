@@ -17,6 +17,7 @@ from optimlab.registry import Registry
 MODULES = (
     "ravine",
     "saddle",
+    "beale",
     "momentum_regimes",
     "divergence",
     "accelerated",
