@@ -31,6 +31,7 @@ MODULES = (
     "whitening",
     "lbfgs_batches",
     "vanishing_gradients",
+    "gradient_clipping",
     "skip_connections",
     "lr_range_test",
     "stale_gradients",
