@@ -23,6 +23,7 @@ MODULES = (
     "accelerated",
     "bias_correction",
     "cyclical",
+    "snapshot_ensemble",
     "batch_increase",
     "curriculum",
     "bias_variance",
