@@ -22,6 +22,7 @@ MODULES = (
     "divergence",
     "accelerated",
     "bias_correction",
+    "adam_vs_sgd",
     "cyclical",
     "snapshot_ensemble",
     "batch_increase",
