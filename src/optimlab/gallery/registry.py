@@ -37,6 +37,7 @@ MODULES = (
     "skip_connections",
     "lr_range_test",
     "stale_gradients",
+    "hogwild_sparse",
 )
 
 
