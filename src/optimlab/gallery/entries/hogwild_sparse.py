@@ -126,7 +126,8 @@ def draw(measured: Measured) -> dict[str, Any]:
                    label=problem)  # fmt: skip
     ax_hit.set_xticks(np.arange(2), labels)
     ax_hit.set_ylabel("share of the weights")
-    ax_hit.legend(fontsize=8)
+    ax_hit.set_ylim(0, 1.2)
+    ax_hit.legend(fontsize=8, loc="upper left")
     for ax in (ax_loss, ax_hit):
         ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
     fig.suptitle(f"Hogwild! with plain SGD, {n['seeds']} seeds; processes share the weights "
