@@ -135,6 +135,15 @@ class Entry:
         return dict(self.budgets[tier])
 
 
+def problem_data(budget: Mapping[str, Any]) -> list[str]:
+    """An entry's ``requires`` when its budget names a ``problem``: that problem's dataset
+    (none for a synthetic problem)."""
+    from optimlab.problems import PROBLEMS
+
+    dataset = PROBLEMS.get(budget["problem"]).dataset
+    return [] if dataset == "-" else [dataset]
+
+
 def check_tier(tier: str) -> str:
     if tier not in TIERS:
         raise OptimlabError(f"invalid --tier {tier!r}; valid tiers: {', '.join(TIERS)}")

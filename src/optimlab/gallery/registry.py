@@ -17,11 +17,14 @@ from optimlab.registry import Registry
 MODULES = (
     "ravine",
     "saddle",
+    "beale",
     "momentum_regimes",
     "divergence",
     "accelerated",
     "bias_correction",
+    "adam_vs_sgd",
     "cyclical",
+    "snapshot_ensemble",
     "batch_increase",
     "curriculum",
     "bias_variance",
@@ -33,9 +36,11 @@ MODULES = (
     "lbfgs_batches",
     "second_order",
     "vanishing_gradients",
+    "gradient_clipping",
     "skip_connections",
     "lr_range_test",
     "stale_gradients",
+    "hogwild_sparse",
 )
 
 

@@ -21,7 +21,15 @@ import numpy as np
 
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.entry import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Context,
+    Entry,
+    Measured,
+    Verdict,
+    problem_data,
+)
 
 CONTENDERS = ("constant", "decay", "increase")
 LABELS = {"constant": "constant LR (control)", "decay": "LR divided at the milestones",
@@ -35,13 +43,6 @@ MATCH = 0.15
 EFFECT = 2.0
 #: The final test accuracies may differ by this much.
 ACCURACY = 0.01
-
-
-def requires(budget: Mapping[str, Any]) -> list[str]:
-    from optimlab.problems import PROBLEMS
-
-    dataset = PROBLEMS.get(budget["problem"]).dataset
-    return [] if dataset == "-" else [dataset]
 
 
 def settings(contender: str, budget: Mapping[str, Any], per_epoch: int) -> dict[str, Any]:
@@ -225,7 +226,7 @@ ENTRY = Entry(
     compute=compute,
     draw=draw,
     rule=rule,
-    requires=requires,
+    requires=problem_data,
     threads=1,
     table=table,
     reference="Smith, Kindermans, Ying & Le, Don't Decay the Learning Rate, Increase the "

@@ -21,20 +21,21 @@ import numpy as np
 
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.entry import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Context,
+    Entry,
+    Measured,
+    Verdict,
+    problem_data,
+)
 
 CONTENDERS = ("adam", "adam_uncorrected", "rmsprop")
 LABELS = {"adam": "Adam", "adam_uncorrected": "Adam without bias correction",
           "rmsprop": "RMSprop (alpha = beta2)"}  # fmt: skip
 #: From this beta2 up the paper expects the uncorrected rule to become unstable.
 NEAR_ONE = 0.999
-
-
-def requires(budget: Mapping[str, Any]) -> list[str]:
-    from optimlab.problems import PROBLEMS
-
-    dataset = PROBLEMS.get(budget["problem"]).dataset
-    return [] if dataset == "-" else [dataset]
 
 
 def settings(contender: str, beta2: float) -> tuple[str, dict[str, Any]]:
@@ -194,7 +195,7 @@ ENTRY = Entry(
     compute=compute,
     draw=draw,
     rule=rule,
-    requires=requires,
+    requires=problem_data,
     threads=1,
     table=table,
     reference="Kingma & Ba, Adam, ICLR 2015, section 6.4 and Figure 4",

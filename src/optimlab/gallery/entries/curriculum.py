@@ -21,19 +21,20 @@ import numpy as np
 
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.entry import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Context,
+    Entry,
+    Measured,
+    Verdict,
+    problem_data,
+)
 
 CONTENDERS = ("random", "curriculum")
 LABELS = {"random": "random order", "curriculum": "curriculum (easiest first)"}
 #: The curriculum may end this much below the random order and still count as no worse.
 ACCURACY = 0.01
-
-
-def requires(budget: Mapping[str, Any]) -> list[str]:
-    from optimlab.problems import PROBLEMS
-
-    dataset = PROBLEMS.get(budget["problem"]).dataset
-    return [] if dataset == "-" else [dataset]
 
 
 def settings(contender: str, budget: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,7 +186,7 @@ ENTRY = Entry(
     compute=compute,
     draw=draw,
     rule=rule,
-    requires=requires,
+    requires=problem_data,
     threads=1,
     table=table,
     reference="Bengio, Louradour, Collobert & Weston, Curriculum Learning, ICML 2009; "

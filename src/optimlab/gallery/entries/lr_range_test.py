@@ -16,16 +16,17 @@ from typing import Any
 
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.entry import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Context,
+    Entry,
+    Measured,
+    Verdict,
+    problem_data,
+)
 
 RUNS = ("small", "suggested", "diverging")
-
-
-def requires(budget: Mapping[str, Any]) -> list[str]:
-    from optimlab.problems import PROBLEMS
-
-    dataset = PROBLEMS.get(budget["problem"]).dataset
-    return [] if dataset == "-" else [dataset]
 
 
 def _finite(value: Any) -> float | None:
@@ -182,7 +183,7 @@ ENTRY = Entry(
     compute=compute,
     draw=draw,
     rule=rule,
-    requires=requires,
+    requires=problem_data,
     table=table,
     reference="Smith, Cyclical Learning Rates, WACV 2017, sec. 3.3",
 )

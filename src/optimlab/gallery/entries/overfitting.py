@@ -19,7 +19,15 @@ import numpy as np
 
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.entry import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Context,
+    Entry,
+    Measured,
+    Verdict,
+    problem_data,
+)
 
 #: Table 9's rows that optimlab can run, in the paper's order (test error 1.62, 1.35,
 #: 1.25 and 1.05 % on MNIST), each expected to beat the one before.
@@ -28,13 +36,6 @@ SETTINGS = ("none", *TABLE9)
 #: The unregularized run counts as overfitting when its final validation loss is this much
 #: above its minimum.
 OVERFIT_RISE = 0.10
-
-
-def requires(budget: Mapping[str, Any]) -> list[str]:
-    from optimlab.problems import PROBLEMS
-
-    dataset = PROBLEMS.get(budget["problem"]).dataset
-    return [] if dataset == "-" else [dataset]
 
 
 def options(setting: str, budget: Mapping[str, Any]) -> dict[str, Any]:
@@ -208,7 +209,7 @@ ENTRY = Entry(
     compute=compute,
     draw=draw,
     rule=rule,
-    requires=requires,
+    requires=problem_data,
     threads=1,
     table=table,
     reference="Srivastava et al., Dropout, JMLR 2014, Table 9",
