@@ -87,7 +87,7 @@ def test_a_small_study_through_the_runner_and_resumed(tmp_path):
     first = run_gallery(tmp_path, tier="standard", pool=[entry], report=lambda _: None)
     record = first.records["second_order"]
     assert record["status"] == "done", record.get("traceback")
-    work = tmp_path / "second_order" / WORK
+    (work,) = (tmp_path / "second_order" / WORK).glob("study-*")  # one study per budget
     store = Store(f"sqlite:///{work / 'study.db'}")
     runs = list(store.records())
     assert sorted(r["label"] for r in runs) == sorted(n for n, _ in second_order.CONTENDERS)
@@ -104,3 +104,15 @@ def test_a_small_study_through_the_runner_and_resumed(tmp_path):
     assert again.computed == ["second_order"]
     assert json.dumps(list(store.records()), sort_keys=True) == json.dumps(runs, sort_keys=True)
     assert again.records["second_order"]["numbers"] == numbers
+
+
+def test_each_budget_runs_its_study_in_a_folder_of_its_own(tmp_path):
+    from optimlab.gallery.entry import Context
+
+    context = Context(work=str(tmp_path))
+    quick = second_order.study_text({"seeds": 1, "epochs": 2})
+    standard = second_order.study_text({"seeds": 2, "epochs": 15})
+    assert context.study_folder(quick, "scratch") == context.study_folder(quick, "other")
+    assert context.study_folder(quick, "scratch") != context.study_folder(standard, "scratch")
+    assert context.study_folder(quick, "scratch").parent == tmp_path
+    assert Context().study_folder(quick, "scratch").name == "scratch"

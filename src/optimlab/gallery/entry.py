@@ -18,6 +18,7 @@ Verdicts:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,15 @@ class Context:
     data_dir: str | None = None
     download: bool = False
     work: str | None = None
+
+    def study_folder(self, study_text: str, scratch: str) -> Path:
+        """Where the study written as ``study_text`` runs: a folder under ``work`` named by
+        the text's digest (another tier's budget is another study, which must not meet this
+        one's storage), or ``scratch`` when the entry has no work folder."""
+        if self.work is None:
+            return Path(scratch)
+        digest = hashlib.sha256(study_text.encode()).hexdigest()[:12]
+        return Path(self.work) / f"study-{digest}"
 
 
 @dataclass

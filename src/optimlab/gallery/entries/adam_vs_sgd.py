@@ -5,8 +5,8 @@ per contender, then the best draw by final validation accuracy rerun with ``seed
 seeds. SGD with momentum (torch form) searches the rate log-uniformly in [1e-3, 1] and
 the momentum uniformly in [0.5, 0.99]; Adam searches its rate log-uniformly in
 [1e-4, 1e-1] (betas at their defaults). Every trial is a lab run, built by the run
-builder, that checkpoints in the study's folder, a temporary one: the gallery keeps the
-entry's result, not its runs. The lab's verdict (:mod:`optimlab.lab.report.verdict`:
+builder, that checkpoints in the study's folder (the entry's work folder in a gallery
+run, so a killed gallery resumes the study). The lab's verdict (:mod:`optimlab.lab.report.verdict`:
 the gap of the two means against the larger seed standard deviation) decides whether
 the two are separated; the test accuracy and the training loss of the final runs are
 reported beside it.
@@ -102,17 +102,18 @@ def summarize(records: list[dict[str, Any]], verdict: Any, stats: list[Any]) -> 
 
 def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     import tempfile
-    from pathlib import Path
 
     from optimlab.lab.report import analyse_records, verdicts
     from optimlab.lab.runner import metric_for, run_study
     from optimlab.lab.spec import parse_study
     from optimlab.lab.store import open_study
 
-    spec = parse_study(study_text(budget, context.data_dir), source="adam_vs_sgd")
-    with tempfile.TemporaryDirectory(prefix="adam-vs-sgd-") as folder:
+    text = study_text(budget, context.data_dir)
+    spec = parse_study(text, source="adam_vs_sgd")
+    with tempfile.TemporaryDirectory(prefix="adam-vs-sgd-") as scratch:
+        folder = context.study_folder(text, scratch)  # a killed gallery resumes the study
         run_study(spec, folder, report=False, quiet=True)
-        records = list(open_study(Path(folder)).records())
+        records = list(open_study(folder).records())
     metric, mode = metric_for(spec, budget["problem"])
     study = {"name": spec.name, "metric": metric, "mode": mode, "protocol": spec.protocol,
              "seeds": spec.seeds, "epochs": budget["epochs"], "targets": spec.targets,

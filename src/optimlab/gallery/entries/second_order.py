@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,10 +138,10 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     from optimlab.lab.runner import run_study, study_facts
     from optimlab.lab.store import Store
 
-    spec = parse_study(study_text(budget), source="the second_order entry's study")
+    text = study_text(budget)
+    spec = parse_study(text, source="the second_order entry's study")
     with tempfile.TemporaryDirectory() as scratch:
-        work = Path(context.work) if context is not None and context.work else Path(scratch)
-        result = run_study(spec, work, quiet=True)
+        result = run_study(spec, context.study_folder(text, scratch), quiet=True)
         records = list(Store(result["storage"]).records())
     study = study_facts(spec)
     numbers = measure(records, study)
