@@ -25,6 +25,8 @@ The rules, each written once:
   given (torch's own defaults for the rest): a reference to compare against.
 - **Compilation**: ``compile`` trains through ``torch.compile`` of the model; evaluation,
   checkpoints and callbacks see the uncompiled module, which shares its parameters.
+- **Problem options**: ``problem_args`` go to the problem's builder (checked against
+  its keyword arguments), e.g. ``activation="sigmoid"`` for digits_mlp.
 - **A model of one's own**: ``build_run(config, model=...)`` trains the caller's module on
   the problem's data, loss and metrics; its architecture joins the identity stored in
   the run's checkpoints.
@@ -241,6 +243,7 @@ def build_run(
         data_dir=config.data_dir,
         download=config.download,
         device=device,
+        **config.problem_args,
     )
     if model is not None:
         import dataclasses

@@ -172,6 +172,10 @@ class RunConfig:
     )
     recipe: bool = _opt(False, help="fill unset settings from the problem's published recipe",
                         later=True)  # fmt: skip
+    problem_args: dict[str, Any] = _opt(
+        {}, help="problem builder option, e.g. activation=sigmoid (optimlab list problems "
+        "names each problem's options)", metavar="KEY=VALUE", later=True,
+    )  # fmt: skip
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
                            identity=False)  # fmt: skip
@@ -214,7 +218,14 @@ class RunConfig:
         from optimlab import optim, problems, schedules
         from optimlab.data.loader import ALL_ORDERS
 
-        problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        problem = problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        valid_args = problem.options()
+        for key in self.problem_args:
+            if key not in valid_args:
+                raise OptimlabError(
+                    f"invalid problem_args key {key!r} for problem {problem.name!r}; valid: "
+                    f"{', '.join(valid_args) or 'none (it takes no options)'}"
+                )
         if self.recipe:
             self._check_recipe()
             if self.optimizer is None:
@@ -560,7 +571,7 @@ class RunConfig:
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.metadata["identity"]
-            and not (f.metadata.get("later") and getattr(self, f.name) == f.default)
+            and not (f.metadata.get("later") and getattr(self, f.name) == _default(f))
         }
 
     def key(self) -> str:
@@ -683,6 +694,13 @@ def torch_arguments(torch_class: str) -> set[str]:
 
     signature = inspect.signature(getattr(torch.optim, torch_class))
     return {name for name in signature.parameters if name != "params"}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default value, a table's (``default_factory``) included."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def setting_names() -> list[str]:

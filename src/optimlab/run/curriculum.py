@@ -139,7 +139,8 @@ def reference_scores(config: RunConfig, problem: Any, batch_size: int) -> torch.
 
     seed, train = config.seed + 1, problem.splits.train
     reference = problems.build(config.problem, seed=seed, data_dir=config.data_dir,
-                               download=config.download, device=train.x.device)  # fmt: skip
+                               download=config.download, device=train.x.device,
+                               **config.problem_args)  # fmt: skip
     model = reference.model.to(train.x.dtype)
     optimizer, _ = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
                                   hp=config.hp, fast=config.fast, model=model)  # fmt: skip
