@@ -176,6 +176,14 @@ class RunConfig:
         {}, help="problem builder option, e.g. activation=sigmoid (optimlab list problems "
         "names each problem's options)", metavar="KEY=VALUE", later=True,
     )  # fmt: skip
+    model: str | None = _opt(
+        help="train this registered model (optimlab list models) on the problem's data, "
+        "loss and metrics instead of the problem's own", metavar="NAME", later=True,
+    )  # fmt: skip
+    model_args: dict[str, Any] = _opt(
+        {}, help="model builder argument, e.g. stem=cifar (needs --model)",
+        metavar="KEY=VALUE", later=True,
+    )  # fmt: skip
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
                            identity=False)  # fmt: skip
@@ -226,6 +234,7 @@ class RunConfig:
                     f"invalid problem_args key {key!r} for problem {problem.name!r}; valid: "
                     f"{', '.join(valid_args) or 'none (it takes no options)'}"
                 )
+        self._check_model()
         if self.recipe:
             self._check_recipe()
             if self.optimizer is None:
@@ -300,6 +309,28 @@ class RunConfig:
         self._check_implementation(record)
         self._check_parallel()
         self._check_loop_settings()
+
+    def _check_model(self) -> None:
+        """``model`` names a registered model; ``model_args`` are its builder's arguments."""
+        if self.model is None:
+            if self.model_args:
+                raise OptimlabError("model_args need a model (--model NAME)")
+            return
+        import inspect
+
+        from optimlab.nn import MODELS
+
+        record = MODELS.get(self.model)  # unknown names list the valid ones
+        params = inspect.signature(record.builder).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return  # the builder passes its arguments on; it checks them itself
+        valid = [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        for key in self.model_args:
+            if key not in valid:
+                raise OptimlabError(
+                    f"invalid model_args key {key!r} for model {record.name!r}; valid: "
+                    f"{', '.join(valid) or 'none (it takes no arguments)'}"
+                )
 
     def _check_implementation(self, record: Any) -> None:
         from optimlab import optim
