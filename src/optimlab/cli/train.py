@@ -28,8 +28,8 @@ from typing import Any
 from optimlab.errors import OptimlabError
 
 EPILOG = """\
-Values of --hp, --schedule-arg, --reduce-lr-on-plateau and --curriculum are Python
-literals (0.9, 1e-3, True, 0.9,0.999 for a tuple); other text is taken as a string.
+Values of --hp, --schedule-arg, --problem-arg, --model-arg, --reduce-lr-on-plateau and
+--curriculum are Python literals (0.9, 1e-3, True, 0.9,0.999 for a tuple); other text is a string.
 A schedule's lr defaults to the optimizer's, and a required T_max or total_steps to
 the run's number of steps. --reduce-lr-on-plateau on takes Keras' defaults; --recipe
 fills what is not given from the problem's published recipe.
@@ -47,6 +47,9 @@ examples:
   optimlab train --problem digits_mlp --optimizer sgd --epochs 20 --order curriculum \\
       --curriculum start=0.3 --curriculum pacing=root
   optimlab train --problem cifar10_resnet20 --recipe --out runs/resnet20
+  optimlab train --problem cifar10_resnet20 --recipe --model resnet18 --model-arg stem=cifar
+  optimlab train --problem digits_mlp --problem-arg activation=sigmoid \\
+      --problem-arg hidden=64, --optimizer adam --kl-sparsity 0.1 --kl-target 0.05
   optimlab train --problem fmnist_mlp --optimizer momentum --lr 0.05 --epochs 5 \\
       --parallel sync --nproc 2 --out runs/fmnist-sync
   torchrun --nproc-per-node 2 -m optimlab.cli train --problem digits_mlp \\
@@ -55,8 +58,10 @@ examples:
 
 # Options whose names differ from their field's; "key=value" options repeat, and a
 # bare "on" turns a switch on with every setting at its default.
-OPTION_NAMES = {"schedule_args": "--schedule-arg"}
-PAIRS = ("hp", "schedule_args", "reduce_lr_on_plateau", "curriculum")
+OPTION_NAMES = {"schedule_args": "--schedule-arg", "problem_args": "--problem-arg",
+                "model_args": "--model-arg"}  # fmt: skip
+PAIRS = ("hp", "schedule_args", "reduce_lr_on_plateau", "curriculum", "problem_args",
+         "model_args")  # fmt: skip
 SWITCHES = ("reduce_lr_on_plateau",)
 
 

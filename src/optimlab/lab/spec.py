@@ -446,9 +446,10 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
     if _full_batch(data, where, run, optimizers):
         run = {**run, "order": "full"}
     for i, opt in enumerate(optimizers):
-        _run_table({"run": {**run, **opt.run}}, "run", where, problems[0], opt.name,
-                   key=f"optimizers[{i}].run" if opt.run else "run",
-                   around=_contender_settings(opt.schedule, opt.regularize))  # fmt: skip
+        for problem in problems:  # settings such as problem_args depend on the problem
+            _run_table({"run": {**run, **opt.run}}, "run", where, problem, opt.name,
+                       key=f"optimizers[{i}].run" if opt.run else "run",
+                       around=_contender_settings(opt.schedule, opt.regularize))  # fmt: skip
     return StudySpec(
         name=name,
         problems=list(problems),

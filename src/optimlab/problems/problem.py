@@ -228,7 +228,8 @@ def l2_penalty(model: nn.Module, factor: float) -> Callable[[], Tensor]:
 
 
 def table() -> tuple[list[str], list[list[str]]]:
-    """Rows for ``optimlab list problems``."""
+    """Rows for ``optimlab list problems``; each description ends with the builder's
+    options, which a run sets with ``problem_args``."""
     headers = ["name", "task", "dataset", "model", "loss", "batch", "epochs", "description"]
     rows = [
         [
@@ -239,7 +240,7 @@ def table() -> tuple[list[str], list[list[str]]]:
             r.loss,
             "full" if r.batch_size is None else str(r.batch_size),
             str(r.epochs),
-            r.description,
+            f"{r.description} (options: {', '.join(r.options()) or 'none'})",
         ]
         for r in PROBLEMS
     ]

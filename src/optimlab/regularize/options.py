@@ -133,7 +133,8 @@ def _kl_sparsity(options: dict[str, Any], problem: Any) -> Any:
     if not units:
         raise OptimlabError(
             f"kl_sparsity needs a model with sigmoid units (nn.Sigmoid); {problem.name!r} has "
-            "none (build it with activation='sigmoid')"
+            "none; valid: a problem built with sigmoid units, e.g. digits_mlp with problem_args "
+            "activation=sigmoid"
         )
     penalty = KLSparsity(
         units, beta=options["kl_sparsity"], target=options.get("kl_target", DEFAULT_TARGET)

@@ -25,6 +25,11 @@ The rules, each written once:
   given (torch's own defaults for the rest): a reference to compare against.
 - **Compilation**: ``compile`` trains through ``torch.compile`` of the model; evaluation,
   checkpoints and callbacks see the uncompiled module, which shares its parameters.
+- **Problem options**: ``problem_args`` go to the problem's builder (checked against
+  its keyword arguments), e.g. ``activation="sigmoid"`` for digits_mlp.
+- **A registered model**: ``model`` (with ``model_args``) trains
+  ``optimlab.nn.models.build_model(model, **model_args)``, drawn from the run's seed, on
+  the problem's data, loss and metrics; it is checked on two examples first.
 - **A model of one's own**: ``build_run(config, model=...)`` trains the caller's module on
   the problem's data, loss and metrics; its architecture joins the identity stored in
   the run's checkpoints.
@@ -235,12 +240,21 @@ def build_run(
         from optimlab.io import check_output_dir
 
         check_output_dir(config.out)
+    own_model = model  # the caller's module, whose architecture joins the identity
+    if config.model is not None:
+        if model is not None:
+            raise OptimlabError(
+                f"two models given: the setting model {config.model!r} and a module; valid: "
+                "one of them"
+            )
+        model = registry_model(config.model, config.model_args, seed=config.seed)
     problem = problems.build(
         config.problem,
         seed=config.seed,
         data_dir=config.data_dir,
         download=config.download,
         device=device,
+        **config.problem_args,
     )
     if model is not None:
         import dataclasses
@@ -248,6 +262,8 @@ def build_run(
         problem = dataclasses.replace(problem, model=model.to(device))
     if config.dtype != "float32":
         _convert(problem, getattr(torch, config.dtype))
+    if config.model is not None:
+        _check_fits(config, problem)
     if config.fold:
         problem = _fold(problem, config.fold)
     if config.preprocess and problem.splits is not None:  # fitted on train only
@@ -309,8 +325,8 @@ def build_run(
             config.regularize, problem, kwargs, optimizer=optimizer, total_steps=total
         )
     identity = config.identity()
-    if model is not None:  # the config names the problem, not this architecture
-        identity["model"] = repr(model)
+    if own_model is not None:  # the config names the problem, not this architecture
+        identity["model"] = repr(own_model)
     trainer = Trainer(
         _train_only(problem) if config.no_eval else problem,
         optimizer,
@@ -336,6 +352,49 @@ def build_run(
     if config.compile:
         trainer.train_module = torch.compile(trainer.train_module)
     return Run(config=config, problem=problem, optimizer=optimizer, trainer=trainer)
+
+
+def registry_model(name: str, args: dict[str, Any], *, seed: int) -> torch.nn.Module:
+    """Registered model ``name`` built with ``args``, its weights drawn from ``seed`` (in a
+    forked RNG, as a problem's model is)."""
+    from optimlab.nn import build_model
+
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(name, **kwargs)
+
+
+def _check_fits(config: RunConfig, problem: Any) -> None:
+    """A registered model must take the problem's inputs and give outputs its loss
+    takes: checked on two training examples, so a mismatch is one clear error."""
+    if problem.splits is None:
+        raise OptimlabError(
+            f"model needs a problem with data; {problem.name!r} is a pure function; valid: "
+            "a problem with a dataset"
+        )
+    x, y = problem.splits.train.x[:2], problem.splits.train.y[:2]
+    model = problem.model
+    was_training = model.training
+    # training mode too (a head that only trains, batch statistics), its buffers restored
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    try:
+        with torch.no_grad():
+            for training in (False, True):
+                model.train(training)
+                problem.loss_fn(model(x), y)
+    except (RuntimeError, IndexError, ValueError, TypeError, AttributeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OptimlabError(
+            f"model {config.model!r} does not fit problem {problem.name!r} (inputs of shape "
+            f"{tuple(x.shape[1:])}): {reason}; valid: a model and model_args for those inputs "
+            "and the problem's outputs (optimlab list models shows each model's input)"
+        ) from None
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
+            for name, value in model.named_buffers():
+                value.copy_(buffers[name])
 
 
 def _train_only(problem: Any) -> Any:

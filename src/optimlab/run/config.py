@@ -173,6 +173,18 @@ class RunConfig:
     )
     recipe: bool = _opt(False, help="fill unset settings from the problem's published recipe",
                         later=True)  # fmt: skip
+    problem_args: dict[str, Any] = _opt(
+        {}, help="problem builder option, e.g. activation=sigmoid (optimlab list problems "
+        "names each problem's options)", metavar="KEY=VALUE", later=True,
+    )  # fmt: skip
+    model: str | None = _opt(
+        help="train this registered model (optimlab list models) on the problem's data, "
+        "loss and metrics instead of the problem's own", metavar="NAME", later=True,
+    )  # fmt: skip
+    model_args: dict[str, Any] = _opt(
+        {}, help="model builder argument, e.g. stem=cifar (needs --model)",
+        metavar="KEY=VALUE", later=True,
+    )  # fmt: skip
     # Where and how: these do not change the numbers, so a resumed run may change them.
     out: str | None = _opt(help="output directory: checkpoints, metrics, summary.json",
                            identity=False)  # fmt: skip
@@ -215,7 +227,15 @@ class RunConfig:
         from optimlab import optim, problems, schedules
         from optimlab.data.loader import ALL_ORDERS
 
-        problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        problem = problems.PROBLEMS.get(self.problem)  # unknown names list the valid ones
+        valid_args = problem.options()
+        for key in self.problem_args:
+            if key not in valid_args:
+                raise OptimlabError(
+                    f"invalid problem_args key {key!r} for problem {problem.name!r}; valid: "
+                    f"{', '.join(valid_args) or 'none (it takes no options)'}"
+                )
+        self._check_model()
         if self.recipe:
             self._check_recipe()
             if self.optimizer is None:
@@ -293,6 +313,28 @@ class RunConfig:
         self._check_implementation(record)
         self._check_parallel()
         self._check_loop_settings()
+
+    def _check_model(self) -> None:
+        """``model`` names a registered model; ``model_args`` are its builder's arguments."""
+        if self.model is None:
+            if self.model_args:
+                raise OptimlabError("model_args need a model (--model NAME)")
+            return
+        import inspect
+
+        from optimlab.nn import MODELS
+
+        record = MODELS.get(self.model)  # unknown names list the valid ones
+        params = inspect.signature(record.builder).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return  # the builder passes its arguments on; it checks them itself
+        valid = [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        for key in self.model_args:
+            if key not in valid:
+                raise OptimlabError(
+                    f"invalid model_args key {key!r} for model {record.name!r}; valid: "
+                    f"{', '.join(valid) or 'none (it takes no arguments)'}"
+                )
 
     def _check_implementation(self, record: Any) -> None:
         from optimlab import optim
@@ -564,7 +606,7 @@ class RunConfig:
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.metadata["identity"]
-            and not (f.metadata.get("later") and getattr(self, f.name) == f.default)
+            and not (f.metadata.get("later") and getattr(self, f.name) == _default(f))
         }
 
     def key(self) -> str:
@@ -687,6 +729,13 @@ def torch_arguments(torch_class: str) -> set[str]:
 
     signature = inspect.signature(getattr(torch.optim, torch_class))
     return {name for name in signature.parameters if name != "params"}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default value, a table's (``default_factory``) included."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def setting_names() -> list[str]:

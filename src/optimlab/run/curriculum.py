@@ -139,8 +139,14 @@ def reference_scores(config: RunConfig, problem: Any, batch_size: int) -> torch.
 
     seed, train = config.seed + 1, problem.splits.train
     reference = problems.build(config.problem, seed=seed, data_dir=config.data_dir,
-                               download=config.download, device=train.x.device)  # fmt: skip
-    model = reference.model.to(train.x.dtype)
+                               download=config.download, device=train.x.device,
+                               **config.problem_args)  # fmt: skip
+    model = reference.model
+    if config.model is not None:  # the reference has the run's architecture
+        from optimlab.run.build import registry_model
+
+        model = registry_model(config.model, config.model_args, seed=seed)
+    model = model.to(device=train.x.device, dtype=train.x.dtype)
     optimizer, _ = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
                                   hp=config.hp, fast=config.fast, model=model)  # fmt: skip
     s = settings(config)
