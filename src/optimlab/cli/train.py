@@ -8,8 +8,8 @@ the long options with underscores, plus ``[hp]``, ``[schedule_args]`` and
 and rerunning the same command continues where it stopped, ending as an uninterrupted
 run would; a different command on the same directory is refused.
 
-``--parallel sync|local_sgd|easgd|downpour|delay_tolerant|easgd_async --nproc N`` runs in
-N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
+``--parallel sync|local_sgd|easgd|pipeline|downpour|delay_tolerant|easgd_async --nproc
+N`` runs in N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
 same command under ``torchrun`` runs as one of torchrun's processes. ``--parallel
 hogwild --nproc N`` shares one model between N processes of this machine
 (:mod:`optimlab.parallel.hogwild`). An asynchronous method with ``--simulate-delay``
@@ -328,7 +328,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--full-batch", action="store_true",
                    help="one step per epoch on the whole training set (--order full)")  # fmt: skip
     add_run_arguments(p)
-    g = p.add_argument_group("launcher (parallel sync and local_sgd)")
+    g = p.add_argument_group("launcher (the parallel methods of a process group)")
     for name, (kind, metavar, help_text) in LAUNCH_OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, metavar=metavar,
                        help=help_text)  # fmt: skip
