@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from launching import final_weights, finish, kill_group, max_relative_error, optimlab, start
+from launching import (
+    final_weights,
+    finish,
+    kill_group,
+    max_relative_error,
+    optimlab,
+    start,
+    workers_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -21,23 +29,6 @@ pytestmark = pytest.mark.slow
 ARGS = ["train", "--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "0.05",
         "--epochs", "6", "--dropout", "0.2", "--checkpoint-every", "5", "--quiet",
         "--parallel", "sync", "--nproc", "2"]  # fmt: skip
-
-
-def _workers(launcher: int) -> list[int]:
-    """Processes the launcher spawned (by their command line), oldest first."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == launcher and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def _history(out: Path) -> list[dict]:
@@ -55,7 +46,7 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(tmp_path):
     deadline = time.monotonic() + 180
     while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    workers = _workers(victim.pid)
+    workers = workers_of(victim.pid)
     assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
     os.kill(workers[-1], signal.SIGKILL)
     done = finish(victim, 240)
@@ -100,7 +91,7 @@ def test_ctrl_c_ends_every_process_without_a_trace(tmp_path):
     last = out / "checkpoints" / "last.pt"
     while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(_workers(launcher.pid)) == 2
+    assert len(workers_of(launcher.pid)) == 2
     launcher.send_signal(signal.SIGINT)
     try:
         _, err = launcher.communicate(timeout=60)

@@ -3,13 +3,16 @@ loss and gradients are the unsplit model's, in float64."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
+import time
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from launching import final_weights, max_relative_error, optimlab
+from launching import final_weights, finish, max_relative_error, optimlab, start, workers_of
 from torch import nn
 
 from optimlab.cli import main
@@ -172,3 +175,55 @@ def test_micro_batches_belong_to_the_pipeline(capsys):
     run = ["train", "--problem", "digits_mlp", "--optimizer", "sgd", "--micro-batches", "2"]
     assert main(run) == 2
     assert "micro_batches needs parallel pipeline" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_stage_is_restarted_and_the_run_resumes_exactly(tmp_path):
+    # checkpoints every 5 steps, mid-epoch: each stage's latest weights are only in its
+    # own process until the epoch ends, so the checkpoint must hold every rank's model
+    args = [
+        "train",
+        "--problem",
+        "digits_mlp",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+        "--batch-size",
+        "48",
+        "--epochs",
+        "2",
+        "--dropout",
+        "0.2",
+        "--dtype",
+        "float64",
+        "--checkpoint-every",
+        "5",
+        "--quiet",
+        "--parallel",
+        "pipeline",
+        "--nproc",
+        "2",
+    ]
+    victim_out, ref_out = tmp_path / "victim", tmp_path / "reference"
+    victim = start([*args, "--out", str(victim_out), "--max-restarts", "1"])
+    last = victim_out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 180
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = workers_of(victim.pid)
+    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
+    os.kill(workers[-1], signal.SIGKILL)  # the last stage
+    done = finish(victim, 240)
+    assert done.returncode == 0, done.stderr
+    assert "completed 2 epochs (54 steps)" in done.stdout
+    reference = optimlab(*args, "--out", str(ref_out), timeout=240)
+    assert reference.returncode == 0, reference.stderr
+    a, b = final_weights(victim_out), final_weights(ref_out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def history(out):
+        rows = (json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
+        return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+    assert history(victim_out) == history(ref_out)
