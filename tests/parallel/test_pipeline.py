@@ -117,15 +117,30 @@ ARGS = ["--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "0.05",
         "--log-every", "7", "--quiet"]  # fmt: skip
 
 
-def test_a_pipelined_run_takes_the_steps_of_one_process(tmp_path):
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    assert main(["train", *ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def test_a_pipelined_run_takes_the_steps_of_one_process(serial, tmp_path):
     # 27 steps per epoch, the last of 46 examples (two micro-batches of 23)
-    serial = tmp_path / "serial"
-    assert main(["train", *ARGS, "--out", str(serial)]) == 0
     out = tmp_path / "pipeline"
     proc = optimlab("train", *ARGS, "--parallel", "pipeline", "--nproc", "2",
                     "--micro-batches", "4", "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "completed 2 epochs (30 steps)" in proc.stdout
+    assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
+
+
+def test_torchrun_starts_a_pipeline_of_its_processes(serial, tmp_path):
+    # torchrun takes --nproc itself: the run's world size comes from its environment
+    out = tmp_path / "torchrun"
+    torchrun = ["--nproc-per-node", "2", "-m", "optimlab.cli", "train"]
+    proc = optimlab(*torchrun, *ARGS, "--parallel", "pipeline", "--out", str(out),
+                    module="torch.distributed.run")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
     assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
 
 

@@ -22,6 +22,7 @@ import argparse
 import ast
 import dataclasses
 import math
+import os
 import sys
 from typing import Any
 
@@ -192,7 +193,26 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if given["order"] not in (None, "full"):
             raise OptimlabError(f"--full-batch contradicts --order {given['order']}; give one")
         given["order"] = "full"
+    _counts_from_torchrun(given, base)
     return RunConfig.from_cli(given, base).with_recipe()
+
+
+def _counts_from_torchrun(given: dict[str, Any], base: dict[str, Any]) -> None:
+    """Under torchrun, the process counts of a launched method that the command line
+    and the run file leave out come from torchrun's environment, so that the settings
+    are checked against the real world size (torchrun itself takes ``--nproc``)."""
+    from optimlab.parallel.methods import DISTRIBUTED
+
+    if "RANK" not in os.environ or (given["parallel"] or base.get("parallel")) not in DISTRIBUTED:
+        return
+    from optimlab.parallel.world import in_launched_worker, place_from_environment
+
+    if not in_launched_worker():
+        return
+    place = place_from_environment()
+    for name, count in (("nproc", place.local_size), ("nnodes", place.nnodes)):
+        if given[name] is None and name not in base:
+            given[name] = count
 
 
 # The launcher's options: where the processes of a parallel run meet; they change no
