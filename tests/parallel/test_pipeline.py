@@ -3,16 +3,20 @@ loss and gradients are the unsplit model's, in float64."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import socket
-import time
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from launching import final_weights, finish, max_relative_error, optimlab, start, workers_of
+from launching import (
+    final_weights,
+    history,
+    kill_after_first_checkpoint,
+    max_relative_error,
+    optimlab,
+    torchrun,
+)
 from torch import nn
 
 from optimlab.cli import main
@@ -137,9 +141,7 @@ def test_a_pipelined_run_takes_the_steps_of_one_process(serial, tmp_path):
 def test_torchrun_starts_a_pipeline_of_its_processes(serial, tmp_path):
     # torchrun takes --nproc itself: the run's world size comes from its environment
     out = tmp_path / "torchrun"
-    torchrun = ["--nproc-per-node", "2", "-m", "optimlab.cli", "train"]
-    proc = optimlab(*torchrun, *ARGS, "--parallel", "pipeline", "--out", str(out),
-                    module="torch.distributed.run")  # fmt: skip
+    proc = torchrun("train", *ARGS, "--parallel", "pipeline", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
 
@@ -221,24 +223,12 @@ def test_a_killed_stage_is_restarted_and_the_run_resumes_exactly(tmp_path):
         "2",
     ]
     victim_out, ref_out = tmp_path / "victim", tmp_path / "reference"
-    victim = start([*args, "--out", str(victim_out), "--max-restarts", "1"])
-    last = victim_out / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 180
-    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    workers = workers_of(victim.pid)
-    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
-    os.kill(workers[-1], signal.SIGKILL)  # the last stage
-    done = finish(victim, 240)
+    done = kill_after_first_checkpoint(args, victim_out)  # kills the last stage
     assert done.returncode == 0, done.stderr
     assert "completed 2 epochs (54 steps)" in done.stdout
     reference = optimlab(*args, "--out", str(ref_out), timeout=240)
     assert reference.returncode == 0, reference.stderr
     a, b = final_weights(victim_out), final_weights(ref_out)
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-    def history(out):
-        rows = (json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
-        return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
     assert history(victim_out) == history(ref_out)
