@@ -86,6 +86,16 @@ def history(out: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
+def assert_ends_as_uninterrupted(args: list[str], out: Path, reference: Path) -> None:
+    """Run ``optimlab ARGS --out REFERENCE`` straight through; the run in ``out`` must
+    end with its weights and epoch records, bit for bit."""
+    straight = optimlab(*args, "--out", str(reference), timeout=240)
+    assert straight.returncode == 0, straight.stderr
+    a, b = final_weights(out), final_weights(reference)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert history(out) == history(reference)
+
+
 def workers_of(launcher: int) -> list[int]:
     """Processes the launcher spawned (by their command line), oldest first."""
     found = []

@@ -9,11 +9,10 @@ import signal
 import time
 
 import pytest
-import torch
 from launching import (
+    assert_ends_as_uninterrupted,
     final_weights,
     finish,
-    history,
     kill_after_first_checkpoint,
     kill_group,
     max_relative_error,
@@ -40,11 +39,7 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "completed 6 epochs (246 steps)" in done.stdout
 
-    reference = optimlab(*ARGS, "--out", str(ref_out), timeout=240)
-    assert reference.returncode == 0, reference.stderr
-    a, b = final_weights(victim_out), final_weights(ref_out)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert history(victim_out) == history(ref_out)
+    assert_ends_as_uninterrupted(ARGS, victim_out, ref_out)
 
 
 def test_two_machines_meet_at_a_rendezvous(tmp_path):
