@@ -3,10 +3,12 @@ every process it started) and never hangs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -56,6 +58,59 @@ def optimlab(
 ) -> subprocess.CompletedProcess:
     """``python -m MODULE ARGS`` to the end."""
     return finish(start(list(args), module=module), timeout)
+
+
+def torchrun(*args: str, nproc: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node NPROC -m optimlab.cli ARGS`` to the end."""
+    launcher = ["--nproc-per-node", str(nproc), "-m", "optimlab.cli"]
+    return optimlab(*launcher, *args, timeout=timeout, module="torch.distributed.run")
+
+
+def kill_after_first_checkpoint(args: list[str], out: Path) -> subprocess.CompletedProcess:
+    """Run ``optimlab ARGS --out OUT --max-restarts 1``, SIGKILL its last worker once the
+    first checkpoint is written, and wait for the restarted group to end."""
+    victim = start([*args, "--out", str(out), "--max-restarts", "1"])
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 180
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = workers_of(victim.pid)
+    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
+    os.kill(workers[-1], signal.SIGKILL)
+    return finish(victim, 240)
+
+
+def history(out: Path) -> list[dict]:
+    """The run's epoch records without their times."""
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+
+def assert_ends_as_uninterrupted(args: list[str], out: Path, reference: Path) -> None:
+    """Run ``optimlab ARGS --out REFERENCE`` straight through; the run in ``out`` must
+    end with its weights and epoch records, bit for bit."""
+    straight = optimlab(*args, "--out", str(reference), timeout=240)
+    assert straight.returncode == 0, straight.stderr
+    a, b = final_weights(out), final_weights(reference)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert history(out) == history(reference)
+
+
+def workers_of(launcher: int) -> list[int]:
+    """Processes the launcher spawned (by their command line), oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == launcher and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def final_weights(out: Path) -> dict[str, torch.Tensor]:

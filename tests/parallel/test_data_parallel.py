@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from launching import final_weights, max_relative_error, optimlab
+from launching import final_weights, max_relative_error, optimlab, torchrun
 
 from optimlab.cli import main
 
@@ -56,9 +56,7 @@ def test_local_sgd_with_period_one_is_sync(serial, tmp_path):
 
 def test_torchrun_starts_the_same_run(serial, tmp_path):
     out = tmp_path / "torchrun"
-    torchrun = ["--nproc-per-node", "2", "-m", "optimlab.cli", "train"]
-    proc = optimlab(*torchrun, *ARGS, "--parallel", "sync", "--out", str(out),
-                    module="torch.distributed.run")  # fmt: skip
+    proc = torchrun("train", *ARGS, "--parallel", "sync", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("status     completed") == 1  # rank 0 reports, rank 1 not
     assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE

@@ -4,15 +4,22 @@ Each starts several groups of processes: marked slow."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
-import torch
-from launching import final_weights, finish, kill_group, max_relative_error, optimlab, start
+from launching import (
+    assert_ends_as_uninterrupted,
+    final_weights,
+    finish,
+    kill_after_first_checkpoint,
+    kill_group,
+    max_relative_error,
+    optimlab,
+    start,
+    workers_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,50 +30,16 @@ ARGS = ["train", "--problem", "digits_mlp", "--optimizer", "momentum", "--lr", "
         "--parallel", "sync", "--nproc", "2"]  # fmt: skip
 
 
-def _workers(launcher: int) -> list[int]:
-    """Processes the launcher spawned (by their command line), oldest first."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == launcher and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def _history(out: Path) -> list[dict]:
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
-
-
 def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(tmp_path):
     """The restarted group resumes from rank 0's last checkpoint (each process's own
     random stream and epoch sums included) and ends as the uninterrupted run, bit for
     bit."""
     victim_out, ref_out = tmp_path / "victim", tmp_path / "reference"
-    victim = start([*ARGS, "--out", str(victim_out), "--max-restarts", "1"])
-    last = victim_out / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 180
-    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    workers = _workers(victim.pid)
-    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
-    os.kill(workers[-1], signal.SIGKILL)
-    done = finish(victim, 240)
+    done = kill_after_first_checkpoint(ARGS, victim_out)
     assert done.returncode == 0, done.stderr
     assert "completed 6 epochs (246 steps)" in done.stdout
 
-    reference = optimlab(*ARGS, "--out", str(ref_out), timeout=240)
-    assert reference.returncode == 0, reference.stderr
-    a, b = final_weights(victim_out), final_weights(ref_out)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert _history(victim_out) == _history(ref_out)
+    assert_ends_as_uninterrupted(ARGS, victim_out, ref_out)
 
 
 def test_two_machines_meet_at_a_rendezvous(tmp_path):
@@ -100,7 +73,7 @@ def test_ctrl_c_ends_every_process_without_a_trace(tmp_path):
     last = out / "checkpoints" / "last.pt"
     while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(_workers(launcher.pid)) == 2
+    assert len(workers_of(launcher.pid)) == 2
     launcher.send_signal(signal.SIGINT)
     try:
         _, err = launcher.communicate(timeout=60)

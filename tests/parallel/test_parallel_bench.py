@@ -1,25 +1,35 @@
-"""``optimlab bench parallel`` runs both contenders and prints their ratio (the numbers
-are not checked: benchmarks are not timed tests). It launches processes: slow."""
+"""``optimlab bench parallel`` runs every contender and prints the ratios side by side
+(the numbers are not checked: benchmarks are not timed tests). It launches processes:
+slow."""
 
 from __future__ import annotations
 
 import pytest
 
-from optimlab.bench.parallel import SYNC, THREADS, run_parallel_bench
+from optimlab.bench.parallel import DELAYED, SERIAL, SYNC, THREADS
 from optimlab.cli import main
 
 
 @pytest.mark.slow
-def test_bench_parallel_times_both_contenders_side_by_side():
-    lines: list[str] = []
-    result = run_parallel_bench("digits_mlp", epochs=3, rounds=1, print_fn=lines.append)
-    assert lines[0].startswith("parallel: digits_mlp, momentum lr 0.05, 3 epochs per run")
-    # every run's epochs after the first, of both contenders
-    assert {name: len(t) for name, t in result["times"].items()} == {THREADS: 2, SYNC: 2}
-    medians = result["medians"]
-    assert result["ratio"] == medians[SYNC] / medians[THREADS] > 0
-    table = [line for line in lines if line.startswith((THREADS, SYNC))]
-    assert len(table) == 2 and table[0].split()[-1] == "1.00"
+def test_bench_parallel_prints_both_ratios_side_by_side(capsys):
+    args = ["bench", "parallel", "--problem", "digits_mlp", "--rounds", "1", "--run-epochs", "3",
+            "--delay", "fixed:2"]  # fmt: skip
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("parallel: digits_mlp; momentum lr 0.05, 3 epochs per run")
+    # each contender's run: its epochs after the first
+    for name in (THREADS, SYNC, SERIAL, DELAYED):
+        runs = [line for line in lines if line.strip().startswith(f"round 1  {name}")]
+        assert len(runs) == 1 and len(runs[0].split("s/epoch")[1].split(",")) == 2
+    tables = [line for line in lines if line.startswith((THREADS, SYNC, SERIAL, DELAYED))]
+    assert [t.split()[-1] for t in tables[::2]] == ["1.00", "1.00"]  # the references
+    summary = lines[lines.index(next(x for x in lines if x.startswith("ratio "))) :]
+    ratios = {line.split(": ", 1)[1].split("  ")[0]: line.split() for line in summary[1:3]}
+    assert set(ratios) == {"sync 2x1 / threads 1x2", "delay model fixed:2 / serial"}
+    for fields in ratios.values():
+        median, fastest, goal = float(fields[-4]), float(fields[-3]), fields[-1]
+        assert median > 0 and fastest > 0 and goal in ("1.15", "1.10")
+    assert summary[3].startswith("load average")
 
 
 def test_bench_parallel_checks_its_arguments(capsys):
@@ -27,3 +37,5 @@ def test_bench_parallel_checks_its_arguments(capsys):
     assert "invalid epochs: 1" in capsys.readouterr().err
     assert main(["bench", "parallel", "--rounds", "0"]) == 2
     assert "invalid rounds: 0" in capsys.readouterr().err
+    assert main(["bench", "parallel", "--delay", "sometimes"]) == 2
+    assert "sometimes" in capsys.readouterr().err

@@ -47,9 +47,11 @@ def _accuracy(args: argparse.Namespace) -> None:
 
 
 def _parallel(args: argparse.Namespace) -> None:
-    from optimlab.bench.parallel import run_parallel_bench
+    from optimlab.bench.parallel import DEFAULT_DELAY, run_parallel_bench
 
-    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=_given(args.rounds, 3))
+    delay = args.delay or DEFAULT_DELAY
+    run_parallel_bench(args.problem, epochs=args.run_epochs, rounds=_given(args.rounds, 3),
+                       delay=None if delay == "none" else delay)  # fmt: skip
 
 
 def _curvature(args: argparse.Namespace) -> None:
@@ -134,7 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument(
         "--problem",
         help="fmnist_mlp (default), fmnist_2c2d, digits_mlp or both; "
-        "parallel: any problem (fmnist_mlp, or digits_mlp without Fashion-MNIST)",
+        "parallel: any problems, comma separated (fmnist_mlp,fmnist_2c2d, or digits_mlp "
+        "without Fashion-MNIST)",
     )
     a.add_argument("--target", type=float, help="test accuracy to reach (default: the preset)")
     a.add_argument("--optimizer", help="rule to compare (default: the problem's default)")
@@ -145,7 +148,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seeds", type=int, default=1, help="seeds (mean and spread over them)")
     a.add_argument("--threads", type=int,
                    help="torch threads (default: torch's; curvature: 1)")  # fmt: skip
-    g = p.add_argument_group("parallel (2 processes x 1 thread against 1 process x 2 threads)")
+    g = p.add_argument_group(
+        "parallel (2 processes x 1 thread against 1 process x 2 "
+        "threads; the delay model against a serial epoch)"
+    )
     g.add_argument(
         "--rounds",
         type=int,
@@ -154,6 +160,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--run-epochs", type=int, default=2,
                    help="epochs per run, the first left out as warm-up (2)")  # fmt: skip
+    g.add_argument("--delay", metavar="SPEC",
+                   help="the delay model's staleness against a serial epoch, on the first "
+                   "problem (fixed:4); none: leave it out")  # fmt: skip
     k = p.add_argument_group("kfac (K-FAC's epoch time against SGD's, interleaved rounds)")
     k.add_argument("--steps", type=int, default=100, help="optimizer steps per round (100)")
     k.add_argument("--batch-size", type=int, help="batch size (default: the problem's)")

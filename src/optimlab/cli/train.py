@@ -8,8 +8,8 @@ the long options with underscores, plus ``[hp]``, ``[schedule_args]`` and
 and rerunning the same command continues where it stopped, ending as an uninterrupted
 run would; a different command on the same directory is refused.
 
-``--parallel sync|local_sgd|easgd|downpour|delay_tolerant|easgd_async --nproc N`` runs in
-N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
+``--parallel sync|local_sgd|easgd|pipeline|downpour|delay_tolerant|easgd_async --nproc
+N`` runs in N processes started by torch's elastic launcher (:mod:`optimlab.parallel.launch`); the
 same command under ``torchrun`` runs as one of torchrun's processes. ``--parallel
 hogwild --nproc N`` shares one model between N processes of this machine
 (:mod:`optimlab.parallel.hogwild`). An asynchronous method with ``--simulate-delay``
@@ -22,6 +22,7 @@ import argparse
 import ast
 import dataclasses
 import math
+import os
 import sys
 from typing import Any
 
@@ -221,7 +222,26 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if given["order"] not in (None, "full"):
             raise OptimlabError(f"--full-batch contradicts --order {given['order']}; give one")
         given["order"] = "full"
+    _counts_from_torchrun(given, base)
     return RunConfig.from_cli(given, base).with_recipe()
+
+
+def _counts_from_torchrun(given: dict[str, Any], base: dict[str, Any]) -> None:
+    """Under torchrun, the process counts of a launched method that the command line
+    and the run file leave out come from torchrun's environment, so that the settings
+    are checked against the real world size (torchrun itself takes ``--nproc``)."""
+    from optimlab.parallel.methods import DISTRIBUTED
+
+    if "RANK" not in os.environ or (given["parallel"] or base.get("parallel")) not in DISTRIBUTED:
+        return
+    from optimlab.parallel.world import in_launched_worker, place_from_environment
+
+    if not in_launched_worker():
+        return
+    place = place_from_environment()
+    for name, count in (("nproc", place.local_size), ("nnodes", place.nnodes)):
+        if given[name] is None and name not in base:
+            given[name] = count
 
 
 # The launcher's options: where the processes of a parallel run meet; they change no
@@ -357,7 +377,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--full-batch", action="store_true",
                    help="one step per epoch on the whole training set (--order full)")  # fmt: skip
     add_run_arguments(p)
-    g = p.add_argument_group("launcher (parallel sync and local_sgd)")
+    g = p.add_argument_group("launcher (the parallel methods of a process group)")
     for name, (kind, metavar, help_text) in LAUNCH_OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, metavar=metavar,
                        help=help_text)  # fmt: skip

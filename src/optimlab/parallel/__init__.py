@@ -19,6 +19,9 @@ record each in :mod:`optimlab.parallel.methods`):
   delay-tolerant AdaGrad (AdaRevision) on the servers.
 - ``easgd`` and ``easgd_async`` (:mod:`optimlab.parallel.easgd`): elastic averaging SGD,
   the center moved by an all-reduce or held on server ranks; EAMSGD with momentum.
+- ``pipeline`` (:mod:`optimlab.parallel.pipeline`): pipeline model parallelism. The
+  model is split into stages, one process each; GPipe's micro-batches flow through them
+  (``torch.distributed.pipelining``).
 
 The asynchronous methods (``downpour``, ``delay_tolerant``, ``easgd_async``) also run in
 one process with a seeded staleness (``simulate_delay``; :mod:`optimlab.parallel.delay`,

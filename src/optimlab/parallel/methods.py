@@ -82,6 +82,11 @@ for _method in (
         "Zhang, Choromanska & LeCun 2015", launched=True, servers=True, delay_model=True,
         resumable=False, options=(*_SERVER_OPTIONS, *_EASGD_OPTIONS),
     ),
+    Method(
+        "pipeline", "pipeline model parallel: the model split into stages, one process "
+        "each, GPipe micro-batches (torch.distributed.pipelining)", "Huang et al. 2019",
+        launched=True, options=("micro_batches",),
+    ),
 ):  # fmt: skip
     REGISTRY.add(_method)
 

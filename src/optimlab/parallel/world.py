@@ -173,6 +173,10 @@ def join(config: Any, place: Place, device: torch.device) -> Any:
         from optimlab.parallel.easgd import EasgdWorld
 
         return EasgdWorld(place, device, config)
+    if config.parallel == "pipeline":
+        from optimlab.parallel.pipeline import PipelineWorld
+
+        return PipelineWorld(place, device, config.micro_batches)
     from optimlab.parallel.methods import DISTRIBUTED, method
 
     if method(config.parallel).servers:

@@ -271,7 +271,8 @@ def build_run(
     if config.init:
         _initialize(config, problem)
     batch_size = config.batch_size or problem.batch_size
-    if world is not None and world.reduces and config.order != "full" and batch_size % world.size:
+    shares = world is not None and world.reduces and not getattr(world, "pipelined", False)
+    if shares and config.order != "full" and batch_size % world.size:
         raise OptimlabError(
             f"invalid nproc: {world.size} processes do not divide the batch size "
             f"{batch_size}; valid: a world size (nproc x nnodes) that divides it"

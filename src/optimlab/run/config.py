@@ -134,6 +134,10 @@ class RunConfig:
     easgd_momentum: float | None = _opt(
         help="easgd, easgd_async: EAMSGD's momentum delta (0: EASGD)", later=True
     )
+    micro_batches: int | None = _opt(
+        help="pipeline: micro-batches per batch, GPipe's M; it divides the batch size (4)",
+        later=True,
+    )
     simulate_delay: str | None = _opt(
         help="asynchronous methods in one process with a seeded staleness: fixed:K, "
         "uniform:K or trace:PATH", metavar="SPEC", later=True,
@@ -370,7 +374,7 @@ class RunConfig:
 
         record = method(self.parallel)
         for name in ("nproc", "nnodes", "local_sgd_period", "servers", "n_fetch", "n_push",
-                     "easgd_period"):  # fmt: skip
+                     "easgd_period", "micro_batches"):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value, 1)
@@ -414,9 +418,10 @@ class RunConfig:
         refused = {
             "diagnose": self.diagnose,
             "fast": self.fast and self.parallel == "hogwild",
-            "seconds": self.seconds is not None and record.lockstep,
+            "seconds": self.seconds is not None
+            and (record.lockstep or self.parallel == "pipeline"),
             "grad_accumulation": self.grad_accumulation > 1
-            and self.parallel in ("local_sgd", "easgd"),
+            and self.parallel in ("local_sgd", "easgd", "pipeline"),
             "early_stopping": self.early_stopping is not None
             and (self.parallel == "hogwild" or (record.servers and not simulated)),
             "schedule": self.schedule is not None
@@ -435,6 +440,8 @@ class RunConfig:
         if self.parallel.startswith("easgd"):
             self._check_easgd(workers)
         batch = self.batch_size or problems.PROBLEMS.get(self.problem).batch_size
+        if self.parallel == "pipeline":
+            self._check_pipeline(workers, batch)
         if record.lockstep and self.order != "full" and batch and batch % workers:
             raise OptimlabError(
                 f"invalid nproc: {workers} processes do not divide the batch size {batch}; "
@@ -537,6 +544,25 @@ class RunConfig:
             raise OptimlabError(
                 f"{given[0]} is not available with parallel {self.parallel}; valid: a run "
                 "with parallel none"
+            )
+
+    def _check_pipeline(self, workers: int, batch: int | None) -> None:
+        if workers < 2:
+            raise OptimlabError(
+                f"invalid nproc: {workers}; parallel pipeline needs at least 2 processes "
+                "(one stage of the model each); valid: nproc x nnodes >= 2"
+            )
+        micro = self.micro_batches
+        if micro is not None and self.order != "full" and batch and batch % micro:
+            raise OptimlabError(
+                f"invalid micro_batches: {micro} does not divide the batch size {batch}; "
+                "valid: a divisor of the batch size (the micro-batches are equal)"
+            )
+        refused = sorted(set(self.regularize) - set(_PIPELINE_REGULARIZE))
+        if refused:
+            raise OptimlabError(
+                f"{refused[0]} is not available with parallel pipeline (it reads every "
+                f"stage's parameters); valid regularization: {', '.join(_PIPELINE_REGULARIZE)}"
             )
 
     def _check_simulation(self, workers: int) -> None:
@@ -718,7 +744,11 @@ _PARALLEL_LIMITS = {
 # Settings that belong to some parallel methods only (see optimlab.parallel.methods).
 _METHOD_SETTINGS = ("local_sgd_period", "local_sgd_warmup", "servers", "n_fetch", "n_push",
                     "replica_lr", "easgd_rho", "easgd_period", "easgd_momentum",
-                    "simulate_delay")  # fmt: skip
+                    "micro_batches", "simulate_delay")  # fmt: skip
+
+# Regularization a pipeline runs: what acts on a batch or inside a layer, not what reads
+# every stage's parameters (penalties, constraints, weight averages).
+_PIPELINE_REGULARIZE = ("dropout", "augment", "mixup", "snapshots")
 
 
 def torch_arguments(torch_class: str) -> set[str]:

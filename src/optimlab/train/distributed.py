@@ -11,6 +11,8 @@ The points where the trainer asks the world:
 - set-up: :meth:`World.shard` gives the loader of this process's share of the data,
   :meth:`World.wrap_model` the module to call in training (e.g. DistributedDataParallel),
   :meth:`World.wrap_optimizer` the optimizer to step (e.g. one that also averages models);
+- a pipelined world (the model split into stages) runs each batch's forward and
+  backward passes itself: :meth:`World.forward_backward`;
 - every micro-batch of a step: :meth:`World.loss_weights`, the factors its mean loss is
   multiplied by before ``backward`` (so that averaged gradients are those of the global
   batch even when the shares differ in size);
@@ -47,6 +49,9 @@ class World:
         rank_state: what of the model and optimizer differs between processes and so
             goes into the checkpoint once per process (``("model", "optimizer")`` for
             local SGD, nothing where the processes hold one model).
+        pipelined: the processes hold stages of the model and run each batch through
+            them together; the trainer calls :meth:`forward_backward` instead of its own
+            forward and backward passes.
     """
 
     rank: int = 0
@@ -55,6 +60,7 @@ class World:
     reduces: bool = False
     evaluates: bool = True
     rank_state: tuple[str, ...] = ()
+    pipelined: bool = False
 
     def shard(self, loader: Any) -> Any:
         """The loader of this process's batches, built from the whole run's loader."""
@@ -80,6 +86,11 @@ class World:
         examples here, ``global_sizes`` over all processes); None: the trainer's own
         weighting of one process."""
         return None
+
+    def forward_backward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """A pipelined world's forward and backward passes over one batch: its mean
+        loss and the model's outputs, the same on every process."""
+        raise NotImplementedError(f"{type(self).__name__} does not run a pipeline")
 
     def all_sum(self, tensor: Tensor) -> Tensor:
         """``tensor`` summed over the processes, in place (and returned)."""

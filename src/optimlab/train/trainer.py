@@ -805,6 +805,7 @@ class Trainer:
         accum = self.grad_accumulation
         groups = _grouped(batches, accum) if accum > 1 else ((b,) for b in batches)
         closure_step = needs_closure(opt)
+        pipeline = self.world if getattr(self.world, "pipelined", False) else None
         opt.zero_grad(set_to_none=True)
         for group in groups:
             sampled = (self.step + 1) % log_every == 0
@@ -816,6 +817,15 @@ class Trainer:
                 loss, out = self._closure_step(xb, yb, n)
                 add(loss, out, yb, n)
                 step_loss = loss
+                del group, xb, out
+            elif pipeline is not None:  # the stages' processes pass the batch together
+                xb, yb = group[0]
+                n = xb.shape[0]
+                loss, out = pipeline.forward_backward(xb, yb)
+                add(loss, out, yb, n)
+                step_loss = loss
+                self.evaluations += 1
+                self.examples += n
                 del group, xb, out
             elif size == 1 and shared is None:
                 xb, yb = group[0]
