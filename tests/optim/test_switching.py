@@ -229,6 +229,30 @@ def test_adam_then_sgd_round_trips_across_the_switch_and_groups_switch_apart():
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
+def test_switch_epoch_waits_for_the_epoch_lengths_then_switches_after_them():
+    """A group's switch_epoch E becomes the updates of epochs 0..E-1; before that the
+    optimizer refuses to step, and a group with switch_step keeps it."""
+    a, b = make_params(), make_params()
+    groups = [{"params": a[:2]}, {"params": a[2:], "switch_step": 4, "switch_epoch": None}]
+    ours = oo.AdamThenSGD(groups, lr=0.01, switch_epoch=2, sgd_lr=0.05)
+    feed_gradients(a, 0)
+    with pytest.raises(OptimlabError, match=r"switch_epoch=2 is not resolved.*switch_step"):
+        ours.step()
+    ours.resolve_epochs([3, 5, 100].__getitem__)
+    assert [(g["switch_step"], g["switch_epoch"]) for g in ours.param_groups] == [
+        (8, None),
+        (4, None),
+    ]
+    same = oo.AdamThenSGD([{"params": b[:2], "switch_step": 8}, {"params": b[2:]}],
+                          lr=0.01, switch_step=4, sgd_lr=0.05)  # fmt: skip
+    for step in range(20):
+        feed_gradients(a, step)
+        feed_gradients(b, step)
+        ours.step()
+        same.step()
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
 @pytest.mark.parametrize(
     "build, match",
     [
@@ -239,6 +263,8 @@ def test_adam_then_sgd_round_trips_across_the_switch_and_groups_switch_apart():
         (lambda p: oo.SWATS(p, weight_decay=-0.1), r"invalid weight_decay"),
         (lambda p: oo.AdamThenSGD(p, switch_step=2.5), r"invalid switch_step: 2.5; .*integer >= 0"),
         (lambda p: oo.AdamThenSGD(p, switch_step=-1), r"invalid switch_step: -1"),
+        (lambda p: oo.AdamThenSGD(p, switch_epoch=True), r"invalid switch_epoch: True"),
+        (lambda p: oo.AdamThenSGD(p, switch_step=3, switch_epoch=1), r"one of switch_step"),
         (lambda p: oo.AdamThenSGD(p, sgd_lr=-0.1), r"invalid sgd_lr: -0.1; valid range is \[0"),
         (lambda p: oo.AdamThenSGD(p, sgd_momentum=1.0), r"invalid sgd_momentum: 1.0; .*\[0, 1\)"),
         (lambda p: oo.AdamThenSGD(p, lr=-1.0), r"invalid lr"),

@@ -361,7 +361,7 @@ for _record in [
     OptimizerRecord(
         "adam_then_sgd",
         AdamThenSGD,
-        "Adam for switch_step updates, then SGD(sgd_lr, sgd_momentum)",
+        "Adam for switch_step updates (or switch_epoch epochs), then SGD(sgd_lr, sgd_momentum)",
         "Keskar & Socher 2017; lecture 003 (Adam+SGD)",
         {},
         2,

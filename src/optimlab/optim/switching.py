@@ -15,7 +15,7 @@ parameter-sized buffers in all, before and after.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Integral
 from typing import Any
 
@@ -169,6 +169,9 @@ class ScaleByAdamThenSGD(Transform):
         betas: ``(b1, b2)``, Adam's, each in [0, 1) (default (0.9, 0.999)).
         eps: ``eps`` >= 0, Adam's, outside the root (default 1e-8).
         switch_step: the number of Adam updates, an integer >= 0 (default 1000).
+        switch_epoch: ``None``, or the number of epochs of Adam (an integer >= 0), which
+            a run turns into ``switch_step`` (``AdamThenSGD.resolve_epochs``); a group
+            whose epoch is not resolved refuses to step.
         sgd_lr: ``sgd_lr`` >= 0, SGD's learning rate (default 0.01).
         sgd_momentum: ``sgd_momentum`` in [0, 1), SGD's (default 0.9).
 
@@ -185,6 +188,7 @@ class ScaleByAdamThenSGD(Transform):
         "betas": (0.9, 0.999),
         "eps": 1e-8,
         "switch_step": 1000,
+        "switch_epoch": None,
         "sgd_lr": 0.01,
         "sgd_momentum": 0.9,
     }
@@ -194,9 +198,12 @@ class ScaleByAdamThenSGD(Transform):
         check_lr(hp)
         check_betas(hp)
         check_range("eps", float(hp["eps"]), 0.0)
-        switch = hp["switch_step"]
-        if isinstance(switch, bool) or not isinstance(switch, Integral) or switch < 0:
-            raise OptimlabError(f"invalid switch_step: {switch!r}; expected an integer >= 0")
+        for key in ("switch_step", "switch_epoch"):
+            value = hp[key]
+            if value is None and key == "switch_epoch":
+                continue
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+                raise OptimlabError(f"invalid {key}: {value!r}; expected an integer >= 0")
         check_range("sgd_lr", float(hp["sgd_lr"]), 0.0)
         check_range("sgd_momentum", float(hp["sgd_momentum"]), 0.0, 1.0, high_open=True)
 
@@ -280,6 +287,12 @@ class AdamThenSGD(ChainOptimizer):
     ``SGD(lr=sgd_lr, momentum=sgd_momentum)`` started there with a fresh buffer. Each
     param group may switch at its own step; ``SWATS`` chooses the step and the SGD
     learning rate itself.
+
+    The switch is given in updates (``switch_step``, 1000 when neither is given) or in
+    epochs (``switch_epoch``), not both. An epoch's length is known only to the run
+    that feeds the data, so ``optimlab train`` and a study call :meth:`resolve_epochs`
+    with the run's steps per epoch; until then a group with ``switch_epoch`` refuses to
+    step rather than guess.
     """
 
     def __init__(
@@ -290,18 +303,50 @@ class AdamThenSGD(ChainOptimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         *,
-        switch_step: int = 1000,
+        switch_step: int | None = None,
+        switch_epoch: int | None = None,
         sgd_lr: float = 0.01,
         sgd_momentum: float = 0.9,
         **options: Any,
     ) -> None:
+        if switch_step is not None and switch_epoch is not None:
+            raise OptimlabError(
+                f"give one of switch_step ({switch_step!r}) and switch_epoch "
+                f"({switch_epoch!r}), not both"
+            )
+        if switch_step is None:  # replaced by resolve_epochs where switch_epoch is given
+            switch_step = 1000
         hp = dict(
             lr=lr,
             betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             switch_step=switch_step,
+            switch_epoch=switch_epoch,
             sgd_lr=sgd_lr,
             sgd_momentum=sgd_momentum,
         )
         super().__init__(params, [AddWeightDecay(), ScaleByAdamThenSGD()], hp, **options)
+
+    def resolve_epochs(self, steps_of_epoch: Callable[[int], int]) -> None:
+        """Turn each group's ``switch_epoch`` ``E`` into ``switch_step``, the updates of
+        epochs ``0 .. E-1`` (``steps_of_epoch(e)`` each), and clear it. Groups without
+        one, and those already resolved, keep their ``switch_step``."""
+        for group in self.param_groups:
+            epochs = group.get("switch_epoch")
+            if epochs is None:
+                continue
+            group["switch_step"] = sum(int(steps_of_epoch(e)) for e in range(epochs))
+            group["switch_epoch"] = None
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update; refused, before anything changes, while a group's
+        ``switch_epoch`` is not resolved."""
+        for group in self.param_groups:
+            if group.get("switch_epoch") is not None:
+                raise OptimlabError(
+                    f"switch_epoch={group['switch_epoch']} is not resolved: an epoch has a "
+                    "length only in a run (optimlab train, a study); outside one call "
+                    "resolve_epochs(steps_of_epoch) first, or give switch_step"
+                )
+        return super().step(closure)

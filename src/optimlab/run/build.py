@@ -11,6 +11,9 @@ The rules, each written once:
 - **Length**: :func:`total_steps` is the run's number of optimizer steps (``None`` when
   only a time budget bounds it); a schedule's horizon (``T_max``, ``total_steps``) is
   that number unless the schedule's arguments give one.
+- **Epochs in an optimizer's settings** (``adam_then_sgd``'s ``switch_epoch``) become
+  steps here, epoch by epoch as the trainer takes them, since only the run knows an
+  epoch's length.
 - **Schedules** drive the optimizer through :class:`optimlab.schedules.ScheduleAdapter`,
   which writes ``group["lr"]`` before every step (step 0 first, as torch's schedulers
   do), so torch's own optimizers follow a schedule exactly as ours do.
@@ -294,6 +297,10 @@ def build_run(
         lr = float(optimizer.param_groups[0]["lr"])
         by_step, batches = increase_batch(config, problem, batch_size, lr, world)
         scheduler = ScheduleAdapter(optimizer, by_step)
+    if callable(getattr(optimizer, "resolve_epochs", None)):  # adam_then_sgd's switch_epoch
+        from optimlab.run.batching import epoch_lengths
+
+        optimizer.resolve_epochs(epoch_lengths(config, problem, batch_size, world, batches))
     order: Any = config.order
     if order == "curriculum":  # scored before regularization changes the problem
         from optimlab.run.curriculum import make_curriculum
