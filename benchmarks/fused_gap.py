@@ -44,8 +44,9 @@ def build(rule: str, variant: str, seed: int):
         opt = cls(params, **record.defaults, fused=True)
     else:
         opt = record.builder(params, **record.defaults, fast=True)
-        if variant.startswith("fast-b"):
-            opt.fast.max_bundle = int(variant[len("fast-b") :])
+        for part in variant.split("-")[1:]:
+            if part.startswith("b"):
+                opt.fast.max_bundle = int(part[1:])
 
     def step() -> None:
         for p, g in zip(params, grads):
@@ -69,7 +70,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--builds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--variants", default="fast,fast-b16")
+    ap.add_argument("--variants", default="fast,fast-b8")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     variants = ["fused", *args.variants.split(",")]

@@ -84,8 +84,10 @@ from optimlab.optim.transform import (
 # makes the call's graph larger, which costs compile time.
 LARGE_NUMEL = 2**18
 
-# At most this many large tensors share one compiled call (see ``_bundled_steps``).
-MAX_BUNDLE = 8
+# At most this many large tensors share one compiled call (see ``_bundled_steps``). It
+# was 8: 14 tensors of 1024x1024 then took two calls, and one call (16) made the Adam
+# step 4 to 5% faster against torch's fused kernel (docs/benchmarks.md, "One build").
+MAX_BUNDLE = 16
 
 
 def group_step(
