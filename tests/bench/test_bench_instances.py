@@ -45,6 +45,6 @@ def test_cli_prints_the_instances_and_their_spread(capsys):
 def test_unknown_model_is_refused_before_any_run(capsys):
     from optimlab.bench.optimizers import run_optimizer_bench
 
-    with pytest.raises(OptimlabError, match="unknown benchmark model 'huge'.*large, small"):
+    with pytest.raises(OptimlabError, match="unknown benchmark model 'huge'.*large, mixed, small"):
         run_optimizer_bench("huge", repeats=1, fast=False)
     assert capsys.readouterr().out == ""

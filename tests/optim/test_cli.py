@@ -42,7 +42,8 @@ def compared() -> list[str]:
 
 def test_bench_optimizers_prints_ratios(capsys):
     # --no-fast: compiling the fast path for every optimizer would take minutes
-    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2", "--no-fast"]) == 0
+    args = ["bench", "optimizers", "--model", "small", "--repeats", "2", "--builds", "1"]
+    assert main([*args, "--no-fast"]) == 0
     lines = capsys.readouterr().out.splitlines()
     for name in compared():
         line = next(line for line in lines if line.startswith(name + " "))
@@ -55,7 +56,7 @@ def test_bench_optimizers_prints_ratios(capsys):
 
 @pytest.mark.slow
 def test_bench_optimizers_with_fast_path_prints_ratios_and_compile_time(capsys):
-    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2"]) == 0
+    assert main(["bench", "optimizers", "--model", "small", "--repeats", "2", "--builds", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     for name in compared():
         line = next(line for line in lines if line.startswith(name + " "))

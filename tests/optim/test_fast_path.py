@@ -22,7 +22,6 @@ import torch
 import torch._dynamo
 
 import optimlab.optim as oo
-from optimlab.optim.fast import MAX_BUNDLE
 
 STEPS = 100
 
@@ -275,8 +274,8 @@ def test_large_tensors_step_in_place_in_one_call_with_the_flat_group(name):
 
 
 def test_more_large_tensors_than_one_call_takes_share_the_graphs():
-    """Eleven large tensors of assorted sizes are stepped in two calls, one of
-    MAX_BUNDLE and one of the rest with the flat group: the eager numbers, and a
+    """Eleven large tensors of assorted sizes, at most 8 per call, are stepped in two
+    calls, one of 8 and one of the rest with the flat group: the eager numbers, and a
     changing lr never recompiles."""
     shapes = [(30 + i, 40) for i in range(11)] + [(5,), (9,)]
 
@@ -285,6 +284,7 @@ def test_more_large_tensors_than_one_call_takes_share_the_graphs():
         opt = oo.create("adam", params, fast=fast, lr=schedule)
         if fast:
             opt.fast.large_numel = 1000
+            opt.fast.max_bundle = 8
         steps(opt, params, 0, 12)
         return [p.detach() for p in params], opt
 
@@ -292,11 +292,7 @@ def test_more_large_tensors_than_one_call_takes_share_the_graphs():
     with torch._dynamo.config.patch(error_on_recompile=True):
         fast, opt = go(True)
     assert_same(fast, eager)
-    assert MAX_BUNDLE < 11
-    assert sorted(opt.fast._graphs) == [
-        ("bundle", 0, 11 - MAX_BUNDLE, True),
-        ("bundle", 0, MAX_BUNDLE, False),
-    ]
+    assert sorted(opt.fast._graphs) == [("bundle", 0, 3, True), ("bundle", 0, 8, False)]
     assert [p.shape for p in opt.fast._flat[0].params] == [(5,), (9,)]
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from optimlab.bench.memory import inplace_probe, peak_extra_bytes, state_bytes, step_bytes
-from optimlab.bench.timing import interleaved_medians
+from optimlab.bench.timing import interleaved_times, paired_ratio
 from optimlab.errors import OptimlabError
 from optimlab.optim.registry import OPTIMIZERS, OptimizerRecord
 
@@ -40,6 +40,9 @@ MODELS: dict[str, list[tuple[int, ...]]] = {
     "large": [(2048, 2048)] * 3 + [(1024, 2048)] + [(2048,)] * 4,
     # 200 small tensors (0.42M parameters): launch and Python overhead dominate
     "small": [(64, 64), (64,)] * 100,
+    # 14 tensors of 1024x1024 and 14 of 1024 (14.7M parameters): more large tensors than
+    # one compiled call takes (``MAX_BUNDLE``), beside a flat group of small ones
+    "mixed": [(1024, 1024)] * 14 + [(1024,)] * 14,
 }
 
 # elements of the bandwidth probe (3 x 4 B each per call, 192 MB)
@@ -133,11 +136,14 @@ def bench_optimizer(
 ) -> dict:
     """Median step times of every contender for one registry optimizer, and the floor.
 
-    With ``instances`` > 1 every contender is built that many times, on tensors
-    allocated anew, all timed in the same rotation; its time is the mean of its
-    instances' medians. Where a contender's tensors land in memory moved its time by
-    up to 7% between instances in one process (measured, 14.7M parameters on CPU),
-    more than the differences this benchmark is meant to show.
+    With ``instances`` > 1 every contender is built that many times (builds), on
+    tensors allocated anew, each warmed up, all timed in the same rotation; its time is
+    the mean of its builds' medians. Where a contender's tensors land in memory moved
+    its time by up to 7% between builds in one process (measured, 14.7M parameters on
+    CPU), more than the differences this benchmark is meant to show, so the row also
+    carries, for ours against every other contender, the min / median / max over every
+    pair of builds (one of ours, one of theirs) of the round-by-round ratio
+    (``paired_ratio``): what a user who builds one of each may see.
     """
     if instances < 1:
         raise OptimlabError(f"invalid instances: {instances}; expected an integer >= 1")
@@ -166,7 +172,8 @@ def bench_optimizer(
     }
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     fns["probe"] = (lambda: (probe(), sync(device))) if sync else probe
-    timed = interleaved_medians(fns, repeats=repeats)
+    rounds = interleaved_times(fns, repeats=repeats)
+    timed = {name: statistics.median(ts) for name, ts in rounds.items()}
     per_instance = {name: [timed[f"{name}#{i}"] for i in range(instances)] for name in every}
     medians = {name: statistics.fmean(ts) for name, ts in per_instance.items()}
     medians["probe"] = timed["probe"]
@@ -177,6 +184,14 @@ def bench_optimizer(
     bandwidth = probe_bytes / medians.pop("probe")
     numel = sum(p.numel() for p in params)
     best = "fast" if fast else "eager"
+    ratio_spread = {}
+    for name in every:
+        pairs = sorted(
+            paired_ratio(rounds[f"{best}#{i}"], rounds[f"{name}#{j}"])
+            for i in range(instances)
+            for j in range(instances)
+        )
+        ratio_spread[name] = (pairs[0], statistics.median(pairs), pairs[-1])
     return {
         "optimizer": record.name,
         "ms": {name: t * 1e3 for name, t in medians.items()},
@@ -195,7 +210,17 @@ def bench_optimizer(
         "instances": instances,
         "ms_instances": {name: [t * 1e3 for t in ts] for name, ts in per_instance.items()},
         "instance_spread": spread,
+        "ratio_spread": ratio_spread,
     }
+
+
+def _spread(row: dict, name: str) -> str:
+    """`` builds 0.97-1.02-1.08``: min, median and max over build pairs of the paired
+    ratio of ours to ``name`` (nothing with one build of each)."""
+    if row["instances"] < 2:
+        return ""
+    low, mid, high = row["ratio_spread"][name]
+    return f", builds {low:.2f}-{mid:.2f}-{high:.2f}"
 
 
 def _fmt_row(row: dict, default: str) -> str:
@@ -206,9 +231,9 @@ def _fmt_row(row: dict, default: str) -> str:
     versus = "  (torch.optim has no such rule)"
     if torch_names:
         fastest = min(torch_names, key=lambda n: ms[n])
-        versus = (
-            f"  /torch-{fastest} (x{ours / ms[fastest]:.2f})"
-            f"  /torch-{default} (x{ours / ms[default]:.2f})"
+        versus = "".join(
+            f"  /torch-{n} (x{ours / ms[n]:.2f}{_spread(row, n)})"
+            for n in dict.fromkeys([fastest, default, *(["fused"] if "fused" in ms else [])])
         )
     compile_s = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f}s"
     spread = ""
@@ -229,9 +254,10 @@ def run(
     fast: bool = True,
     device: str | None = None,
     instances: int = 1,
+    names: list[str] | None = None,
 ) -> list[dict]:
-    """Benchmark every elementwise registry optimizer fed one gradient per step, on one
-    model; print a line per optimizer."""
+    """Benchmark every elementwise registry optimizer fed one gradient per step (or
+    those in ``names``), on one model; print a line per optimizer."""
     sizes = MODELS[model]
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     n = sum(torch.Size(s).numel() for s in sizes)
@@ -243,12 +269,17 @@ def run(
     print(
         f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
         f"float32, {where}, median ms of {repeats} interleaved"
-        + (f", mean over {instances} instances of each contender" if instances > 1 else "")
+        + (
+            f", mean over {instances} instances (builds) of each contender; ratios: "
+            f"mean, then builds min-median-max of round-by-round ratios over build pairs"
+            if instances > 1
+            else ""
+        )
     )
     default = torch_default(dev)
     rows = []
     for record in OPTIMIZERS:
-        if not benched(record):
+        if not benched(record) or (names is not None and record.name not in names):
             continue
         row = bench_optimizer(record, sizes, dev, repeats, fast, instances)
         print(_fmt_row(row, default), flush=True)
@@ -279,17 +310,22 @@ def run_optimizer_bench(
     fast: bool = True,
     instances: int = 1,
     device: str | None = None,
+    names: list[str] | None = None,
 ) -> list[dict]:
-    """Entry point of ``optimlab bench optimizers``: ``run`` for ``model`` (large, small or
-    both), a blank line after each; returns every row."""
+    """Entry point of ``optimlab bench optimizers``: ``run`` for ``model`` (a name of
+    ``MODELS``, or both = large and small), a blank line after each; returns every row."""
     from optimlab.errors import unknown_name
 
-    models = list(MODELS) if model == "both" else [model]
+    models = ["large", "small"] if model == "both" else [model]
     for name in models:  # all checks before the first (long) run
         if name not in MODELS:
             raise unknown_name("benchmark model", name, MODELS)
+    timed = {r.name: r for r in OPTIMIZERS if benched(r)}
+    for name in names or []:
+        if name not in timed:
+            raise unknown_name("benchmarked optimizer", name, timed)
     rows = []
     for name in models:
-        rows += run(name, repeats=repeats, fast=fast, device=device, instances=instances)
+        rows += run(name, repeats, fast, device, instances, names)
         print()
     return rows

@@ -19,8 +19,10 @@ def _given(value: int | None, default: int) -> int:
 def _optimizers(args: argparse.Namespace) -> None:
     from optimlab.bench.optimizers import run_optimizer_bench
 
+    names = [n.strip() for n in (args.optimizers or "").split(",") if n.strip()]
+    check_range("builds", args.instances, 1)
     run_optimizer_bench(args.model, repeats=args.repeats or REPEATS, fast=args.fast,
-                        instances=args.instances)  # fmt: skip
+                        instances=args.instances, names=names or None)  # fmt: skip
 
 
 def _engine(args: argparse.Namespace) -> None:
@@ -116,15 +118,23 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks printed as side-by-side ratios")
     p.add_argument("what", nargs="?", default="optimizers", help=", ".join(BENCHES))
-    p.add_argument("--model", default="both", help="optimizers: large, small or both")
+    p.add_argument(
+        "--model", default="both", help="optimizers: large, small, mixed or both (large, small)"
+    )
     p.add_argument("--repeats", type=int,
                    help=f"timed repetitions per contender ({REPEATS}; curvature: each "
                    "benchmark's own, 21 to 100)")  # fmt: skip
     p.add_argument(
+        "--builds",
         "--instances",
+        dest="instances",
         type=int,
-        default=1,
-        help="optimizers: build each contender N times on fresh tensors, report the mean",
+        default=3,
+        help="optimizers: build each contender N times on fresh tensors (3); report the "
+        "mean and the spread of ratios over pairs of builds",
+    )
+    p.add_argument(
+        "--optimizers", help="optimizers: comma-separated names to time (default: every one)"
     )
     p.add_argument(
         "--no-fast",

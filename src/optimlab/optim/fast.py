@@ -84,8 +84,10 @@ from optimlab.optim.transform import (
 # makes the call's graph larger, which costs compile time.
 LARGE_NUMEL = 2**18
 
-# At most this many large tensors share one compiled call (see ``_bundled_steps``).
-MAX_BUNDLE = 8
+# At most this many large tensors share one compiled call (see ``_bundled_steps``). It
+# was 8: 14 tensors of 1024x1024 then took two calls, and one call (16) made the Adam
+# step 4 to 5% faster against torch's fused kernel (docs/benchmarks.md, "One build").
+MAX_BUNDLE = 16
 
 
 def group_step(
@@ -113,8 +115,14 @@ class FastPath:
     ``backend`` is handed to ``torch.compile`` (tests inspect the graphs with their own).
     """
 
-    def __init__(self, large_numel: int | None = LARGE_NUMEL, backend: Any = "inductor") -> None:
+    def __init__(
+        self,
+        large_numel: int | None = LARGE_NUMEL,
+        backend: Any = "inductor",
+        max_bundle: int = MAX_BUNDLE,
+    ) -> None:
         self.large_numel = large_numel
+        self.max_bundle = max_bundle
         self.backend = backend
         # ("bundle", group index, large tensors in the call, with the flat group) or
         # ("tensors", group index) for the per-tensor chain -> its compiled function;
@@ -288,7 +296,8 @@ class FastPath:
         with its tensors (about 0.9 s of compiling per tensor for Adam, once; cached
         on disk), hence the bound.
         """
-        chunks = [large[i : i + MAX_BUNDLE] for i in range(0, len(large), MAX_BUNDLE)]
+        size = self.max_bundle
+        chunks = [large[i : i + size] for i in range(0, len(large), size)]
         if flat is not None and not chunks:
             chunks = [[]]
         for n, chunk in enumerate(chunks):
