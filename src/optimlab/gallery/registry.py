@@ -29,6 +29,7 @@ MODULES = (
     "curriculum",
     "bias_variance",
     "overfitting",
+    "early_stopping",
     "adversarial",
     "whitening",
     "newton_units",
