@@ -37,6 +37,7 @@ MODULES = (
     "lbfgs_batches",
     "second_order",
     "vanishing_gradients",
+    "activations",
     "gradient_clipping",
     "skip_connections",
     "lr_range_test",
