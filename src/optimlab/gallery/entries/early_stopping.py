@@ -35,13 +35,13 @@ from optimlab.gallery.entry import (
 
 #: The runs, in the order the page shows them.
 VARIANTS = ("to the end", "stop on val_loss", "stop on val_error")
-#: The run the verdict judges: the lecture stops on the validation error.
+#: The run the verdict judges (the lecture stops on the validation error).
 JUDGED = "stop on val_error"
 #: The run to the end counts as overfitting when its final validation loss is this much
 #: above its minimum (the figure's rising validation curve).
 OVERFIT_RISE = 0.10
-#: "As good as training on": the stopped run's mean test accuracy may be this far below
-#: the run to the end's (half a percentage point) for a verdict of this budget only.
+#: How far (half a percentage point) the stopped run's mean test accuracy may fall below
+#: the run to the end's for a verdict of this budget only, not "not reproduced".
 SLACK = 0.005
 
 
