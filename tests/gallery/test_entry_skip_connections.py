@@ -1,5 +1,5 @@
-"""The verdict rule of the skip-connections entry on fixed numbers, and the curvature
-test it applies to a surface (exact on quadratics)."""
+"""The verdict rule of the skip-connections entry on fixed numbers, the curvature test it
+applies to a surface (exact on quadratics), and one small net's run and surface."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from gallery_helpers import changed
 
 from optimlab.gallery.entries import skip_connections as sc
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context
 
 NUMBERS = {
     "depth": 20, "grid": 21,
@@ -38,3 +38,13 @@ def test_the_hessian_ratio_is_exact_on_quadratic_surfaces():
     # Hessian diag(4, -1): |lambda_min| / lambda_max = 1/4 at every point
     assert np.allclose(saddle, 0.25)
     assert saddle.shape == (9, 9)
+
+
+def test_a_small_net_trains_checkpoints_and_resumes_to_the_same_surface(tmp_path):
+    budget = {"depth": 4, "width": 8, "epochs": 1, "lr": 0.05, "seed": 0, "grid": 3}
+    work = Context(work=str(tmp_path))
+    loss, surface = sc.train_and_probe(budget, True, work)
+    assert surface.z.shape == (3, 3) and np.isfinite(surface.z).all() and loss > 0
+    assert [p.name[:4] for p in tmp_path.iterdir()] == ["run-"]
+    again_loss, again = sc.train_and_probe(budget, True, work)
+    assert again_loss == loss and np.array_equal(again.z, surface.z)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from optimlab.gallery.entries import vanishing_gradients as vg
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context
 
 
 def config(ratio: float, first: float, last: float, accuracy: float) -> dict:
@@ -52,17 +52,40 @@ def test_vanishing_not_reproduced_when_numbers_contradict(path, value, words):
     assert words in verdict.reason
 
 
-def test_a_small_net_measures_every_configuration():
-    from optimlab import problems
-
-    base = problems.build("digits_mlp", seed=0)
+def test_a_small_net_measures_every_configuration(tmp_path):
     budget = {"depth": 8, "width": 16, "lr": 0.05, "seed": 0, "epochs": 1}
-    sigmoid = vg.run_config(base, "sigmoid", budget)
-    relu = vg.run_config(base, "relu", budget)
+    work = Context(work=str(tmp_path))
+    sigmoid = vg.run_config("sigmoid", budget, work)
+    relu = vg.run_config("relu", budget, Context())
     for r in (sigmoid, relu):
         assert len(r["grad_norms_init"]) == len(r["weight_change"]) == 8
         assert r["ratio_init"] == pytest.approx(r["grad_norms_init"][0] / r["grad_norms_init"][-1])
     assert sigmoid["ratio_init"] < relu["ratio_init"] / 10
+    # The sigmoid run checkpointed in the work folder; a rerun resumes it to the same numbers
+    # (the gradients at initialization come from the fresh model, not the checkpoint).
+    assert [p.name[:4] for p in tmp_path.iterdir()] == ["run-"]
+    assert vg.run_config("sigmoid", budget, work) == sigmoid
+
+
+def test_the_run_trains_the_network_the_entry_describes():
+    """The registered model the run builds from ``model_args`` has the weights of the net
+    built by hand from the same seed: deep_mlp, then the configuration's initializer."""
+    import torch
+
+    from optimlab.nn import init as nn_init
+    from optimlab.nn.models import deep_mlp
+    from optimlab.run import RunConfig, build_run
+
+    budget = {"depth": 6, "width": 16, "lr": 0.05, "seed": 3, "epochs": 1}
+    for label, (activation, norm, init) in vg.CONFIGS.items():
+        config = RunConfig(problem="digits_mlp", model="deep_mlp", optimizer="sgd",
+                           model_args=vg.model_args(label, budget), seed=3)  # fmt: skip
+        built = build_run(config).problem.model
+        torch.manual_seed(3)
+        by_hand = nn_init.apply(deep_mlp(64, 10, 6, 16, activation, norm), init)
+        assert str(built) == str(by_hand)
+        for a, b in zip(built.state_dict().values(), by_hand.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
 
 
 def test_the_configuration_table():

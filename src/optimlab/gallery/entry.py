@@ -19,6 +19,7 @@ Verdicts:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,16 @@ class Context:
             return Path(scratch)
         digest = hashlib.sha256(study_text.encode()).hexdigest()[:12]
         return Path(self.work) / f"study-{digest}"
+
+    def run_folder(self, **what: Any) -> str | None:
+        """Where one lab run of the entry checkpoints (its ``out``): a folder under ``work``
+        named by the digest of ``what`` (the budget and whatever tells the entry's runs
+        apart, as JSON), or None without a work folder (the run keeps no checkpoints)."""
+        if self.work is None:
+            return None
+        text = json.dumps(what, sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return str(Path(self.work) / f"run-{digest}")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The loss landscape of a deep net with and without skip connections (Li et al. 2018).
 
-Two 20-layer ReLU MLPs with batch norm and He initialization
-(:func:`optimlab.nn.models.deep_mlp`), identical but for the residual connections around
+Two 20-layer ReLU MLPs with batch norm and He initialization (the registered
+``deep_mlp``, trained on ``digits_mlp``'s data through the run settings ``model`` and
+``model_args``), identical but for the residual connections around
 their hidden layers, train on scikit-learn's digits with SGD + momentum for the same
 budget and seed. Around each trained net the training loss is evaluated on a plane
 spanned by two filter-normalized Gaussian directions (:mod:`optimlab.viz.landscape`, Li
@@ -14,7 +15,6 @@ such points (and the final training loss of each net).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,28 +43,29 @@ def hessian_ratio(z: np.ndarray, step: float) -> np.ndarray:
     return np.abs(np.minimum(lmin, 0.0)) / np.maximum(np.abs(lmax), 1e-12)
 
 
-def train_and_probe(budget: Mapping[str, Any], residual: bool) -> tuple[float, Any]:
-    """Train one net; its final training loss and the loss surface around it."""
-    import torch
-
-    from optimlab import optim, problems
-    from optimlab.nn import init as nn_init
-    from optimlab.nn.models import deep_mlp
-    from optimlab.train import fit
+def train_and_probe(
+    budget: Mapping[str, Any], residual: bool, context: Context
+) -> tuple[float, Any]:
+    """Train one net (a run of the registered ``deep_mlp`` on ``digits_mlp``'s data, built
+    by :func:`optimlab.run.build_run`, checkpointed in the entry's work folder); its final
+    training loss and the loss surface around it."""
+    from optimlab.run import RunConfig, build_run
     from optimlab.viz import landscape
 
-    base = problems.build("digits_mlp", seed=budget["seed"])
-    torch.manual_seed(budget["seed"])
-    model = deep_mlp(64, 10, budget["depth"], budget["width"], "relu", "batch", 0.0, None,
-                     residual)  # fmt: skip
-    nn_init.apply(model, "he_normal")
-    opt = optim.create("momentum", model.parameters(), lr=budget["lr"], momentum=0.9)
-    result = fit(dataclasses.replace(base, model=model), opt, epochs=budget["epochs"],
-                 seed=budget["seed"])  # fmt: skip
+    args = {"in_features": 64, "out_features": 10, "depth": budget["depth"],
+            "width": budget["width"], "activation": "relu", "norm": "batch",
+            "init": "he_normal", "residual": residual}  # fmt: skip
+    config = RunConfig(problem="digits_mlp", model="deep_mlp", model_args=args,
+                       optimizer="momentum", lr=budget["lr"], hp={"momentum": 0.9},
+                       epochs=budget["epochs"], seed=budget["seed"],
+                       out=context.run_folder(budget=dict(budget), residual=residual))  # fmt: skip
+    run = build_run(config)
+    result = run.fit()
+    model, problem = run.problem.model, run.problem
     directions = [landscape.random_direction(model, seed) for seed in (1, 2)]
     grid = np.linspace(-1.0, 1.0, budget["grid"])
-    x, y = base.splits.train.x, base.splits.train.y
-    surface = landscape.evaluate_plane(model, base.loss_fn, x, y, directions, grid, grid)
+    x, y = problem.splits.train.x, problem.splits.train.y
+    surface = landscape.evaluate_plane(model, problem.loss_fn, x, y, directions, grid, grid)
     return float(result.final["loss"]), surface
 
 
@@ -72,7 +73,7 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     numbers: dict[str, Any] = {"depth": budget["depth"], "grid": budget["grid"]}
     surfaces = {}
     for name, residual in NETS.items():
-        loss, surface = train_and_probe(budget, residual)
+        loss, surface = train_and_probe(budget, residual, context)
         step = float(surface.alphas[1] - surface.alphas[0])
         ratio = hessian_ratio(surface.z, step)
         numbers[name] = {

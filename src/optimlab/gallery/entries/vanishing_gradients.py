@@ -1,6 +1,7 @@
 """Vanishing gradients in a deep MLP on digits: sigmoid, tanh, ReLU, and batch norm.
 
-A 20-layer, width-64 MLP (:func:`optimlab.nn.models.deep_mlp`) with sigmoid, tanh and ReLU
+A 20-layer, width-64 MLP (the registered ``deep_mlp``, trained on ``digits_mlp``'s data
+through the run settings ``model`` and ``model_args``) with sigmoid, tanh and ReLU
 units (Glorot, Glorot and He initialization) and with sigmoid units behind batch norm is
 trained on scikit-learn's digits with SGD + momentum for a short budget. Measured, per
 configuration: the norm of dL/dW for every Linear layer on a fixed batch of 256 training
@@ -11,7 +12,6 @@ training, and the validation accuracy.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,29 +46,40 @@ def _grad_norms(model: Any, loss_fn: Any, x: Any, y: Any) -> list[float]:
     return [float(m.weight.grad.norm()) for m in linears]
 
 
-def run_config(base: Any, label: str, budget: Mapping[str, Any]) -> dict[str, Any]:
-    """Train one configuration; its numbers (None for what overflowed)."""
+def model_args(label: str, budget: Mapping[str, Any]) -> dict[str, Any]:
+    """The registered ``deep_mlp``'s arguments for one configuration on digits."""
+    activation, norm, init = CONFIGS[label]
+    args = {"in_features": 64, "out_features": 10, "depth": budget["depth"],
+            "width": budget["width"], "activation": activation, "init": init}  # fmt: skip
+    if norm is not None:
+        args["norm"] = norm
+    return args
+
+
+def run_config(label: str, budget: Mapping[str, Any], context: Context) -> dict[str, Any]:
+    """Train one configuration (a run of the registered ``deep_mlp`` on ``digits_mlp``'s
+    data, built by :func:`optimlab.run.build_run`, checkpointed in the entry's work
+    folder); its numbers (None for what overflowed)."""
     import torch
 
-    from optimlab import optim
-    from optimlab.nn import init as nn_init
-    from optimlab.nn.models import deep_mlp
-    from optimlab.train import fit
+    from optimlab.run import RunConfig, build_run
 
-    activation, norm, init = CONFIGS[label]
-    torch.manual_seed(budget["seed"])
-    model = deep_mlp(64, 10, budget["depth"], budget["width"], activation, norm, 0.0, None, False)
-    nn_init.apply(model, init)
-    x, y = base.splits.train.x[:PROBE], base.splits.train.y[:PROBE]
+    config = RunConfig(problem="digits_mlp", model="deep_mlp",
+                       model_args=model_args(label, budget), optimizer="momentum",
+                       lr=budget["lr"], hp={"momentum": 0.9}, epochs=budget["epochs"],
+                       seed=budget["seed"],
+                       out=context.run_folder(budget=dict(budget), label=label))  # fmt: skip
+    # Measured on the fresh model: a resumed run loads its checkpoint only in fit().
+    run = build_run(config)
+    model, problem = run.problem.model, run.problem
+    x, y = problem.splits.train.x[:PROBE], problem.splits.train.y[:PROBE]
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     start = [m.weight.detach().clone() for m in linears]
-    at_init = _grad_norms(model, base.loss_fn, x, y)
-    opt = optim.create("momentum", model.parameters(), lr=budget["lr"], momentum=0.9)
-    result = fit(dataclasses.replace(base, model=model), opt, epochs=budget["epochs"],
-                 seed=budget["seed"])  # fmt: skip
+    at_init = _grad_norms(model, problem.loss_fn, x, y)
+    result = run.fit()
     change = [float((m.weight.detach() - w).norm() / w.norm()) for m, w in zip(linears, start,
               strict=True)]  # fmt: skip
-    at_end = _grad_norms(model, base.loss_fn, x, y)
+    at_end = _grad_norms(model, problem.loss_fn, x, y)
     init_ok, end_ok = _finite(at_init), _finite(at_end)
     accuracy = result.final.get("val_accuracy")
     return {
@@ -83,10 +94,7 @@ def run_config(base: Any, label: str, budget: Mapping[str, Any]) -> dict[str, An
 
 
 def compute(budget: Mapping[str, Any], context: Context) -> Measured:
-    from optimlab import problems
-
-    base = problems.build("digits_mlp", seed=budget["seed"])
-    numbers = {label: run_config(base, label, budget) for label in CONFIGS}
+    numbers = {label: run_config(label, budget, context) for label in CONFIGS}
     return Measured(numbers)
 
 
