@@ -69,8 +69,7 @@ class Context:
         one's storage), or ``scratch`` when the entry has no work folder."""
         if self.work is None:
             return Path(scratch)
-        digest = hashlib.sha256(study_text.encode()).hexdigest()[:12]
-        return Path(self.work) / f"study-{digest}"
+        return Path(self.work) / f"study-{_digest(study_text)}"
 
     def run_folder(self, **what: Any) -> str | None:
         """Where one lab run of the entry checkpoints (its ``out``): a folder under ``work``
@@ -79,8 +78,12 @@ class Context:
         if self.work is None:
             return None
         text = json.dumps(what, sort_keys=True, default=str)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        return str(Path(self.work) / f"run-{digest}")
+        return str(Path(self.work) / f"run-{_digest(text)}")
+
+
+def _digest(text: str) -> str:
+    """A short name for ``text`` (the same text, the same folder)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass
