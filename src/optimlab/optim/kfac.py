@@ -94,10 +94,10 @@ class KFAC(ClosureOptimizer):
     Cost per step: the closure; with the true Fisher on factor-update steps one more
     backward pass. Per layer with ``d`` inputs (channels x kernel size for a
     convolution), ``o`` outputs and ``R = N T`` rows: ``R (d^2 + o^2)`` for the factors
-    (every ``T1`` steps); ``R o d`` for ``V_l`` and ``min(o d (o + d), R (o^2 + d^2 +
-    o d))`` for the preconditioning (every step); ``d^3 + o^3`` for the inverses
-    (every ``T3`` steps). Memory: ``A``, ``G`` and their inverses, ``2 (d^2 + o^2)``
-    floats per layer.
+    (every ``T1`` steps); a copy of ``o d`` floats for ``V_l`` (``R o d`` where it is
+    formed from the rows) and ``min(o d (o + d), R (o^2 + d^2 + o d))`` for the
+    preconditioning (every step); ``d^3 + o^3`` for the inverses (every ``T3`` steps).
+    Memory: ``A``, ``G`` and their inverses, ``2 (d^2 + o^2)`` floats per layer.
 
     Args:
         params: the model's parameters, one group.
