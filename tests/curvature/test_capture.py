@@ -151,3 +151,46 @@ def test_backward_retains_graph_allows_a_second_pass_inside_only():
     loss.backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (nn.Linear(3, 4), (5, 3)),
+        (nn.Linear(3, 4, bias=False), (5, 3)),
+        (nn.Conv2d(2, 3, 2), (5, 2, 4, 4)),
+    ],
+)
+def test_param_grads_are_the_gradients_through_the_call_alone(layer, shape):
+    """The copies hold what the first backward pass sent through the layer's call: a
+    penalty on the weight, a second pass and later changes to .grad leave them alone."""
+    layer = seeded(layer.double(), 7)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    rec = Recorder(layer.parameters(), (nn.Linear, nn.Conv2d))
+    with rec.recording(layers=True, param_grads=True):
+        out = layer(x)
+        (out**2).sum().backward(retain_graph=True)
+        (layer.weight**2).sum().backward()  # a penalty, through no call
+        out.sum().backward()  # a second pass
+    names = ["weight"] + (["bias"] if layer.bias is not None else [])
+    expected = torch.autograd.grad((layer(x) ** 2).sum(), [getattr(layer, n) for n in names])
+    got = rec.layers[0].param_grads
+    assert sorted(got) == sorted(names)
+    for name, grad in zip(names, expected, strict=True):
+        torch.testing.assert_close(got[name], grad, **TOL)
+    layer.weight.grad.add_(1.0)
+    torch.testing.assert_close(got["weight"], expected[0], **TOL)
+
+
+def test_param_grads_are_left_empty_for_a_graph_of_another_form():
+    """A dense layer on a 3-d input (a view after the product): no copies, and none
+    unless asked for."""
+    layer = seeded(nn.Linear(3, 4).double(), 7)
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    rec = Recorder(layer.parameters(), (nn.Linear,))
+    with rec.recording(layers=True, param_grads=True):
+        layer(x).sum().backward()
+    assert rec.layers[0].param_grads == {}
+    with rec.recording(layers=True):
+        layer(x[0]).sum().backward()
+    assert rec.layers[0].param_grads == {}

@@ -183,6 +183,36 @@ def test_kl_clip_scales_the_step_to_the_bound_and_penalties_step_plainly():
     torch.testing.assert_close(after, w0.reshape(-1) - lr * nu * (d + penalty), **TOL)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n", [2, 10])  # both product orders
+def test_steps_agree_whether_v_is_caught_from_the_pass_or_formed_from_the_rows(bias, n):
+    """V as the closure's backward pass computed it (a matrix input) and V = E^T Abar
+    (a 3-d input, whose graph the recorder does not take apart) give the same steps,
+    with a penalty's gradient in .grad and the kl bound active."""
+    x, y = softmax_data(n=n, dim=4, classes=3, seed=30)
+
+    def run(inputs):
+        layer = seeded(nn.Linear(4, 3, bias=bias).double(), 31)
+
+        def loss_fn(out, t):
+            return (
+                nn.functional.cross_entropy(out.reshape(-1, 3), t) + 0.1 * (layer.weight**2).sum()
+            )
+
+        opt = oo.KFAC(layer.parameters(), lr=0.5, fisher="empirical", kl_clip=1e-4,
+                      cov_interval=2, inv_interval=3)  # fmt: skip
+        for _ in range(4):
+            opt.step(closure_of(opt, layer, inputs, y, loss_fn))
+        return opt, layer
+
+    caught, layer = run(x)
+    # which input takes which path: test_capture's param_grads tests
+    formed, other = run(x[:, None, :])
+    for p, q in zip(layer.parameters(), other.parameters(), strict=True):
+        torch.testing.assert_close(p, q, **TOL)
+    assert not torch.equal(layer.weight, seeded(nn.Linear(4, 3, bias=bias).double(), 31).weight)
+
+
 def test_factors_start_as_the_plain_mean_of_the_first_batches():
     x, y = softmax_data(n=8, dim=4, classes=3, seed=16)
     layer = seeded(nn.Linear(4, 3).double(), 17)

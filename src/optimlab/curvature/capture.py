@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.modules import module as module_hooks
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -43,6 +44,9 @@ class Call:
         args: its positional arguments.
         output: what it returned (with its graph).
         output_grads: the gradients backward passes sent into ``output``, in order.
+        param_grads: when asked for, the gradients of the module's ``weight`` and ``bias``
+            (by name, shaped like them) that the first backward pass computed through this
+            call, copies; empty where the pass's graph is not of a recognized form.
         version: the output's version counter at the call.
     """
 
@@ -50,6 +54,7 @@ class Call:
     args: tuple[Any, ...]
     output: Any
     output_grads: list[Tensor] = field(default_factory=list)
+    param_grads: dict[str, Tensor] = field(default_factory=dict)
     version: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
@@ -97,9 +102,10 @@ class Recorder:
         return isinstance(module, self.layer_types) and id(weight) in self._ids
 
     @contextmanager
-    def recording(self, *, layers: bool = False) -> Iterator[Recorder]:
+    def recording(self, *, layers: bool = False, param_grads: bool = False) -> Iterator[Recorder]:
         """Record the model call (always) and the layer calls (when ``layers``) of the
-        code run inside; earlier records are dropped on entry."""
+        code run inside, with the layers' own parameter gradients (when ``param_grads``,
+        see ``Call``); earlier records are dropped on entry."""
         self.clear()
         depth = 0
 
@@ -111,7 +117,10 @@ class Recorder:
             nonlocal depth
             depth -= 1
             if layers and self._is_layer(module):
-                self.layers.append(self._watch(Call(module, args, output)))
+                call = self._watch(Call(module, args, output))
+                if param_grads:
+                    _watch_params(call)
+                self.layers.append(call)
             if depth == 0 and self.owns(module):
                 if self.model is None:
                     self.model = self._watch(Call(module, args, output))
@@ -134,6 +143,50 @@ class Recorder:
         if isinstance(out, Tensor) and out.requires_grad:
             out.register_hook(lambda grad: call.output_grads.append(grad.detach()))
         return call
+
+
+def _param_slots(node: Any, module: nn.Module) -> dict[str, tuple[int, bool]]:
+    """Where the gradients of ``module``'s ``weight`` and ``bias`` are among the outputs
+    of its call's autograd node: ``name -> (index, transposed)``, for a node whose inputs
+    are the parameters themselves (a convolution) or the weight transposed (``addmm``
+    and ``mm`` of a dense layer on a matrix); other forms give no slots."""
+    slots: dict[str, tuple[int, bool]] = {}
+    for i, (fn, _) in enumerate(node.next_functions):
+        transposed = False
+        if fn is not None and fn.name() == "TBackward0" and len(fn.next_functions) == 1:
+            fn, transposed = fn.next_functions[0][0], True
+        variable = getattr(fn, "variable", None)
+        for name in ("weight", "bias"):
+            param = getattr(module, name, None)
+            if variable is not None and variable is param:
+                slots[name] = (i, transposed and name == "weight")
+    return slots
+
+
+def _watch_params(call: Call) -> None:
+    """Copy, on the first backward pass through ``call``, the gradients its node sends to
+    the module's weight and bias: the part of their ``.grad`` that came through this
+    call's output, which a later pass or penalty does not change (a copy: autograd may
+    accumulate into the tensor it hands on)."""
+    node = getattr(call.output, "grad_fn", None)
+    if node is None:
+        return
+    slots = _param_slots(node, call.module)
+    if "weight" not in slots:
+        return
+
+    def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
+        # the first pass only, and only when it is the pass whose output gradient was
+        # caught first (the output's tensor hook runs before its node)
+        if call.param_grads or len(call.output_grads) != 1:
+            return
+        for name, (i, transposed) in slots.items():
+            grad = grad_inputs[i]
+            if grad is not None:
+                grad = grad.T if transposed else grad
+                call.param_grads[name] = grad.clone(memory_format=torch.contiguous_format)
+
+    node.register_hook(hook)
 
 
 def example_mixing_modules(model: nn.Module) -> list[str]:

@@ -86,21 +86,6 @@ def output_factor(rows: Tensor, examples: int) -> Tensor:
     return rows.T @ rows * (examples * examples / rows.shape[0])
 
 
-def gradient_matrix(weight_grad: Tensor, bias_grad: Tensor | None) -> Tensor:
-    """``[dW | db]``: the weight's gradient as an ``out x d`` matrix, the bias's last."""
-    matrix = weight_grad.reshape(weight_grad.shape[0], -1)
-    if bias_grad is None:
-        return matrix
-    return torch.cat([matrix, bias_grad.reshape(-1, 1)], dim=1)
-
-
-def split_matrix(matrix: Tensor, weight: Tensor, bias: bool) -> tuple[Tensor, Tensor | None]:
-    """The inverse of ``gradient_matrix``: ``(shaped like weight, bias column or None)``."""
-    if not bias:
-        return matrix.reshape(weight.shape), None
-    return matrix[:, :-1].reshape(weight.shape), matrix[:, -1]
-
-
 def damping_split(a: Tensor, g: Tensor) -> float:
     """``pi = sqrt((tr A / dim A) / (tr G / dim G))``; 1 where a trace is 0."""
     mean_a = float(a.diagonal().mean())
@@ -138,15 +123,33 @@ def precondition(matrix: Tensor, a_inv: Tensor, g_inv: Tensor) -> Tensor:
     return g_inv @ matrix @ a_inv
 
 
-def precondition_rows(
-    out_rows: Tensor, in_rows: Tensor, a_inv: Tensor, g_inv: Tensor, matrix: Tensor
-) -> Tensor:
-    """``G^-1 V A^-1`` for ``V = matrix = out_rows^T in_rows`` (the gradient a layer's
-    outputs send back to ``[W | b]``), with the products in the cheaper order:
-    ``(out_rows G^-1)^T (in_rows A^-1)`` costs ``R (o^2 + d^2 + o d)`` for ``R`` rows,
-    ``o`` outputs and ``d`` inputs, ``G^-1 V A^-1`` costs ``o d (o + d)``."""
+def precondition_gradient(
+    out_rows: Tensor,
+    in_rows: Tensor,
+    a_inv: Tensor,
+    g_inv: Tensor,
+    v_weight: Tensor,
+    v_bias: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    """``G^-1 V A^-1`` for ``V = [v_weight | v_bias] = out_rows^T [in_rows | 1]`` (the
+    gradient a layer's outputs send back to ``[W | b]``), as the new tensors ``(o x d,
+    o or None)``, with the products in the cheaper order: ``(out_rows G^-1)^T ([in_rows
+    | 1] A^-1)`` costs ``R (o^2 + d^2 + o d)`` for ``R`` rows, ``o`` outputs and ``d``
+    inputs, ``G^-1 V A^-1`` costs ``o d (o + d)``. The column of 1s is never formed:
+    it contributes the last row of ``A^-1``."""
     rows, o = out_rows.shape
-    d = in_rows.shape[1]
+    d = a_inv.shape[0]
+    if v_bias is None:
+        if rows * (o * o + d * d + o * d) < o * d * (o + d):
+            return (out_rows @ g_inv).T @ (in_rows @ a_inv), None
+        return g_inv @ (v_weight @ a_inv), None
     if rows * (o * o + d * d + o * d) < o * d * (o + d):
-        return (out_rows @ g_inv).T @ (in_rows @ a_inv)
-    return precondition(matrix, a_inv, g_inv)
+        left = (out_rows @ g_inv).T
+        # [in_rows | 1] A^-1, its weight columns and its bias column
+        right_w = torch.addmm(a_inv[-1, :-1], in_rows, a_inv[:-1, :-1])
+        right_b = torch.addmv(a_inv[-1, -1], in_rows, a_inv[:-1, -1])
+        return left @ right_w, left @ right_b
+    # [v_weight | v_bias] A^-1, its weight columns and its bias column
+    va_w = (v_weight @ a_inv[:-1, :-1]).addr_(v_bias, a_inv[-1, :-1])
+    va_b = torch.addmv(v_bias * a_inv[-1, -1], v_weight, a_inv[:-1, -1])
+    return g_inv @ va_w, g_inv @ va_b

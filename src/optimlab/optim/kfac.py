@@ -76,7 +76,9 @@ class KFAC(ClosureOptimizer):
     plainly, which decouples weight decay from the preconditioner (Zhang, Wang, Xu &
     Grosse 2019). Without a penalty ``R_l`` is rounding. ``G^-1 V_l A^-1`` is computed
     as ``(E G^-1)^T (Abar A^-1)`` from the rows ``E`` and ``Abar`` when that is cheaper
-    (``optimlab.curvature.kfac.precondition_rows``).
+    (``optimlab.curvature.kfac.precondition_gradient``), and ``V_l`` is the copy of the
+    gradient the closure's backward pass sent through the layer's call
+    (``optimlab.curvature.capture``), or ``E^T Abar`` where its graph has another form.
 
     How it sees the layers: like the other closure optimizers it takes
     ``step(closure)``, built from parameters alone (the registry, the Trainer and the
@@ -92,10 +94,10 @@ class KFAC(ClosureOptimizer):
     Cost per step: the closure; with the true Fisher on factor-update steps one more
     backward pass. Per layer with ``d`` inputs (channels x kernel size for a
     convolution), ``o`` outputs and ``R = N T`` rows: ``R (d^2 + o^2)`` for the factors
-    (every ``T1`` steps); ``R o d`` for ``V_l`` and ``min(o d (o + d), R (o^2 + d^2 +
-    o d))`` for the preconditioning (every step); ``d^3 + o^3`` for the inverses
-    (every ``T3`` steps). Memory: ``A``, ``G`` and their inverses, ``2 (d^2 + o^2)``
-    floats per layer.
+    (every ``T1`` steps); a copy of ``o d`` floats for ``V_l`` (``R o d`` where it is
+    formed from the rows) and ``min(o d (o + d), R (o^2 + d^2 + o d))`` for the
+    preconditioning (every step); ``d^3 + o^3`` for the inverses (every ``T3`` steps).
+    Memory: ``A``, ``G`` and their inverses, ``2 (d^2 + o^2)`` floats per layer.
 
     Args:
         params: the model's parameters, one group.
@@ -249,7 +251,10 @@ class KFAC(ClosureOptimizer):
                 continue
             s = self.state[call.module.weight]
             examples = call.input.shape[0]
-            a = factors.input_factor(passes[key].in_rows, examples)
+            rows = passes[key].in_rows
+            if self._bias(call.module) is not None:  # the homogeneous coordinate
+                rows = torch.cat([rows, rows.new_ones(rows.shape[0], 1)], dim=1)
+            a = factors.input_factor(rows, examples)
             g = factors.output_factor(factors.output_rows(call.module, grads), examples)
             j = s.get("factor_updates", 0) + 1
             beta = min(decay, 1.0 - 1.0 / j)
@@ -276,7 +281,7 @@ class KFAC(ClosureOptimizer):
         if closure is None:
             self._call(None)  # raises, naming what the closure must do
         try:
-            with self._recorder.recording(layers=True):
+            with self._recorder.recording(layers=True, param_grads=True):
                 # the sampled pass runs backward through the closure's graph once more
                 with backward_retains_graph() if sampled else nullcontext():
                     loss = self._call(closure)
@@ -311,20 +316,26 @@ class KFAC(ClosureOptimizer):
             s, lp = self.state.get(weight, {}), passes[key]
             if "A_inv" not in s or weight.grad is None or lp.out_rows is None:
                 continue
-            bias_grad = None
-            if bias is not None:
-                bias_grad = bias.grad if bias.grad is not None else torch.zeros_like(bias)
-            # the gradient through the layer's outputs V, and whatever else .grad holds
-            through = lp.out_rows.T @ lp.in_rows
-            d = factors.precondition_rows(lp.out_rows, lp.in_rows, s["A_inv"], s["G_inv"],
-                                          through)  # fmt: skip
-            kl += float(torch.dot(d.reshape(-1), through.reshape(-1)))
-            d += factors.gradient_matrix(weight.grad, bias_grad)
-            d -= through  # D = G^-1 V A^-1 + ([dW | db] - V)
-            dw, db = factors.split_matrix(d, weight, bias is not None)
-            steps.append((weight, dw))
-            if bias is not None and db is not None:
-                steps.append((bias, db))
+            # the gradient through the layer's outputs V: as the closure's backward pass
+            # computed it where the recorder caught it, else from the rows
+            v_w = call.param_grads.get("weight")
+            v_b = call.param_grads.get("bias") if bias is not None else None
+            if v_w is None or (bias is not None and v_b is None):
+                v_w = lp.out_rows.T @ lp.in_rows
+                v_b = lp.out_rows.sum(0) if bias is not None else None
+            v_w = v_w.reshape(v_w.shape[0], -1)
+            d_w, d_b = factors.precondition_gradient(
+                lp.out_rows, lp.in_rows, s["A_inv"], s["G_inv"], v_w, v_b
+            )
+            kl += float(torch.dot(d_w.view(-1), v_w.reshape(-1)))
+            # D = G^-1 V A^-1 + ([dW | db] - V): what else .grad holds steps plainly
+            d_w.add_(weight.grad.reshape(d_w.shape)).sub_(v_w)
+            steps.append((weight, d_w.view(weight.shape)))
+            if bias is not None and d_b is not None and v_b is not None:
+                kl += float(torch.dot(d_b, v_b))
+                if bias.grad is not None:
+                    d_b.add_(bias.grad)
+                steps.append((bias, d_b.sub_(v_b)))
         handled = {id(p) for p, _ in steps}
         for p in self._params:
             if id(p) not in handled and p.grad is not None:
@@ -341,15 +352,16 @@ class KFAC(ClosureOptimizer):
 
 
 class _LayerPass:
-    """One layer's rows in this step: its inputs (with the 1 for the bias), the closure's
-    output gradients, and the gradients its factor ``G`` takes (sampled or the closure's)."""
+    """One layer's rows in this step: its inputs (without the 1 for the bias), the
+    closure's output gradients, and the gradients its factor ``G`` takes (sampled or the
+    closure's)."""
 
     def __init__(self, in_rows: Tensor, out_rows: Tensor | None, factor_grads: Tensor | None):
         self.in_rows, self.out_rows, self.factor_grads = in_rows, out_rows, factor_grads
 
     @classmethod
     def of(cls, call: Call, bias: Tensor | None, closure_grads: int, sampled: bool) -> _LayerPass:
-        in_rows = factors.input_rows(call.module, call.input, bias is not None)
+        in_rows = factors.input_rows(call.module, call.input, False)
         grads = call.output_grads
         own = grads[0] if closure_grads else None
         out_rows = None if own is None else factors.output_rows(call.module, own)
