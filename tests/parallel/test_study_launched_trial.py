@@ -6,6 +6,7 @@ makes with the same settings. Starts two groups of processes: marked slow."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -29,7 +30,7 @@ params = { lr = 0.1 }
 
 [[optimizers]]
 name = "sgd"
-label = "sync2"
+label = "parallel2"
 params = { lr = 0.1 }
 run = { parallel = "sync", nproc = 2 }
 
@@ -38,23 +39,28 @@ dtype = "float64"
 """
 
 
-def test_a_sync_contender_runs_in_two_processes_and_records_the_trained_run(tmp_path):
+def study_and_train(tmp_path: Path, method: str) -> tuple[dict[str, dict], Path, Path]:
+    """Run the study with its second contender on ``method`` and, for reference, the
+    same run under ``optimlab train``: (records by label, study dir, train dir)."""
     study = tmp_path / "study.toml"
-    study.write_text(STUDY)
+    study.write_text(STUDY.replace('parallel = "sync"', f'parallel = "{method}"'))
     out = tmp_path / "out"
     done = optimlab("study", "run", str(study), "--out", str(out))
     assert done.returncode == 0, done.stderr
     records = {r["label"]: r for r in Store(f"sqlite:///{out / 'study.db'}").records()}
     assert {r["status"] for r in records.values()} == {"completed"}, records
-
     reference = tmp_path / "train"
     trained = optimlab("train", "--problem", "logreg_digits", "--optimizer", "sgd",
                        "--lr", "0.1", "--epochs", "2", "--seed", "0", "--threads", "1",
-                       "--dtype", "float64", "--parallel", "sync", "--nproc", "2",
+                       "--dtype", "float64", "--parallel", method, "--nproc", "2",
                        "--quiet", "--out", str(reference))  # fmt: skip
     assert trained.returncode == 0, trained.stderr
+    return records, out, reference
 
-    record = records["sync2"]
+
+def test_a_sync_contender_runs_in_two_processes_and_records_the_trained_run(tmp_path):
+    records, out, reference = study_and_train(tmp_path, "sync")
+    record = records["parallel2"]
     assert [{k: v for k, v in row.items() if k != "time"} for row in record["history"]] == (
         history(reference)
     )
@@ -71,22 +77,10 @@ def test_a_hogwild_contender_runs_in_two_processes_not_serially(tmp_path):
     """Before, the trial silently trained in one process (all 21 steps of an epoch);
     now process 0 takes its share, as under ``optimlab train``. Hogwild! is racy, so
     only the counts are compared."""
-    study = tmp_path / "study.toml"
-    study.write_text(STUDY.replace('parallel = "sync"', 'parallel = "hogwild"'))
-    out = tmp_path / "out"
-    done = optimlab("study", "run", str(study), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    records = {r["label"]: r for r in Store(f"sqlite:///{out / 'study.db'}").records()}
-    reference = tmp_path / "train"
-    trained = optimlab("train", "--problem", "logreg_digits", "--optimizer", "sgd",
-                       "--lr", "0.1", "--epochs", "2", "--seed", "0", "--threads", "1",
-                       "--dtype", "float64", "--parallel", "hogwild", "--nproc", "2",
-                       "--out", str(reference))  # fmt: skip
-    assert trained.returncode == 0, trained.stderr
+    records, _, reference = study_and_train(tmp_path, "hogwild")
 
     def counts(rows: list[dict]) -> list[tuple[int, int]]:
         return [(row["step"], row["examples"]) for row in rows]
 
-    assert records["sync2"]["status"] == "completed"
-    assert counts(records["sync2"]["history"]) == counts(history(reference))
-    assert counts(records["sync2"]["history"]) != counts(records["serial"]["history"])
+    assert counts(records["parallel2"]["history"]) == counts(history(reference))
+    assert counts(records["parallel2"]["history"]) != counts(records["serial"]["history"])
