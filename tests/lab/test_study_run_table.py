@@ -57,6 +57,7 @@ def test_the_run_tables_round_trip_through_the_stored_form():
         ("colour = 1", r"run\.colour: unknown run setting; valid: .*\border\b"),
         ('order = "sideways"', r"line 6: run: invalid order 'sideways'; valid orders: random"),
         ('dtype = "float16"', r"run: invalid dtype 'float16'; valid: float32, float64"),
+        ('parallel = "sync"\nnnodes = 2', r"run\.nnodes: a trial runs on one machine; got 2"),
     ],
 )
 def test_a_bad_run_table_names_the_key_and_what_is_valid(run, message):

@@ -520,6 +520,10 @@ def _run_table(data: dict[str, Any], name: str, where: _Where, problem: str, opt
         RunConfig(problem=problem, optimizer=optimizer, **(around or {}), **table)
     except OptimlabError as err:
         raise where.error(key, str(err)) from None
+    if (table.get("nnodes") or 1) > 1:  # a trial's processes all start on its worker's machine
+        raise where.error(f"{key}.nnodes", f"a trial runs on one machine; got {table['nnodes']}; "
+                          "valid: 1 (nproc processes here), or optimlab train for several "
+                          "machines")  # fmt: skip
     return dict(table)
 
 

@@ -7,6 +7,14 @@ budget, threads); it becomes a :class:`optimlab.run.RunConfig` and is built by
 :func:`optimlab.run.build_run`, as ``optimlab train`` builds its run. The run's identity
 (with the label) names its directory: the same configuration always maps to the same
 run directory, and rerunning it there resumes from the last checkpoint.
+
+A trial whose run needs several processes (a launched ``parallel`` method such as
+``sync`` with ``nproc = 2``, or ``hogwild``) starts them as ``optimlab train --parallel M
+--nproc N`` does (:func:`optimlab.parallel.launch.launch`,
+:func:`optimlab.parallel.hogwild.run_hogwild`); its record is read from what rank 0
+writes in the run directory (``summary.json``, ``metrics.jsonl``, ``steps.jsonl``). Such a
+trial reports no epoch to the study while it runs, so it is never pruned; the study's
+heartbeat thread still shows that its worker lives.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from optimlab.parallel.methods import launched
 from optimlab.run import RunConfig, build_run
 from optimlab.train import Callback
 
@@ -88,22 +97,58 @@ def run_trial(
     start = time.perf_counter()
     record: dict[str, Any] = {"status": "failed", "history": [], "final": {}, "error": None}
     try:
-        hook = _EpochHook(on_epoch) if on_epoch else None
-        run = build_run(
-            run_config(config).replace(out=str(run_dir)),
-            callbacks=[hook] if hook else [],
-            progress=progress,
-        )
-        result = run.fit()
-        record["status"] = "pruned" if hook and hook.pruned else result.status
-        record["history"] = _history(result.history)
-        record["step_log"] = result.step_log[-200:]
-        record["final"] = _last_finite(record["history"])
+        settings = run_config(config).replace(out=str(run_dir))
+        if launched(settings) or settings.parallel == "hogwild":
+            record.update(_record_in_processes(settings, run_dir, progress))
+        else:
+            hook = _EpochHook(on_epoch) if on_epoch else None
+            run = build_run(settings, callbacks=[hook] if hook else [], progress=progress)
+            result = run.fit()
+            record["status"] = "pruned" if hook and hook.pruned else result.status
+            record["history"] = _history(result.history)
+            record["step_log"] = result.step_log[-200:]
+            record["final"] = _last_finite(record["history"])
     except Exception as err:  # a failed trial is a result; the study goes on
         record["error"] = f"{type(err).__name__}: {err}"
         record["traceback"] = traceback.format_exc(limit=8)
     record["wall_time"] = time.perf_counter() - start
     return record
+
+
+def _record_in_processes(settings: RunConfig, run_dir: Path, progress: bool) -> dict[str, Any]:
+    """Run ``settings`` in the processes ``optimlab train`` starts for it on this machine
+    (the elastic launcher on loopback; hogwild's shared-memory processes); the record
+    from the files of the process that writes (rank 0)."""
+    if settings.parallel == "hogwild":
+        from optimlab.parallel.hogwild import run_hogwild
+
+        summary = run_hogwild(settings, resume="auto", progress=progress).summary
+    else:
+        from optimlab.parallel.launch import LaunchOptions, launch
+
+        summary = launch(settings, LaunchOptions(), resume="auto", progress=progress)
+    history = _history(_read_jsonl(run_dir / "metrics.jsonl"))
+    return {
+        "status": (summary or {}).get("status", "completed"),
+        "history": history,
+        "step_log": _read_jsonl(run_dir / "steps.jsonl")[-200:],
+        "final": _last_finite(history),
+    }
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a run's ``.jsonl`` file, its non-finite numbers (written as the
+    strings "nan", "inf", "-inf") read back as floats."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{k: _number(v) for k, v in row.items()} for row in rows]
+
+
+def _number(value: Any) -> Any:
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value
 
 
 def _history(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
