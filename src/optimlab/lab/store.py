@@ -190,8 +190,7 @@ class Store:
                     self.storage.set_trial_user_attr(frozen._trial_id, "status", "duplicate")
                     self.storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
                     continue
-                self.heartbeat(trial)
-                return name, trial
+                return name, trial  # _claim named this process as its worker
         return None
 
     def _claim(self, trial_id: int) -> bool:
