@@ -163,7 +163,7 @@ ENTRY = Entry(
     name="activations",
     title="The ranking of activation functions: ELU, leaky ReLU, ReLU, tanh, sigmoid",
     deck=deck("004"),
-    slide="Nonsaturating Activation Functions",
+    slide="Nonsaturating Activation Functions (3/4)",
     claim="Saturating units make deep nets hard to train; nonsaturating ones fix it. The "
     "ranking the course gives (after Geron): in general ELU > leaky ReLU > ReLU > tanh > "
     "logistic (sigmoid).",

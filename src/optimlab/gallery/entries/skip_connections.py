@@ -129,7 +129,7 @@ ENTRY = Entry(
     name="skip_connections",
     title="Skip connections smooth the loss landscape (Li et al. 2018)",
     deck=deck("000"),
-    slide="Fighting against Vanishing Gradient: 3 Skip connections or Shortcuts",
+    slide="Fighting against Vanishing Gradient",
     claim="Skip connections (residual networks) fight vanishing gradients, and Li et al.'s "
     "pictures show why deep nets train with them: without shortcuts the loss landscape of a "
     "deep net turns chaotic and non-convex, with them it stays smooth and nearly convex.",
