@@ -2,15 +2,15 @@
 
 Two 20-layer ReLU MLPs with batch norm and He initialization (the registered
 ``deep_mlp``, trained on ``digits_mlp``'s data through the run settings ``model`` and
-``model_args``), identical but for the residual connections around
-their hidden layers, train on scikit-learn's digits with SGD + momentum for the same
-budget and seed. Around each trained net the training loss is evaluated on a plane
-spanned by two filter-normalized Gaussian directions (:mod:`optimlab.viz.landscape`, Li
-et al.'s method; same direction seeds for both nets), on a square grid over
-``[-1, 1]^2``. At every interior grid point the plane's 2x2 Hessian is estimated by
-central differences; like Li et al.'s convexity maps, a point counts as non-convex when
-``|lambda_min / lambda_max| > 0.1`` with ``lambda_min < 0``. The number is the share of
-such points (and the final training loss of each net).
+``model_args``), identical but for the residual connections around their hidden layers,
+train on scikit-learn's digits with SGD + momentum for the same budget, from each of
+several seeds. Around each trained net the training loss is evaluated on a plane spanned
+by two filter-normalized Gaussian directions (:mod:`optimlab.viz.landscape`, Li et al.'s
+method; the same directions for both nets of a seed, other ones for each seed), on a
+square grid over ``[-1, 1]^2``. At every interior grid point the plane's 2x2 Hessian is
+estimated by central differences; like Li et al.'s convexity maps, a point counts as
+non-convex when ``|lambda_min / lambda_max| > 0.1`` with ``lambda_min < 0``. The number
+is the share of such points (and the final training loss of each net), per seed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.seeds import failing_seeds, mean_sd
 
 NETS = {"plain": False, "residual": True}
 #: ``|lambda_min / lambda_max|`` above this (with lambda_min < 0) marks a non-convex point.
@@ -44,11 +45,11 @@ def hessian_ratio(z: np.ndarray, step: float) -> np.ndarray:
 
 
 def train_and_probe(
-    budget: Mapping[str, Any], residual: bool, context: Context
+    budget: Mapping[str, Any], residual: bool, context: Context, seed: int
 ) -> tuple[float, Any]:
-    """Train one net (a run of the registered ``deep_mlp`` on ``digits_mlp``'s data, built
-    by :func:`optimlab.run.build_run`, checkpointed in the entry's work folder); its final
-    training loss and the loss surface around it."""
+    """Train one net from ``seed`` (a run of the registered ``deep_mlp`` on ``digits_mlp``'s
+    data, built by :func:`optimlab.run.build_run`, checkpointed in the entry's work
+    folder); its final training loss and the loss surface around it."""
     from optimlab.run import RunConfig, build_run
     from optimlab.viz import landscape
 
@@ -57,32 +58,38 @@ def train_and_probe(
             "init": "he_normal", "residual": residual}  # fmt: skip
     config = RunConfig(problem="digits_mlp", model="deep_mlp", model_args=args,
                        optimizer="momentum", lr=budget["lr"], hp={"momentum": 0.9},
-                       epochs=budget["epochs"], seed=budget["seed"],
-                       out=context.run_folder(budget=dict(budget), residual=residual))  # fmt: skip
+                       epochs=budget["epochs"], seed=seed,
+                       out=context.run_folder(budget=dict(budget), residual=residual,
+                                              seed=seed))  # fmt: skip
     run = build_run(config)
     result = run.fit()
     model, problem = run.problem.model, run.problem
-    directions = [landscape.random_direction(model, seed) for seed in (1, 2)]
+    directions = [landscape.random_direction(model, seed) for seed in (2 * seed + 1, 2 * seed + 2)]
     grid = np.linspace(-1.0, 1.0, budget["grid"])
     x, y = problem.splits.train.x, problem.splits.train.y
     surface = landscape.evaluate_plane(model, problem.loss_fn, x, y, directions, grid, grid)
     return float(result.final["loss"]), surface
 
 
+KEYS = ("train_loss", "nonconvex_share", "loss_at_center", "loss_max_on_plane")
+
+
 def compute(budget: Mapping[str, Any], context: Context) -> Measured:
-    numbers: dict[str, Any] = {"depth": budget["depth"], "grid": budget["grid"]}
-    surfaces = {}
+    seeds = list(range(budget["seeds"]))
+    numbers: dict[str, Any] = {"depth": budget["depth"], "grid": budget["grid"], "seeds": seeds}
+    surfaces = {}  # the first seed's, for the figure
     for name, residual in NETS.items():
-        loss, surface = train_and_probe(budget, residual, context)
-        step = float(surface.alphas[1] - surface.alphas[0])
-        ratio = hessian_ratio(surface.z, step)
-        numbers[name] = {
-            "train_loss": loss,
-            "nonconvex_share": float((ratio > CONCAVE_RATIO).mean()),
-            "loss_at_center": float(surface.z[len(surface.z) // 2, len(surface.z) // 2]),
-            "loss_max_on_plane": float(surface.z.max()),
-        }
-        surfaces[name] = surface
+        numbers[name] = {key: [] for key in KEYS}
+        for seed in seeds:
+            loss, surface = train_and_probe(budget, residual, context, seed)
+            step = float(surface.alphas[1] - surface.alphas[0])
+            ratio = hessian_ratio(surface.z, step)
+            middle = len(surface.z) // 2
+            for key, value in zip(KEYS, (loss, float((ratio > CONCAVE_RATIO).mean()),
+                                         float(surface.z[middle, middle]),
+                                         float(surface.z.max())), strict=True):  # fmt: skip
+                numbers[name][key].append(value)
+            surfaces.setdefault(name, surface)
     return Measured(numbers, surfaces)
 
 
@@ -95,8 +102,9 @@ def draw(measured: Measured) -> dict[str, Any]:
         ax.contour(surface.alphas, surface.betas, z, levels=15, colors="white",
                    linewidths=0.4, alpha=0.6)  # fmt: skip
         n = measured.numbers[name]
-        ax.set_title(f"{name}: {n['nonconvex_share']:.0%} of the plane non-convex, "
-                     f"train loss {n['train_loss']:.3g}", fontsize=9)  # fmt: skip
+        ax.set_title(f"{name}, seed {measured.numbers['seeds'][0]}: "
+                     f"{n['nonconvex_share'][0]:.0%} of the plane non-convex, "
+                     f"train loss {n['train_loss'][0]:.3g}", fontsize=9)  # fmt: skip
         ax.set_xlabel("direction 1 (filter-normalized)")
         ax.set_ylabel("direction 2")
         ax.set_aspect("equal")
@@ -106,23 +114,40 @@ def draw(measured: Measured) -> dict[str, Any]:
     return {"skip_connections": fig}
 
 
+def check(plain: float, residual: float) -> list[str]:
+    """What contradicts the claim in one seed's non-convex shares."""
+    if plain > 0 and plain >= MARGIN * residual:
+        return []
+    return [f"the plain net's surface ({plain:.1%} non-convex) is not markedly less convex "
+            f"than the residual net's ({residual:.1%}; the rule asks for at least "
+            f"{MARGIN:g} times)"]  # fmt: skip
+
+
 def rule(numbers: Mapping[str, Any]) -> Verdict:
-    """Reproduced when the plain net's non-convex share is at least ``MARGIN`` times the
-    residual net's (and positive), not reproduced otherwise."""
-    plain, res = numbers["plain"]["nonconvex_share"], numbers["residual"]["nonconvex_share"]
-    shares = f"non-convex share of the plane: plain {plain:.1%}, residual {res:.1%}"
-    if plain > 0 and plain >= MARGIN * res:
-        return Verdict(REPRODUCED, f"{shares}; the skip connections leave a smoother, more "
-                       f"convex surface (training loss {numbers['plain']['train_loss']:.3g} "
-                       f"against {numbers['residual']['train_loss']:.3g}).")  # fmt: skip
-    return Verdict(NOT_REPRODUCED, f"{shares}: the plain net's surface is not markedly less "
-                   f"convex (the rule asks for at least {MARGIN:g} times).")  # fmt: skip
+    """Reproduced when, in every seed, the plain net's non-convex share is at least
+    ``MARGIN`` times the residual net's (and positive); not reproduced otherwise."""
+    plain, res = numbers["plain"], numbers["residual"]
+    seeds = numbers["seeds"]
+    pairs = list(zip(plain["nonconvex_share"], res["nonconvex_share"], strict=True))
+    problems = failing_seeds(seeds, pairs, lambda pair: check(*pair))
+    shares = (f"non-convex share of the plane over {len(seeds)} seeds (mean ± sd): plain "
+              f"{mean_sd(plain['nonconvex_share'], '.1%')}, residual "
+              f"{mean_sd(res['nonconvex_share'], '.1%')}")  # fmt: skip
+    if problems:
+        return Verdict(NOT_REPRODUCED, f"{'; '.join(problems)}; {shares}.")
+    return Verdict(REPRODUCED, f"{shares}; in every seed the skip connections leave a "
+                   f"smoother, more convex surface (training loss "
+                   f"{mean_sd(plain['train_loss'])} against "
+                   f"{mean_sd(res['train_loss'])}).")  # fmt: skip
 
 
 def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    rows = [[name, f"{numbers[name]['nonconvex_share']:.1%}", f"{numbers[name]['train_loss']:.3g}",
-             f"{numbers[name]['loss_max_on_plane']:.3g}"] for name in NETS]  # fmt: skip
-    return ["net", "non-convex share", "final training loss", "largest loss on the plane"], rows
+    rows = [[name, mean_sd(numbers[name]["nonconvex_share"], ".1%"),
+             mean_sd(numbers[name]["train_loss"]), mean_sd(numbers[name]["loss_max_on_plane"])]
+            for name in NETS]  # fmt: skip
+    headers = ["net", "non-convex share", "final training loss", "largest loss on the plane"]
+    return [f"{h} (mean ± sd over {len(numbers['seeds'])} seeds)" if i else h
+            for i, h in enumerate(headers)], rows  # fmt: skip
 
 
 ENTRY = Entry(
@@ -134,11 +159,11 @@ ENTRY = Entry(
     "pictures show why deep nets train with them: without shortcuts the loss landscape of a "
     "deep net turns chaotic and non-convex, with them it stays smooth and nearly convex.",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
-        "quick": {"depth": 20, "width": 32, "epochs": 15, "lr": 0.05, "seed": 0, "grid": 21},
-        "standard": {"depth": 30, "width": 64, "epochs": 30, "lr": 0.05, "seed": 0, "grid": 31},
-        "full": {"depth": 56, "width": 64, "epochs": 60, "lr": 0.05, "seed": 0, "grid": 51},
+        "quick": {"depth": 20, "width": 32, "epochs": 8, "lr": 0.05, "seeds": 3, "grid": 15},
+        "standard": {"depth": 30, "width": 64, "epochs": 30, "lr": 0.05, "seeds": 3, "grid": 31},
+        "full": {"depth": 56, "width": 64, "epochs": 60, "lr": 0.05, "seeds": 5, "grid": 51},
     },
     compute=compute,
     draw=draw,
