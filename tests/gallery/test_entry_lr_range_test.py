@@ -18,20 +18,28 @@ def run(lr: float, val_loss: float | None, status: str = "completed") -> dict:
             "val_loss_per_epoch": [val_loss]}  # fmt: skip
 
 
-def numbers() -> dict:
+def seed_numbers(loss: float = 0.69) -> dict:
     return {
-        "problem": "digits_mlp", "suggested_lr": 0.11, "bounds": [0.019, 0.19],
+        "suggested_lr": 0.11, "bounds": [0.019, 0.19],
         "stopped_early": True, "note": "", "test_lrs": [1e-5, 1.0], "test_losses": [2.3, 9.0],
         "test_smoothed": [2.3, 5.0],
-        "runs": {"small": run(0.0011, 2.18), "suggested": run(0.11, 0.69),
+        "runs": {"small": run(0.0011, 2.18), "suggested": run(0.11, loss),
                  "diverging": run(1.01, 2.47)},
     }  # fmt: skip
 
 
-def test_lr_range_reproduced_when_the_suggestion_trains_best():
+def numbers() -> dict:
+    return {"problem": "digits_mlp", "seeds": [0, 1, 2],
+            "per_seed": [seed_numbers(0.69), seed_numbers(0.71), seed_numbers(0.73)]}  # fmt: skip
+
+
+def test_lr_range_reproduced_when_the_suggestion_trains_best_in_every_seed():
     verdict = lrt.rule(numbers())
     assert verdict.status == REPRODUCED
-    assert "suggested lr 0.11 ends at validation loss 0.69" in verdict.reason
+    assert "in each of 3 seeds" in verdict.reason
+    assert "suggested lr 0.11 (0.11 to 0.11) ends at validation loss 0.71 ± 0.02" in (
+        verdict.reason
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,20 +52,28 @@ def test_lr_range_reproduced_when_the_suggestion_trains_best():
         ("suggested_lr", None, "made no suggestion"),
     ],
 )
-def test_lr_range_not_reproduced_when_numbers_contradict(path, value, words):
-    verdict = lrt.rule(changed(numbers(), path, value))
+def test_lr_range_not_reproduced_when_one_seed_contradicts(path, value, words):
+    data = numbers()
+    data["per_seed"][2] = changed(data["per_seed"][2], path, value)
+    verdict = lrt.rule(data)
     assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert "seed 2: " in verdict.reason and words in verdict.reason
+    assert "seed 0" not in verdict.reason
 
 
 def test_a_diverged_run_counts_as_worst():
-    data = changed(numbers(), "runs.diverging", run(1.01, None, "diverged"))
-    assert lrt.rule(data).status == REPRODUCED
+    data = numbers()
+    for k in range(3):
+        data["per_seed"][k]["runs"]["diverging"] = run(1.01, None, "diverged")
+    verdict = lrt.rule(data)
+    assert verdict.status == REPRODUCED and "blew up in 3 of 3 seeds" in verdict.reason
 
 
 def test_a_short_range_test_and_three_trainings():
-    budget = dict(lrt.ENTRY.budgets["quick"], steps=60, epochs=1)
-    n = lrt.compute(budget, lrt.Context()).numbers
+    budget = dict(lrt.ENTRY.budgets["quick"], steps=60, epochs=1, seeds=2)
+    both = lrt.compute(budget, lrt.Context()).numbers
+    assert both["seeds"] == [0, 1] and both["per_seed"][0] != both["per_seed"][1]
+    n = both["per_seed"][1]
     assert len(n["test_lrs"]) == len(n["test_losses"]) <= 60
     assert n["suggested_lr"] is not None, n["note"]
     assert set(n["runs"]) == set(lrt.RUNS)
@@ -82,6 +98,9 @@ def test_the_standard_tier_needs_mnist_and_says_how_to_get_it(tmp_path, monkeypa
 
 
 def test_the_rate_table():
-    headers, rows = lrt.table(numbers())
+    data = numbers()
+    data["per_seed"][0]["runs"]["diverging"] = run(1.01, None, "diverged")
+    headers, rows = lrt.table(data)
     assert [r[0] for r in rows] == list(lrt.RUNS)
-    assert rows[1] == ["suggested", "0.11", "completed", "0.69", "0.500"]
+    assert rows[1] == ["suggested", "0.11 (0.11 to 0.11)", "3/3", "0.71 ± 0.02", "0.5 ± 0"]
+    assert rows[2][2:4] == ["2/3", "2.47 ± 0"]

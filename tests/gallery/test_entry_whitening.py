@@ -12,24 +12,27 @@ from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
 
 def whitening_numbers() -> dict:
     return {
-        "raw": {"condition": 1.4e9, "gd_steps": None, "momentum_steps": None, "gd_gap": 0.04,
-                "momentum_gap": 1.2e7},
-        "standardize": {"condition": 8.97, "gd_steps": 15, "momentum_steps": 13,
-                        "gd_gap": 9.8e-7, "momentum_gap": 8.5e-7},
-        "zca_whiten": {"condition": 1.0, "gd_steps": 1, "momentum_steps": 1, "gd_gap": 0.0,
-                       "momentum_gap": 0.0},
+        "raw": {"condition": [1.4e9, 1.1e9, 1.8e9], "gd_steps": [None] * 3,
+                "momentum_steps": [None] * 3, "gd_gap": [0.04] * 3, "momentum_gap": [1.2e7] * 3},
+        "standardize": {"condition": [8.97, 7.5, 9.9], "gd_steps": [15, 13, 17],
+                        "momentum_steps": [13, 12, 14], "gd_gap": [9.8e-7] * 3,
+                        "momentum_gap": [8.5e-7] * 3},
+        "zca_whiten": {"condition": [1.0] * 3, "gd_steps": [1] * 3, "momentum_steps": [1] * 3,
+                       "gd_gap": [0.0] * 3, "momentum_gap": [0.0] * 3},
         "max_steps": 2000,
+        "seeds": [0, 1, 2],
     }  # fmt: skip
 
 
 def test_whitening_reproduced_with_a_count_over_the_budget():
     verdict = whitening.rule(whitening_numbers())
     assert verdict.status == REPRODUCED
-    assert "more than 2000" in verdict.reason
+    assert "in each of 3 seeds" in verdict.reason
+    assert "GD needs more than 2000, 15 ± 2 and 1 ± 0 steps" in verdict.reason
 
 
 @pytest.mark.parametrize(
-    ("path", "value", "words"),
+    ("key", "value", "words"),
     [
         ("standardize.gd_steps", None, "GD needs more than 2000 raw, more than 2000 standardized"),
         ("raw.gd_steps", 10, "GD needs 10 raw"),
@@ -39,21 +42,29 @@ def test_whitening_reproduced_with_a_count_over_the_budget():
         ("raw.condition", 5.0, "do not fall"),
     ],
 )
-def test_whitening_not_reproduced_when_numbers_contradict(path, value, words):
-    verdict = whitening.rule(changed(whitening_numbers(), path, value))
+def test_whitening_not_reproduced_when_one_seed_contradicts(key, value, words):
+    data = whitening_numbers()
+    rep, name = key.split(".")
+    data[rep][name][1] = value
+    verdict = whitening.rule(data)
     assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert "seed 1: " in verdict.reason and words in verdict.reason
+    assert "seed 0" not in verdict.reason and "seed 2" not in verdict.reason
 
 
 def test_the_lab_experiment_feeds_the_numbers():
-    budget = {"max_steps": 50, "n": 120, "tol": 1e-6, "seed": 1}
+    budget = {"max_steps": 50, "n": 120, "tol": 1e-6, "seeds": 2}
     numbers = whitening.compute(budget, None).numbers
-    assert numbers["max_steps"] == 50 and numbers["raw"]["gd_steps"] is None
-    assert numbers["zca_whiten"]["gd_steps"] == 1
+    assert numbers["max_steps"] == 50 and numbers["raw"]["gd_steps"] == [None, None]
+    assert numbers["zca_whiten"]["gd_steps"] == [1, 1] and numbers["seeds"] == [0, 1]
+    conditions = numbers["raw"]["condition"]
+    assert conditions[0] != conditions[1]  # each seed draws its own features
 
 
 def test_the_units_table():
-    headers, rows = whitening.table(whitening_numbers())
+    data = changed(whitening_numbers(), "standardize.gd_steps", [15, None, 17])
+    headers, rows = whitening.table(data)
     assert headers == ["inputs", "cond(A^T A)", "GD steps", "momentum steps"]
-    assert rows[0] == ["raw", "1.4e+09", "more than 2000", "more than 2000"]
-    assert rows[2] == ["zca_whiten", "1", "1", "1"]
+    assert rows[0] == ["raw", "1.4e+09 (1.1e+09 to 1.8e+09)", "more than 2000", "more than 2000"]
+    assert rows[1][2] == "more than 2000 in 1 of 3 seeds"
+    assert rows[2] == ["zca_whiten", "1 (1 to 1)", "1 ± 0", "1 ± 0"]

@@ -4,7 +4,8 @@ Smith's range test (:func:`optimlab.train.lr_find.lr_find`) sweeps the rate of S
 momentum 0.9 geometrically over a few hundred mini-batches and suggests the rate at the
 steepest descent of the smoothed loss. The same model (same seed) is then trained for a
 few epochs at three rates: the suggestion, a hundred times less, and the rate at which
-the test saw the loss diverge. Quick tier: digits_mlp (embedded data); standard and full:
+the test saw the loss diverge. Test and trainings repeat from several seeds (the model's
+initial weights and the batches). Quick tier: digits_mlp (embedded data); standard and full:
 mnist_mlp, whose files must be on disk (or ``--download``).
 """
 
@@ -25,6 +26,7 @@ from optimlab.gallery.entry import (
     Verdict,
     problem_data,
 )
+from optimlab.gallery.seeds import failing_seeds, log_range, mean_sd
 
 RUNS = ("small", "suggested", "diverging")
 
@@ -36,22 +38,28 @@ def _finite(value: Any) -> float | None:
 def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     import torch
 
+    if budget.get("threads"):
+        torch.set_num_threads(budget["threads"])  # the runner restores the count
+    seeds = list(range(budget["seeds"]))
+    per_seed = [one_seed(budget, context, seed) for seed in seeds]
+    return Measured({"problem": budget["problem"], "seeds": seeds, "per_seed": per_seed})
+
+
+def one_seed(budget: Mapping[str, Any], context: Context, seed: int) -> dict[str, Any]:
+    """The range test from ``seed`` and the three trainings it suggests, from the same
+    seed (the same initial model and batches as the test's)."""
     from optimlab import optim, problems
     from optimlab.run import RunConfig, build_run
     from optimlab.train.lr_find import lr_find
 
-    if budget.get("threads"):
-        torch.set_num_threads(budget["threads"])  # the runner restores the count
-
-    problem = problems.build(budget["problem"], seed=budget["seed"], data_dir=context.data_dir,
+    problem = problems.build(budget["problem"], seed=seed, data_dir=context.data_dir,
                              download=context.download)  # fmt: skip
     opt = optim.create("momentum", problem.model.parameters(), momentum=0.9)
-    batches = problem.loader("train", None, seed=budget["seed"])
+    batches = problem.loader("train", None, seed=seed)
     found = lr_find(problem.model, opt, problem.loss_fn, batches, min_lr=budget["min_lr"],
                     max_lr=budget["max_lr"], steps=budget["steps"])  # fmt: skip
     suggested = _finite(found.suggested_lr)
     numbers: dict[str, Any] = {
-        "problem": budget["problem"],
         "suggested_lr": suggested,
         "bounds": [_finite(b) for b in found.bounds],
         "stopped_early": found.stopped_early,
@@ -62,12 +70,12 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
         "runs": {},
     }
     if suggested is None:
-        return Measured(numbers)
+        return numbers
     rates = {"small": suggested / 100, "suggested": suggested, "diverging": found.lrs[-1]}
     for name, lr in rates.items():
         # The same model and batches as the test's (same problem, same seed).
         config = RunConfig(problem=budget["problem"], optimizer="momentum", lr=lr,
-                           hp={"momentum": 0.9}, epochs=budget["epochs"], seed=budget["seed"],
+                           hp={"momentum": 0.9}, epochs=budget["epochs"], seed=seed,
                            threads=budget.get("threads"), data_dir=context.data_dir,
                            download=context.download)  # fmt: skip
         result = build_run(config).fit()
@@ -78,7 +86,11 @@ def compute(budget: Mapping[str, Any], context: Context) -> Measured:
             "val_accuracy": _finite(result.final.get("val_accuracy")),
             "val_loss_per_epoch": [_finite(h.get("val_loss")) for h in result.history],
         }
-    return Measured(numbers)
+    return numbers
+
+
+def _nan(values: list[float | None]) -> list[float]:
+    return [float("nan") if v is None else v for v in values]
 
 
 def draw(measured: Measured) -> dict[str, Any]:
@@ -87,84 +99,112 @@ def draw(measured: Measured) -> dict[str, Any]:
     n = measured.numbers
     fig = figures.figure(13.0, 4.6)
     ax_test, ax_runs = fig.subplots(1, 2)
-    lrs = n["test_lrs"]
-    ax_test.plot(lrs, [float("nan") if v is None else v for v in n["test_losses"]],
-                 color=style.PALETTE[0], alpha=0.3, label="loss")  # fmt: skip
-    ax_test.plot(lrs, [float("nan") if v is None else v for v in n["test_smoothed"]],
-                 color=style.PALETTE[0], label="smoothed loss")  # fmt: skip
-    for i, (name, run) in enumerate(n["runs"].items()):
-        ax_test.axvline(run["lr"], color=style.PALETTE[i + 1], linestyle="--",
-                        label=f"{name}: lr {run['lr']:.3g}")  # fmt: skip
-        epochs = range(1, len(run["val_loss_per_epoch"]) + 1)
-        losses = [float("nan") if v is None else v for v in run["val_loss_per_epoch"]]
-        ax_runs.plot(epochs, losses, marker="o", color=style.PALETTE[i + 1],
-                     label=f"{name} (lr {run['lr']:.3g}): {run['status']}")  # fmt: skip
-    smoothed = [v for v in n["test_smoothed"] if v is not None]
-    raw = [v for v in n["test_losses"] if v is not None]
-    if smoothed:  # from the lowest loss to well above the start: the blow-up is cut off
-        ax_test.set_ylim(
-            min(raw + smoothed) * 0.9, max(smoothed[: max(1, len(smoothed) // 2)]) * 1.6
-        )
+    raw: list[float] = []
+    early: list[float] = []
+    for k, (seed, one) in enumerate(zip(n["seeds"], n["per_seed"], strict=True)):
+        colour = style.PALETTE[k]
+        smoothed = [v for v in one["test_smoothed"] if v is not None]
+        raw += [v for v in one["test_losses"] if v is not None] + smoothed
+        early += smoothed[: max(1, len(smoothed) // 2)]
+        ax_test.plot(one["test_lrs"], _nan(one["test_smoothed"]), color=colour,
+                     label=f"seed {seed}, smoothed loss")  # fmt: skip
+        if one["suggested_lr"] is not None:
+            ax_test.axvline(one["suggested_lr"], color=colour, linestyle="--", linewidth=0.8)
+    for i, name in enumerate(RUNS):
+        colour = style.PALETTE[len(n["seeds"]) + i]
+        for k, one in enumerate(n["per_seed"]):
+            run = one["runs"].get(name)
+            if run is None:
+                continue
+            epochs = range(1, len(run["val_loss_per_epoch"]) + 1)
+            ax_runs.plot(epochs, _nan(run["val_loss_per_epoch"]), marker="o", color=colour,
+                         alpha=0.8, label=name if k == 0 else None)  # fmt: skip
+    if raw:  # from the lowest loss to well above the start: the blow-up is cut off
+        ax_test.set_ylim(min(raw) * 0.9, max(early) * 1.6)
     ax_test.set_xscale("log")
-    ax_test.set_xlabel("learning rate")
+    ax_test.set_xlabel("learning rate (dashed: each seed's suggestion)")
     ax_test.set_ylabel("training loss")
     ax_test.set_title(f"range test on {n['problem']}, SGD + momentum 0.9")
     ax_test.legend(fontsize=8)
     ax_runs.set_xlabel("epoch")
     ax_runs.set_ylabel("validation loss")
-    ax_runs.set_title("training at the three rates (same seed)")
+    ax_runs.set_title("training at the suggestion, 100x less and the diverging rate")
     ax_runs.legend(fontsize=8)
     for ax in (ax_test, ax_runs):
         ax.grid(True, alpha=0.3, linewidth=0.6)
-    fig.suptitle("the learning-rate range test (Smith 2017)")
+    fig.suptitle(f"the learning-rate range test (Smith 2017), {len(n['seeds'])} seeds")
     return {"lr_range_test": fig}
 
 
-def rule(numbers: Mapping[str, Any]) -> Verdict:
-    """Reproduced when the test found a suggestion, the loss diverged before the end of
-    the sweep, and training at the suggestion ends with a lower validation loss than at a
-    hundred times less and than at the diverging rate (a run that blew up counts as
-    worst)."""
-    if numbers["suggested_lr"] is None:
-        return Verdict(NOT_REPRODUCED, f"the range test made no suggestion: {numbers['note']}")
+def _loss(run: Mapping[str, Any]) -> float:
+    """A run's final validation loss; one that blew up counts as worst."""
+    value = run["val_loss"]
+    return math.inf if value is None or run["status"] == "diverged" else value
+
+
+def check(one: Mapping[str, Any]) -> list[str]:
+    """What contradicts the claim in one seed's range test and trainings."""
+    if one["suggested_lr"] is None:
+        return [f"the range test made no suggestion: {one['note']}"]
     problems = []
-    if not numbers["stopped_early"]:
+    if not one["stopped_early"]:
         problems.append("the loss never diverged within the sweep, so no upper limit showed")
-    runs = numbers["runs"]
-
-    def loss(name: str) -> float:
-        value = runs[name]["val_loss"]
-        return math.inf if value is None or runs[name]["status"] == "diverged" else value
-
-    best = loss("suggested")
-    worse = [n for n in ("small", "diverging") if not loss(n) > best]
+    runs = one["runs"]
+    best = _loss(runs["suggested"])
+    worse = [n for n in ("small", "diverging") if not _loss(runs[n]) > best]
     if worse or not math.isfinite(best):
-        shown = ", ".join(f"{n} (lr {runs[n]['lr']:.3g}): {loss(n):.3g}" for n in RUNS)
+        shown = ", ".join(f"{n} (lr {runs[n]['lr']:.3g}): {_loss(runs[n]):.3g}" for n in RUNS)
         problems.append(f"the suggested rate does not train best (validation loss {shown})")
+    return problems
+
+
+def rule(numbers: Mapping[str, Any]) -> Verdict:
+    """Reproduced when, in every seed, the test found a suggestion, the loss diverged
+    before the end of the sweep, and training at the suggestion ends with a lower
+    validation loss than at a hundred times less and than at the diverging rate (a run
+    that blew up counts as worst)."""
+    seeds, per_seed = numbers["seeds"], numbers["per_seed"]
+    problems = failing_seeds(seeds, per_seed, check)
     if problems:
         return Verdict(NOT_REPRODUCED, "; ".join(problems) + ".")
-    s, d, m = runs["small"], runs["diverging"], runs["suggested"]
+
+    def rate(name: str) -> str:
+        return log_range([one["runs"][name]["lr"] for one in per_seed], ".3g")
+
+    def loss(name: str) -> str:
+        values = [_loss(one["runs"][name]) for one in per_seed]
+        blown = sum(not math.isfinite(v) for v in values)
+        return f"blew up in {blown} of {len(values)} seeds" if blown else mean_sd(values)
+
+    accuracy = mean_sd([one["runs"]["suggested"]["val_accuracy"] for one in per_seed])
     return Verdict(
         REPRODUCED,
-        f"the loss diverged near lr {d['lr']:.3g}; the suggested lr {m['lr']:.3g} ends at "
-        f"validation loss {m['val_loss']:.3g} (accuracy {m['val_accuracy']:.3f}) against "
-        f"{loss('small'):.3g} at lr {s['lr']:.3g} (too small: slow) and {loss('diverging'):.3g} "
-        f"at lr {d['lr']:.3g} (too big).",
+        f"in each of {len(seeds)} seeds (geometric mean and range of the rates, mean ± sd "
+        f"of the losses): the loss diverged near lr {rate('diverging')}; the suggested lr "
+        f"{rate('suggested')} ends at validation loss {loss('suggested')} (accuracy "
+        f"{accuracy}) against {loss('small')} at a hundred times less (too small: slow) and "
+        f"{loss('diverging')} at the diverging rate (too big).",
     )
 
 
 def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    def f(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
+    """Per rate, over the seeds: the rates, how many runs completed, mean ± sd of the
+    final validation loss and accuracy (over the seeds where it is finite)."""
+    per_seed = [one for one in numbers["per_seed"] if one["runs"]]
+    rows = []
+    for name in RUNS:
+        runs = [one["runs"][name] for one in per_seed]
+        done = sum(r["status"] == "completed" for r in runs)
 
-    rows = [
-        [name, f"{r['lr']:.3g}", r["status"], f(r["val_loss"], ".3g"), f(r["val_accuracy"], ".3f")]
-        for name, r in numbers["runs"].items()
-    ]
-    return ["rate", "lr", "status", "val loss", "val accuracy"], rows
+        def finite(key: str, runs: list = runs) -> list[float]:
+            return [r[key] for r in runs if r[key] is not None]
+
+        rows.append([name, log_range([r["lr"] for r in runs], ".3g"), f"{done}/{len(runs)}",
+                     mean_sd(finite("val_loss")), mean_sd(finite("val_accuracy"))])  # fmt: skip
+    return ["rate", "lr (geometric mean, range)", "completed", "val loss", "val accuracy"], rows
 
 
-_BUDGET = {"min_lr": 1e-5, "max_lr": 10.0, "seed": 0}
+_BUDGET = {"min_lr": 1e-5, "max_lr": 10.0, "seeds": 3}
 ENTRY = Entry(
     name="lr_range_test",
     title="The learning-rate range test",
@@ -174,7 +214,7 @@ ENTRY = Entry(
     "progress, too big a one makes the loss blow up. A short run whose rate grows every step "
     "(Smith's range test, used to set cyclical bounds) shows where the rates that train lie.",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
         "quick": {"problem": "digits_mlp", "steps": 200, "epochs": 3, "threads": 1, **_BUDGET},
         "standard": {"problem": "mnist_mlp", "steps": 300, "epochs": 1, **_BUDGET},

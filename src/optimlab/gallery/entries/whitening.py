@@ -5,6 +5,7 @@ with bias on two correlated features in the units of the lectures' table (x1 abo
 x2 about 0.02), full batch, float64. GD runs at lr = 1/lambda_max and momentum at Goh's
 optimal (lr, beta) for each representation's Hessian, until f - f* <= tol (f(0) - f*) or
 the step budget runs out (then the count is recorded as None: more than the budget).
+The features are drawn anew from each of several seeds.
 """
 
 from __future__ import annotations
@@ -17,27 +18,34 @@ import numpy as np
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
+from optimlab.gallery.seeds import failing_seeds, log_range, mean_sd
 
 REPRESENTATIONS = ("raw", "standardize", "zca_whiten")
+
+
+KEYS = ("condition", "gd_steps", "momentum_steps", "gd_gap", "momentum_gap")
 
 
 def compute(budget: Mapping[str, Any], context: Context) -> Measured:
     from optimlab.lab import whitening as we
 
-    rows = we.run(budget["n"], tol=budget["tol"], max_steps=budget["max_steps"],
-                  seed=budget["seed"])  # fmt: skip
-    numbers = {
-        r.representation: {
-            "condition": r.condition,
-            "gd_steps": r.gd_steps,
-            "momentum_steps": r.momentum_steps,
-            "gd_gap": r.gd_gap,
-            "momentum_gap": r.momentum_gap,
-        }
-        for r in rows
-    }
+    seeds = list(range(budget["seeds"]))
+    numbers: dict[str, Any] = {rep: {key: [] for key in KEYS} for rep in REPRESENTATIONS}
+    for seed in seeds:
+        for r in we.run(budget["n"], tol=budget["tol"], max_steps=budget["max_steps"],
+                        seed=seed):  # fmt: skip
+            for key in KEYS:
+                numbers[r.representation][key].append(getattr(r, key))
     numbers["max_steps"] = budget["max_steps"]
+    numbers["seeds"] = seeds
     return Measured(numbers)
+
+
+def one_seed(numbers: Mapping[str, Any], i: int) -> dict[str, Any]:
+    """The ``i``-th seed's numbers, shaped as one run's: representation -> key -> value."""
+    one: dict[str, Any] = {rep: {k: numbers[rep][k][i] for k in KEYS} for rep in REPRESENTATIONS}
+    one["max_steps"] = numbers["max_steps"]
+    return one
 
 
 def _steps(value: int | None) -> float:
@@ -54,40 +62,45 @@ def draw(measured: Measured) -> dict[str, Any]:
     fig = figures.figure(12.0, 4.4)
     ax_cond, ax_steps = fig.subplots(1, 2)
     x = np.arange(len(REPRESENTATIONS))
-    ax_cond.bar(x, [n[r]["condition"] for r in REPRESENTATIONS], color=style.PALETTE[0])
+    conditions = [np.exp(np.mean(np.log(n[r]["condition"]))) for r in REPRESENTATIONS]
+    ax_cond.bar(x, conditions, color=style.PALETTE[0])
+    for i, r in enumerate(REPRESENTATIONS):
+        ax_cond.plot([i] * len(n[r]["condition"]), n[r]["condition"], "o", color="black",
+                     markersize=3)  # fmt: skip
     ax_cond.set_yscale("log")
     ax_cond.set_xticks(x, REPRESENTATIONS)
-    ax_cond.set_title("condition number of A^T A, A = [X, 1]")
+    ax_cond.set_title("condition number of A^T A, A = [X, 1] (dots: seeds)")
     width = 0.38
     for j, key in enumerate(("gd_steps", "momentum_steps")):
-        values = [n[r][key] for r in REPRESENTATIONS]
+        # Per representation: the mean over seeds, a count over the budget counted as it.
+        values = [None if None in n[r][key] else float(np.mean(n[r][key]))
+                  for r in REPRESENTATIONS]  # fmt: skip
         shown = [cap if v is None else v for v in values]
         bars = ax_steps.bar(x + (j - 0.5) * width, shown, width, color=style.PALETTE[j + 1])
         for bar, v in zip(bars, values, strict=True):
-            text = f"> {cap}" if v is None else str(v)
+            text = f"> {cap}" if v is None else f"{v:.3g}"
             ax_steps.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                               ha="center", va="bottom", fontsize=8)  # fmt: skip
             if v is None:
                 bar.set_hatch("//")
     ax_steps.set_yscale("log")
     ax_steps.set_xticks(x, REPRESENTATIONS)
-    ax_steps.set_title("steps to f - f* <= 1e-6 (f(0) - f*); hatched: budget ran out")
+    ax_steps.set_title("steps to f - f* <= 1e-6 (f(0) - f*), mean over seeds; hatched: "
+                       "budget ran out in a seed", fontsize=9)  # fmt: skip
     handles = [Patch(color=style.PALETTE[1], label="GD"),
                Patch(color=style.PALETTE[2], label="momentum")]  # fmt: skip
     ax_steps.legend(handles=handles, fontsize=8)
     for ax in (ax_cond, ax_steps):
         ax.grid(True, axis="y", alpha=0.3, linewidth=0.6)
-    fig.suptitle("linear regression on two correlated features in arbitrary units")
+    fig.suptitle("linear regression on two correlated features in arbitrary units, "
+                 f"{len(n['seeds'])} seeds")  # fmt: skip
     return {"whitening": fig}
 
 
-def rule(numbers: Mapping[str, Any]) -> Verdict:
-    """Reproduced when the condition number falls from raw to standardized to whitened
-    (whitened = 1 within 1e-6), GD needs strictly fewer steps standardized than raw and no
-    more whitened than standardized, exactly one step whitened, and momentum keeps the
-    same order. A count over the budget counts as more than the budget."""
-    cap = numbers["max_steps"]
-    raw, std, white = (numbers[r] for r in REPRESENTATIONS)
+def check(one: Mapping[str, Any]) -> list[str]:
+    """What contradicts the claim in one seed's numbers."""
+    cap = one["max_steps"]
+    raw, std, white = (one[r] for r in REPRESENTATIONS)
     problems = []
     if not (raw["condition"] > std["condition"] > white["condition"]):
         problems.append(
@@ -105,16 +118,42 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
             )
     if white["gd_steps"] != 1:
         problems.append(f"GD needs {x_or_more(white['gd_steps'], cap)} steps whitened, not 1")
+    return problems
+
+
+def rule(numbers: Mapping[str, Any]) -> Verdict:
+    """Reproduced when, in every seed, the condition number falls from raw to
+    standardized to whitened (whitened = 1 within 1e-6), GD needs strictly fewer steps
+    standardized than raw and no more whitened than standardized, exactly one step
+    whitened, and momentum keeps the same order. A count over the budget counts as more
+    than the budget."""
+    cap, seeds = numbers["max_steps"], numbers["seeds"]
+    per_seed = [one_seed(numbers, i) for i in range(len(seeds))]
+    problems = failing_seeds(seeds, per_seed, check)
     if problems:
         return Verdict(NOT_REPRODUCED, "; ".join(problems) + ".")
+    raw, std, white = (numbers[r] for r in REPRESENTATIONS)
     return Verdict(
         REPRODUCED,
-        f"the condition number falls from {raw['condition']:.2g} (raw) to "
-        f"{std['condition']:.3g} (standardized) to 1 (whitened); GD needs "
-        f"{x_or_more(raw['gd_steps'], cap)}, {std['gd_steps']} and {white['gd_steps']} steps, "
-        f"momentum {x_or_more(raw['momentum_steps'], cap)}, {std['momentum_steps']} and "
-        f"{white['momentum_steps']}.",
+        f"in each of {len(seeds)} seeds (geometric mean and range, or mean ± sd): the "
+        f"condition number falls from {log_range(raw['condition'])} (raw) to "
+        f"{log_range(std['condition'], '.3g')} (standardized) to 1 (whitened); GD needs "
+        f"{steps_over_seeds(raw['gd_steps'], cap)}, {steps_over_seeds(std['gd_steps'], cap)} "
+        f"and {steps_over_seeds(white['gd_steps'], cap)} steps, momentum "
+        f"{steps_over_seeds(raw['momentum_steps'], cap)}, "
+        f"{steps_over_seeds(std['momentum_steps'], cap)} and "
+        f"{steps_over_seeds(white['momentum_steps'], cap)}.",
     )
+
+
+def steps_over_seeds(values: list[int | None], cap: int) -> str:
+    """Step counts over seeds: mean ± sd, or how many seeds ran out of the budget."""
+    over = sum(v is None for v in values)
+    if over == len(values):
+        return f"more than {cap}"
+    if over:
+        return f"more than {cap} in {over} of {len(values)} seeds"
+    return mean_sd(values)
 
 
 def x_or_more(steps: int | None, cap: int) -> str:
@@ -122,17 +161,19 @@ def x_or_more(steps: int | None, cap: int) -> str:
 
 
 def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """The lectures' units table: condition number and steps per representation."""
+    """The lectures' units table: condition number and steps per representation, over
+    the seeds."""
     cap = numbers["max_steps"]
     rows = [
-        [rep, f"{numbers[rep]['condition']:.3g}", x_or_more(numbers[rep]["gd_steps"], cap),
-         x_or_more(numbers[rep]["momentum_steps"], cap)]
+        [rep, log_range(numbers[rep]["condition"], ".3g"),
+         steps_over_seeds(numbers[rep]["gd_steps"], cap),
+         steps_over_seeds(numbers[rep]["momentum_steps"], cap)]
         for rep in REPRESENTATIONS
     ]  # fmt: skip
     return ["inputs", "cond(A^T A)", "GD steps", "momentum steps"], rows
 
 
-_BUDGET = {"n": 200, "tol": 1e-6, "seed": 0}
+_BUDGET = {"n": 200, "tol": 1e-6, "seeds": 3}
 ENTRY = Entry(
     name="whitening",
     title="Units, standardization and whitening",
@@ -143,7 +184,7 @@ ENTRY = Entry(
     "crawls in the low-curvature ones. Whitening (the inverse covariance) decorrelates the "
     "inputs and makes every direction alike.",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
         "quick": {"max_steps": 2000, **_BUDGET},
         "standard": {"max_steps": 20000, **_BUDGET},
