@@ -40,7 +40,7 @@ CONFIGS = {
 }
 #: The units that do not saturate, whose gradient must not vanish next to sigmoid's.
 NONSATURATING = ("tanh", "relu", "leaky relu", "elu")
-#: The initialization cure: the net with its matched init, and the same net from N(0, 0.01).
+#: The initialization cure, pairs of a net with its matched init and the same net from N(0, 0.01).
 INIT_PAIRS = (("tanh", "tanh, N(0, 0.01) init"), ("relu", "relu, N(0, 0.01) init"))
 #: The architectural cures of the sigmoid net.
 CURES = ("sigmoid + batch norm", "sigmoid + residual")
