@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 
 import pytest
 import torch
@@ -33,6 +34,11 @@ def test_printed_rows_carry_the_spread_over_builds(capsys, monkeypatch):
     for _, low, mid, high in found.values():
         assert 0 < low <= mid <= high, row
     assert "fast/floor" in row
+    # every contender's step time with its lowest / median / highest build
+    builds = re.findall(r"(\S+) +[\d.]+ \[([\d.]+)/([\d.]+)/([\d.]+)\]", row.split("|")[0])
+    assert [b[0] for b in builds] == ["eager", "fast", "fast*", "loop", "foreach", "fused"], row
+    for _, low, mid, high in builds:
+        assert 0 < float(low) <= float(mid) <= float(high), row
 
 
 def test_ratio_spread_is_over_every_pair_of_builds():
@@ -40,6 +46,9 @@ def test_ratio_spread_is_over_every_pair_of_builds():
     row = bench.bench_optimizer(get("sgd"), sizes, torch.device("cpu"), 3, False, instances=2)
     low, mid, high = row["ratio_spread"]["loop"]
     assert low <= mid <= high
+    for name, times in row["ms_instances"].items():
+        expected = (min(times), statistics.median(times), max(times))
+        assert row["ms_builds"][name] == pytest.approx(expected)
     # ours against ours: the pair of a build with itself gives exactly 1
     assert row["ratio_spread"]["eager"][0] <= 1.0 <= row["ratio_spread"]["eager"][2]
 

@@ -22,6 +22,7 @@ import torch
 import torch._dynamo
 
 import optimlab.optim as oo
+from optimlab.optim.transform import SCALAR_SPAN
 
 STEPS = 100
 
@@ -416,13 +417,12 @@ def test_channels_last_conv_weights_stay_channels_last_on_both_paths():
 # the rule's bias corrections, and -lr
 @pytest.mark.parametrize("name, count", [("adam", 3), ("nadam", 4), ("adamax", 2), ("sgd", 1)])
 def test_step_scalars_are_computed_once_per_step_in_the_graph(name, count):
-    """The step-dependent scalars pass through the opaque per_step op, so inductor
+    """The step-dependent scalars are written as reductions (``per_step``), so inductor
     computes them before the elementwise loop instead of once per vector in it."""
     seen = []
 
     def backend(gm, inputs):
-        op = torch.ops.optimlab.step_scalar
-        seen.extend(n for n in gm.graph.nodes if n.target in (op, op.default))
+        seen.extend(n for n in gm.graph.nodes if n.target == "amax")
         return gm.forward
 
     torch._dynamo.reset()
@@ -432,6 +432,41 @@ def test_step_scalars_are_computed_once_per_step_in_the_graph(name, count):
     steps(opt, params, 0, 3)
     assert opt.fast.flat_groups == [0]
     assert len(seen) == count
+
+
+def test_step_scalar_reductions_are_not_unrolled_by_inductor():
+    """Inductor turns a reduction over at most ``unroll_reductions_threshold`` elements
+    back into an inlined expression, which would put ``pow`` back into the loop."""
+    import torch._inductor.config
+
+    assert torch._inductor.config.unroll_reductions_threshold < SCALAR_SPAN
+
+
+def test_step_scalars_share_one_kernel_with_the_loop():
+    """Compiled by inductor, a step of two flat-group tensors and two large ones is
+    one C++ kernel with no op calls from Python between the scalars (the opaque
+    custom op cost one call per scalar and split the kernel)."""
+    from torch._inductor.utils import run_and_get_code
+
+    torch._dynamo.reset()
+    params = [torch.randn(48, 48, requires_grad=True), torch.randn(7, requires_grad=True)]
+    params += [torch.randn(5, requires_grad=True), torch.randn(40, 40, requires_grad=True)]
+    opt = oo.create("adamw", params, fast=True)
+    opt.fast.large_numel = 1000
+    grads = [torch.randn_like(p) for p in params]
+
+    def step():
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+
+    step()  # eager: creates the state
+    _, code = run_and_get_code(step)
+    wrapper = "\n".join(code)
+    assert len(opt.fast._large[0][1]) == 2 and opt.fast.flat_groups == [0]
+    assert wrapper.count("async_compile.cpp_pybinding(") == 1
+    assert "extern_kernels" not in wrapper.split("def call(")[1]
+    assert "torch.ops." not in wrapper.split("def call(")[1]
 
 
 def lr_sequences(fast: bool, late: int, count: int = 6) -> list[list[float]]:

@@ -138,7 +138,8 @@ def bench_optimizer(
 
     With ``instances`` > 1 every contender is built that many times (builds), on
     tensors allocated anew, each warmed up, all timed in the same rotation; its time is
-    the mean of its builds' medians. Where a contender's tensors land in memory moved
+    the mean of its builds' medians, and ``ms_builds`` holds the lowest, median and
+    highest of them. Where a contender's tensors land in memory moved
     its time by up to 7% between builds in one process (measured, 14.7M parameters on
     CPU), more than the differences this benchmark is meant to show, so the row also
     carries, for ours against every other contender, the min / median / max over every
@@ -178,6 +179,11 @@ def bench_optimizer(
     medians = {name: statistics.fmean(ts) for name, ts in per_instance.items()}
     medians["probe"] = timed["probe"]
     spread = {name: max(ts) / min(ts) - 1 for name, ts in per_instance.items()}
+    # what one build of each contender may take: lowest, median and highest build
+    build_ms = {
+        name: (min(ts) * 1e3, statistics.median(ts) * 1e3, max(ts) * 1e3)
+        for name, ts in per_instance.items()
+    }
 
     params = contenders["eager"].opt.param_groups[0]["params"]
     moved = step_bytes(params, record.state_slots)
@@ -210,6 +216,7 @@ def bench_optimizer(
         "instances": instances,
         "ms_instances": {name: [t * 1e3 for t in ts] for name, ts in per_instance.items()},
         "instance_spread": spread,
+        "ms_builds": build_ms,
         "ratio_spread": ratio_spread,
     }
 
@@ -223,11 +230,20 @@ def _spread(row: dict, name: str) -> str:
     return f", builds {low:.2f}-{mid:.2f}-{high:.2f}"
 
 
+def _builds(row: dict, name: str) -> str:
+    """`` [9.81/9.90/10.42]``: the lowest, median and highest of ``name``'s builds'
+    median step times, ms (nothing with one build)."""
+    if row["instances"] < 2:
+        return ""
+    low, mid, high = row["ms_builds"][name]
+    return f" [{low:.2f}/{mid:.2f}/{high:.2f}]"
+
+
 def _fmt_row(row: dict, default: str) -> str:
     ms = row["ms"]
     ours = ms[row["ours"]]
     torch_names = [n for n in ("loop", "foreach", "fused") if n in ms]
-    times = "  ".join(f"{n} {ms[n]:7.2f}" for n in ms)
+    times = "  ".join(f"{n} {ms[n]:7.2f}{_builds(row, n)}" for n in ms)
     versus = "  (torch.optim has no such rule)"
     if torch_names:
         fastest = min(torch_names, key=lambda n: ms[n])
@@ -270,7 +286,8 @@ def run(
         f"optimizer step, model {model!r}: {len(sizes)} tensors, {n / 1e6:.2f}M params, "
         f"float32, {where}, median ms of {repeats} interleaved"
         + (
-            f", mean over {instances} instances (builds) of each contender; ratios: "
+            f", mean over {instances} instances (builds) of each contender "
+            f"[min/median/max over builds]; ratios: "
             f"mean, then builds min-median-max of round-by-round ratios over build pairs"
             if instances > 1
             else ""

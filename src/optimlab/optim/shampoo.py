@@ -6,6 +6,11 @@ A tensor of order ``k`` keeps one statistic per dimension, ``H_i = eps I + sum_s
 G_(i) G_(i)^T`` (``G_(i)`` the gradient unfolded along dimension ``i``), and its step
 is the gradient multiplied along every dimension by ``H_i^(-1/(2k))``: for a matrix,
 ``L^(-1/4) G R^(-1/4)``, for a vector ``H^(-1/2) g`` (full-matrix AdaGrad).
+
+Momentum comes in three conventions (``momentum_form``): the reference's blend of the
+gradient with the previous preconditioned step (the default), and the gradient
+average of the authors' TensorFlow implementation, as heavy-ball momentum or as an
+exponential moving average.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from optimlab.errors import OptimlabError, check_range
 from optimlab.optim.decay import AddWeightDecay, DecoupledWeightDecay
 from optimlab.optim.lamb import check_flag
 from optimlab.optim.scale import ScaleByLearningRate
-from optimlab.optim.transform import Hyper, Transform, step_of
+from optimlab.optim.transform import Hyper, Transform, buffer, step_of
 from optimlab.optim.variant import ChainVariant
 
 
@@ -40,9 +45,12 @@ def mode_product(x: Tensor, matrix: Tensor, dim: int) -> Tensor:
     return torch.movedim(torch.tensordot(matrix, x, dims=([1], [dim])), 0, dim)
 
 
+MOMENTUM_FORMS = ("blend", "heavy_ball", "ema")
+
+
 class ShampooMomentum(Transform):
-    """The reference's momentum: the gradient blended with the previous preconditioned
-    step.
+    """The reference's momentum (``momentum_form="blend"``): the gradient blended with
+    the previous preconditioned step.
 
     .. code-block:: text
 
@@ -51,6 +59,9 @@ class ShampooMomentum(Transform):
 
     Hyperparameters:
         momentum: ``mu`` in [0, 1) (0, the default, turns it off).
+        momentum_form: ``"blend"`` (this transform, the default), ``"heavy_ball"`` or
+            ``"ema"`` (a gradient average kept by ``ScaleByShampoo``; this transform
+            then passes ``u`` through).
 
     State:
         momentum_buffer: ``b``, written by ``ScaleByShampoo`` (kept only when mu > 0).
@@ -64,16 +75,21 @@ class ShampooMomentum(Transform):
         pytorch-optimizer's Shampoo.
     """
 
-    defaults = {"momentum": 0.0}
+    defaults = {"momentum": 0.0, "momentum_form": "blend"}
     state_keys = ("momentum_buffer",)
 
     def validate(self, hp: Hyper) -> None:
         check_range("momentum", float(hp["momentum"]), 0.0, 1.0, high_open=True)
+        if hp["momentum_form"] not in MOMENTUM_FORMS:
+            raise OptimlabError(
+                f"invalid momentum_form: {hp['momentum_form']!r}; valid: "
+                + ", ".join(repr(form) for form in MOMENTUM_FORMS)
+            )
 
     def update_one(self, u: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
         mu = hp["momentum"]
         buf = state.get("momentum_buffer")
-        if mu == 0 or buf is None:
+        if mu == 0 or buf is None or hp["momentum_form"] != "blend":
             return u
         return torch.lerp(u, buf, mu)
 
@@ -87,7 +103,9 @@ class ScaleByShampoo(Transform):
         k = order of the tensor
         for each dimension i:  H_i <- H_i + U_(i) U_(i)^T,   H_i initially eps I
         every f-th step:       P_i = H_i^(-1/(2k))             (by SVD, float64 or float32)
-        u <- u x_1 P_1 x_2 P_2 ... x_k P_k                     (x_i: product along dim i)
+        m <- mu m + u  (heavy_ball)  or  mu m + (1 - mu) u  (ema);  m = 0 initially
+        u <- d x_1 P_1 x_2 P_2 ... x_k P_k                     (x_i: product along dim i;
+                                                                 d = m, or u for blend)
 
     Hyperparameters:
         matrix_eps: ``eps`` > 0, the statistics' initial ``eps I`` (default 1e-6, the
@@ -102,9 +120,13 @@ class ScaleByShampoo(Transform):
     are numbered: ``pre_cond_i`` (``H_i``) and ``inv_pre_cond_i`` (``P_i``), each
     ``n_i x n_i`` (the reference's names).
 
-    A scalar (order 0) has no statistic: its update is ``u`` itself. The statistics are
-    accumulated from the incoming ``u`` (after momentum and coupled weight decay), as the
-    reference does. Roots act on whole matrices, so the rule is not elementwise.
+    A scalar (order 0) has no statistic: its update is ``u`` itself (or ``m``). The
+    statistics are accumulated from the incoming ``u``: after momentum and coupled
+    weight decay for ``"blend"``, as the reference does; for ``"heavy_ball"`` and
+    ``"ema"`` the gradient (with coupled decay) before it enters the average ``m``
+    (state ``momentum_buffer``), which is what gets preconditioned, as in the authors'
+    TensorFlow ``ShampooOptimizer`` (its ``gbar``). Roots act on whole matrices, so
+    the rule is not elementwise.
 
     References:
         Gupta, Koren & Singer 2018, Algorithm 2; pytorch-optimizer's Shampoo.
@@ -124,7 +146,14 @@ class ScaleByShampoo(Transform):
         frequency = hp["precondition_frequency"]
         offset = 1 if hp["precondition_at_start"] else 0
         recompute = (t - offset) % frequency == 0
+        mu, form = hp.get("momentum", 0), hp.get("momentum_form", "blend")
         out = u
+        if mu > 0 and form != "blend":
+            # the gradient average of the authors' implementation (gbar): preconditioned
+            # in place of u, while the statistics below accumulate u itself
+            out = buffer(state, "momentum_buffer", u)
+            out.mul_(mu).add_(u, alpha=1.0 if form == "heavy_ball" else 1.0 - mu)
+            out = out.clone()  # the state stays apart from the update handed on
         for i, n in enumerate(u.shape):
             stat = state.get(f"pre_cond_{i}")
             if stat is None:
@@ -137,7 +166,7 @@ class ScaleByShampoo(Transform):
             if recompute:
                 root.copy_(inverse_root(stat, 2 * order))
             out = mode_product(out, root, i)
-        if hp.get("momentum", 0) > 0:
+        if mu > 0 and form == "blend":
             # what ShampooMomentum blends into the next step's gradient
             state["momentum_buffer"] = out.clone() if out is u else out
         return out
@@ -153,11 +182,14 @@ class Shampoo(ChainVariant):
                precondition_frequency (f)
         H_i = eps I for each dimension i of each tensor of order k
         for t = 1, 2, ...:
-            g <- (1 - mu) g + mu u_{t-1}                  (if mu > 0; u_0 = g_1)
-            g <- g + wd w                                  (coupled, the default)
+            g <- (1 - mu) g + mu u_{t-1}     (if mu > 0, blend; u_0 = g_1)
+            g <- g + wd w                     (coupled, the default)
             H_i <- H_i + g_(i) g_(i)^T
-            P_i <- H_i^(-1/(2k))                           (when t % f == 0)
-            u_t = g x_1 P_1 ... x_k P_k
+            P_i <- H_i^(-1/(2k))              (when t % f == 0)
+            d = g                             (blend, or mu = 0)
+            d = m <- mu m + g                 (heavy_ball; m_0 = 0)
+            d = m <- mu m + (1 - mu) g        (ema; m_0 = 0)
+            u_t = d x_1 P_1 ... x_k P_k
             w <- w - lr u_t      (- lr wd w when decoupled_weight_decay)
 
     Defaults are pytorch-optimizer's Shampoo (lr 1e-3, no momentum, no weight decay,
@@ -170,7 +202,17 @@ class Shampoo(ChainVariant):
     entry) is lost in the sum, and a statistic of deficient rank (equal gradient
     entries, or fewer steps than its size) then has an infinite root and the step is
     NaN, in the reference as here: raise ``matrix_eps`` with the gradients' scale. The
-    paper's algorithm box has neither momentum nor weight decay. Not offered: the
+    paper's algorithm box has neither momentum nor weight decay.
+
+    ``momentum_form`` selects the momentum convention: ``"blend"`` (the default, the
+    reference's, above); ``"heavy_ball"``, classic momentum ``m <- mu m + g`` (torch's
+    SGD form); ``"ema"``, the exponential average ``m <- mu m + (1 - mu) g``, without
+    bias correction. The last two are the authors' TensorFlow ``ShampooOptimizer``
+    (``gbar = gbar_decay gbar + gbar_weight g``, with ``gbar_weight`` 1 or ``1 - mu``):
+    the average, not the gradient, is preconditioned, and the statistics accumulate
+    the gradient itself. On a steady gradient ``ema``'s average tends to the gradient
+    (its first steps are smaller, by ``1 - mu^t``: no bias correction) and
+    ``heavy_ball``'s to ``1 / (1 - mu)`` times it. Not offered: the
     grafting, blocking and Schur-Newton roots of the reference's ``ScalableShampoo``
     (distributed Shampoo); its plain ``Shampoo`` has none of them.
 
@@ -192,6 +234,7 @@ class Shampoo(ChainVariant):
         matrix_eps: float = 1e-6,
         precondition_frequency: int = 1,
         precondition_at_start: bool = False,
+        momentum_form: str = "blend",
         **options: Any,
     ) -> None:
         refuse_fast("Shampoo", options)
@@ -199,6 +242,7 @@ class Shampoo(ChainVariant):
         hp = dict(
             lr=lr,
             momentum=momentum,
+            momentum_form=momentum_form,
             weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay,
             matrix_eps=matrix_eps,
