@@ -11,31 +11,31 @@ Messages. A request is a header of three int64 ``[kind, a, b]`` sent with tag
 ``HEADER``; a server receives headers from any rank, one at a time, and answers in the
 order they come, so the updates of one replica are applied in the order it sent them:
 
-==========  =====================  ==========================================
-kind        follows                the server
-==========  =====================  ==========================================
-``FETCH``   nothing                replies ``[version]`` and its shard; records
-                                   the fetch (delay-tolerant AdaGrad needs it)
-``PEEK``    nothing                replies the same without recording a fetch
-``PUSH``    the update (``DATA``)  applies it with base version ``a``, records
-                                   the staleness ``version - a``, counts it
-``EPOCH``   nothing                replies once every replica has finished
-                                   epoch ``a`` or its run (a barrier); keeps a
-                                   snapshot of its state as it is there
-``REPORT``  nothing                replies the staleness values recorded up to
-                                   the last barrier, not yet reported
-``DONE``    nothing                counts the replica out; the server stops
-                                   once every replica is out
-``START``   nothing                replies (the writer's epoch) once the writer
-                                   (rank 0) has sent its own ``START``
-``SAVE``    nothing                replies the snapshot of the last barrier
-``RESTORE`` a snapshot (``DATA``)  takes it as its state
-``STATE``   a replica's state      (server 0) keeps it as the replica's state
-            (``DATA``)             at epoch end ``a``
-``GATHER``  nothing                (server 0) replies every other replica's
-                                   state of epoch end ``a``, once each of them
-                                   sent it or is out
-==========  =====================  ==========================================
+===========  =====================  ==========================================
+kind         follows                the server
+===========  =====================  ==========================================
+``FETCH``    nothing                replies ``[version]`` and its shard; records
+                                    the fetch (delay-tolerant AdaGrad needs it)
+``PEEK``     nothing                replies the same without recording a fetch
+``PUSH``     the update (``DATA``)  applies it with base version ``a``, records
+                                    the staleness ``version - a``, counts it
+``EPOCH``    nothing                replies once every replica has finished
+                                    epoch ``a`` or its run (a barrier); keeps a
+                                    snapshot of its state as it is there
+``REPORT``   nothing                replies the staleness values recorded up to
+                                    the last barrier, not yet reported
+``DONE``     nothing                counts the replica out; the server stops
+                                    once every replica is out
+``START``    nothing                replies (the writer's epoch) once the writer
+                                    (rank 0) has sent its own ``START``
+``SAVE``     nothing                replies the snapshot of the last barrier
+``RESTORE``  a snapshot (``DATA``)  takes it as its state
+``STATE``    a replica's state      (server 0) keeps it as the replica's state
+             (``DATA``)             at epoch end ``a``
+``GATHER``   nothing                (server 0) replies every other replica's
+                                    state of epoch end ``a``, once each of them
+                                    sent it or is out
+===========  =====================  ==========================================
 
 Checkpoints. Replicas step without waiting for each other, so the only points where
 the servers' state and every replica's belong together are the epoch ends, where
