@@ -264,3 +264,33 @@ def test_a_wrapper_in_a_study_refuses_arguments_its_chosen_base_lacks(params, ma
     with pytest.raises(OptimlabError, match=match) as err:
         parse_study(wrapper_study(params), source="study.toml")
     assert "\n" not in str(err.value)
+
+
+PRUNED = """name = "p"
+problems = ["logreg_digits"]
+protocol = { kind = "random", trials = 2, pruning = true }
+[[optimizers]]
+name = "sgd"
+[[optimizers]]
+name = "adagrad"
+label = "two"
+"""
+
+
+@pytest.mark.parametrize(
+    "run",
+    ['{ parallel = "sync", nproc = 2 }', '{ parallel = "downpour", nproc = 2 }',
+     '{ parallel = "hogwild", nproc = 2 }'],
+)  # fmt: skip
+def test_pruning_refuses_a_contender_whose_trials_run_in_processes(run):
+    """Such trials report their epochs only once they have ended: nothing to prune on."""
+    with pytest.raises(OptimlabError) as err:
+        parse_study(f"{PRUNED}run = {run}\n", source="study.toml")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("study.toml, line 3: protocol.pruning: not available with ")
+    assert "contender 'two', whose trials run in processes of their own" in message
+    assert "valid: pruning = false" in message
+    # the same contender in one process, with a simulated delay, or without pruning
+    parse_study(f'{PRUNED}run = {{ parallel = "downpour", simulate_delay = "fixed:1" }}\n')
+    parse_study(f"{PRUNED.replace('pruning = true', 'pruning = false')}run = {run}\n")

@@ -90,12 +90,19 @@ def test_a_server_method_in_one_process_names_the_processes_it_needs(capsys):
     assert "needs at least 3 processes (2 servers and 1 replica or more)" in capsys.readouterr().err
 
 
-def test_a_run_with_servers_refuses_to_drop_its_checkpoint(tmp_path, capsys):
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+def test_a_run_with_servers_checkpoints_at_epoch_ends_only(tmp_path, capsys):
+    """Replicas agree with the servers only at epoch ends, where they wait for each
+    other: a checkpoint every N steps could not be resumed, and is refused."""
     run = ["train", *ARGS, "--optimizer", "adagrad", "--parallel", "downpour", "--nproc", "2",
-           "--out", str(tmp_path)]  # fmt: skip
+           "--checkpoint-every", "5", "--out", str(tmp_path / "real")]  # fmt: skip
     assert main(run) == 2
     err = capsys.readouterr().err
-    assert "a downpour run of 2 processes cannot resume (the servers' state is not recorded)" in err
-    assert "--restart" in err
+    assert err.count("\n") == 1, err
+    assert "checkpoint_every is not available with parallel downpour" in err
+    assert "valid: checkpoints at epoch ends" in err
+    assert not (tmp_path / "real").exists()
+    # the delay model, in one process, checkpoints wherever a serial run does
+    sim = ["train", *ARGS, "--optimizer", "adagrad", "--parallel", "downpour",
+           "--simulate-delay", "fixed:1", "--checkpoint-every", "5",
+           "--out", str(tmp_path / "sim")]  # fmt: skip
+    assert main(sim) == 0

@@ -450,6 +450,8 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
             _run_table({"run": {**run, **opt.run}}, "run", where, problem, opt.name,
                        key=f"optimizers[{i}].run" if opt.run else "run",
                        around=_contender_settings(opt.schedule, opt.regularize))  # fmt: skip
+        if pruning:
+            _check_prunable(opt, {**run, **opt.run}, where)
     return StudySpec(
         name=name,
         problems=list(problems),
@@ -469,6 +471,24 @@ def _validate(data: dict[str, Any], where: _Where, default_name: str) -> StudySp
         threads=threads,
         run=run,
     )
+
+
+def _check_prunable(opt: OptimizerSpec, run: dict[str, Any], where: _Where) -> None:
+    """Refuse pruning for a contender whose trials run in processes of their own: the
+    study sees their epochs only once the run has ended, too late to stop it."""
+    from types import SimpleNamespace
+
+    from optimlab.parallel.methods import runs_in_processes
+
+    settings = SimpleNamespace(parallel=run.get("parallel", "none"),
+                               simulate_delay=run.get("simulate_delay"))  # fmt: skip
+    if runs_in_processes(settings):
+        raise where.error(
+            "protocol.pruning",
+            f"not available with contender {opt.label!r}, whose trials run in processes of "
+            f"their own (parallel {settings.parallel}) and report no epoch while they run; "
+            "valid: pruning = false, or simulate_delay for an asynchronous method",
+        )
 
 
 def _contender_settings(schedule: dict[str, Any] | None, regularize: dict[str, Any]) -> dict:

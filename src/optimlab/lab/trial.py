@@ -13,8 +13,9 @@ A trial whose run needs several processes (a launched ``parallel`` method such a
 --nproc N`` does (:func:`optimlab.parallel.launch.launch`,
 :func:`optimlab.parallel.hogwild.run_hogwild`); its record is read from what rank 0
 writes in the run directory (``summary.json``, ``metrics.jsonl``, ``steps.jsonl``). Such a
-trial reports no epoch to the study while it runs, so it is never pruned; the study's
-heartbeat thread still shows that its worker lives.
+trial reports no epoch to the study while it runs, so a study with ``pruning = true``
+refuses such contenders (:func:`optimlab.lab.spec.load_study`); the study's heartbeat
+thread still shows that its worker lives, however long the run takes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from optimlab.parallel.methods import launched
+from optimlab.parallel.methods import runs_in_processes
 from optimlab.run import RunConfig, build_run
 from optimlab.train import Callback
 
@@ -98,7 +99,7 @@ def run_trial(
     record: dict[str, Any] = {"status": "failed", "history": [], "final": {}, "error": None}
     try:
         settings = run_config(config).replace(out=str(run_dir))
-        if launched(settings) or settings.parallel == "hogwild":
+        if runs_in_processes(settings):
             record.update(_record_in_processes(settings, run_dir, progress))
         else:
             hook = _EpochHook(on_epoch) if on_epoch else None

@@ -54,8 +54,9 @@ for bit). For large models on machines with cores to spare, RPC's lower cost per
 would make it the better transport.
 
 Budgets are each replica's (as Hogwild!'s): ``epochs`` are epochs of the whole data,
-``steps`` and ``seconds`` each replica's. A run of several processes cannot resume (the
-servers' state is not checkpointed). ``simulate_delay`` runs the same replica and server
+``steps`` and ``seconds`` each replica's. A run resumes from the checkpoint of its last
+epoch end: the servers' state and every replica's as they were there
+(:mod:`optimlab.parallel.server`). ``simulate_delay`` runs the same replica and server
 code in one process with a seeded staleness (:mod:`optimlab.parallel.simulate`).
 """
 

@@ -64,13 +64,12 @@ for _method in (
     Method(
         "downpour", "Downpour SGD: asynchronous replicas, sharded parameter server "
         "(the run's optimizer, AdaGrad in the paper, on the server)", "Dean et al. 2012",
-        launched=True, servers=True, delay_model=True, resumable=False,
-        options=_DOWNPOUR_OPTIONS,
+        launched=True, servers=True, delay_model=True, options=_DOWNPOUR_OPTIONS,
     ),
     Method(
         "delay_tolerant", "Downpour with delay-tolerant AdaGrad (AdaRevision) on the "
         "server", "McMahan & Streeter 2014", launched=True, servers=True, delay_model=True,
-        resumable=False, options=_DOWNPOUR_OPTIONS,
+        options=_DOWNPOUR_OPTIONS,
     ),
     Method(
         "easgd", "elastic averaging SGD, synchronous: the center moves by an all-reduce "
@@ -80,7 +79,7 @@ for _method in (
     Method(
         "easgd_async", "elastic averaging SGD, asynchronous: the center on server ranks",
         "Zhang, Choromanska & LeCun 2015", launched=True, servers=True, delay_model=True,
-        resumable=False, options=(*_SERVER_OPTIONS, *_EASGD_OPTIONS),
+        options=(*_SERVER_OPTIONS, *_EASGD_OPTIONS),
     ),
     Method(
         "pipeline", "pipeline model parallel: the model split into stages, one process "
@@ -117,6 +116,12 @@ def launched(config: Any) -> bool:
     return config.parallel in DISTRIBUTED and getattr(config, "simulate_delay", None) is None
 
 
+def runs_in_processes(config: Any) -> bool:
+    """Whether ``config``'s run starts processes of its own: a launched method, or
+    Hogwild!'s shared-memory processes."""
+    return launched(config) or config.parallel == "hogwild"
+
+
 def elastic_alpha(config: Any) -> float:
     """EASGD's moving rate ``alpha = lr * rho``: the run's lr (the optimizer's default
     when not given; the starting value under a schedule) times ``easgd_rho``."""
@@ -144,9 +149,8 @@ def check_resumable(config: Any, resume: bool | str) -> None:
     if resume is False:
         return
     if resume is True or (Path(config.out) / "checkpoints" / LAST).exists():
-        why = ("their positions are not recorded" if config.parallel == "hogwild"
-               else "the servers' state is not recorded")  # fmt: skip
         raise OptimlabError(
-            f"a {config.parallel} run of {config.world_size} processes cannot resume ({why}); "
+            f"a {config.parallel} run of {config.world_size} processes cannot resume (their "
+            "positions are not recorded); "
             "valid: --restart to start over, or another --out"
         )

@@ -12,8 +12,14 @@ A link offers:
 - ``peek(into)``: the server's parameters now, for evaluation (not a fetch);
 - ``wait_epoch(k)``: return once every replica has finished epoch ``k`` (or its run);
 - ``report() -> [[staleness, ...] per shard]``: the staleness of the updates applied
-  since the last report (server version at apply minus the version fetched);
-- ``close()``: this replica is done.
+  up to the last ``wait_epoch``, not yet reported (server version at apply minus the
+  version fetched);
+- ``begin(epoch) -> epoch``: wait until the writer (rank 0) has started, and return
+  the epoch it starts at;
+- ``close()``: this replica is done;
+- with more than one replica, ``leave_state(epoch, state)`` (a replica other than
+  rank 0) and ``gather_states(epoch, n) -> [state, ...]`` (rank 0) carry the replicas'
+  own states into rank 0's checkpoint at epoch ends.
 
 The model the trainer evaluates and checkpoints at epoch ends is the server's (the
 result of these methods); the replica's own weights are put back before its next
@@ -193,6 +199,9 @@ class AsyncWorld(ReplicaWiring, World):
         self.staleness: list[list[int]] = []  # per shard, the whole run
         self.epoch_staleness: list[int] = []
         self._epochs = 0
+        # each replica's own weights, optimizer state, step count and random streams go
+        # into rank 0's checkpoint (gathered through server 0 at epoch ends)
+        self.rank_state = ("model", "optimizer", "counters") if self.size > 1 else ()
 
     def shard(self, loader: Any) -> Any:
         return InterleavedLoader(loader, self.rank, self.size) if self.size > 1 else loader
@@ -209,7 +218,28 @@ class AsyncWorld(ReplicaWiring, World):
 
     def start(self, trainer: Any) -> None:
         assert self.optimizer is not None
+        self._epochs = trainer.epoch
+        writer_epoch = self.link.begin(trainer.epoch)
+        if writer_epoch != trainer.epoch:
+            from optimlab.errors import OptimlabError
+
+            where = "returned a finished run" if writer_epoch < 0 else f"at epoch {writer_epoch}"
+            raise OptimlabError(
+                f"replica {self.rank} starts at epoch {trainer.epoch} and rank 0 {where}; "
+                "valid: a checkpoint every process reads (the same --out, on a directory "
+                "every machine shares), or --restart on every machine"
+            )
         self.optimizer.start()
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every replica's ``obj`` at this epoch end, on rank 0 (the others leave theirs
+        with the server and get None)."""
+        if self.size == 1:
+            return [obj]
+        if not self.is_writer:
+            self.link.leave_state(self._epochs, obj)
+            return None
+        return [obj, *self.link.gather_states(self._epochs, self.size - 1)]
 
     def epoch_end(self, model: nn.Module) -> None:
         assert self.optimizer is not None and self.flat is not None
@@ -230,7 +260,8 @@ class AsyncWorld(ReplicaWiring, World):
 
     def callbacks(self) -> list[Callback]:
         """What the run records beside its metrics: the staleness of the updates."""
-        return [StalenessLog(self)] if self.is_writer else []
+        # on every replica, so that each matches the callbacks of rank 0's checkpoint
+        return [StalenessLog(self)]
 
     def close(self) -> None:
         """Leave the process group, if this replica is part of one."""
@@ -269,7 +300,7 @@ class StalenessLog(Callback):
         logs["staleness_mean"] = sum(values) / len(values) if values else math.nan
         logs["staleness_max"] = max(values) if values else 0
         out = getattr(self.trainer, "out_dir", None)
-        if out is not None:
+        if out is not None and self.world.is_writer:
             import json
 
             from optimlab.io import atomic_write_text

@@ -11,40 +11,91 @@ Messages. A request is a header of three int64 ``[kind, a, b]`` sent with tag
 ``HEADER``; a server receives headers from any rank, one at a time, and answers in the
 order they come, so the updates of one replica are applied in the order it sent them:
 
-==========  =====================  ==========================================
-kind        follows                the server
-==========  =====================  ==========================================
-``FETCH``   nothing                replies ``[version]`` and its shard; records
-                                   the fetch (delay-tolerant AdaGrad needs it)
-``PEEK``    nothing                replies the same without recording a fetch
-``PUSH``    the update (``DATA``)  applies it with base version ``a``, records
-                                   the staleness ``version - a``, counts it
-``EPOCH``   nothing                (server 0) replies once every replica has
-                                   finished epoch ``a`` or its run
-``REPORT``  nothing                replies the staleness values recorded since
-                                   the last report
-``DONE``    nothing                counts the replica out; the server stops
-                                   once every replica is out
-==========  =====================  ==========================================
+===========  =====================  ==========================================
+kind         follows                the server
+===========  =====================  ==========================================
+``FETCH``    nothing                replies ``[version]`` and its shard; records
+                                    the fetch (delay-tolerant AdaGrad needs it)
+``PEEK``     nothing                replies the same without recording a fetch
+``PUSH``     the update (``DATA``)  applies it with base version ``a``, records
+                                    the staleness ``version - a``, counts it
+``EPOCH``    nothing                replies once every replica has finished
+                                    epoch ``a`` or its run (a barrier); keeps a
+                                    snapshot of its state as it is there
+``REPORT``   nothing                replies the staleness values recorded up to
+                                    the last barrier, not yet reported
+``DONE``     nothing                counts the replica out; the server stops
+                                    once every replica is out
+``START``    nothing                replies (the writer's epoch) once the writer
+                                    (rank 0) has sent its own ``START``
+``SAVE``     nothing                replies the snapshot of the last barrier
+``RESTORE``  a snapshot (``DATA``)  takes it as its state
+``STATE``    a replica's state      (server 0) keeps it as the replica's state
+             (``DATA``)             at epoch end ``a``
+``GATHER``   nothing                (server 0) replies every other replica's
+                                    state of epoch end ``a``, once each of them
+                                    sent it or is out
+===========  =====================  ==========================================
+
+Checkpoints. Replicas step without waiting for each other, so the only points where
+the servers' state and every replica's belong together are the epoch ends, where
+every replica waits for every server. There each server keeps a snapshot of its
+shard, version, rule state and the versions still in use; the writer saves these
+snapshots (``SAVE``) and every replica's own state, which the other replicas leave
+with server 0 (``STATE``, ``GATHER``), in its checkpoint, and gives the snapshots back
+to a restarted group's servers (``RESTORE``) before any replica starts (``START``).
+Checkpoints are written at epoch ends only (``checkpoint_every`` is refused).
 """
 
 from __future__ import annotations
 
+import copy
+import io
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from optimlab.errors import OptimlabError
 from optimlab.parallel.replica import FlatParams
 from optimlab.train.distributed import share_bounds
 
-FETCH, PEEK, PUSH, EPOCH, REPORT, DONE = range(6)
+FETCH, PEEK, PUSH, EPOCH, REPORT, DONE, START, SAVE, RESTORE, STATE, GATHER = range(11)
 HEADER, DATA, REPLY, REPLY_DATA = 11, 12, 13, 14  # message tags
 
 
 def _header(kind: int, a: int = 0, b: int = 0) -> Tensor:
     return torch.tensor([kind, a, b], dtype=torch.int64)
+
+
+def pack(obj: Any) -> Tensor:
+    """``obj`` (tensors and plain values) as bytes in a uint8 tensor, to send."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+
+
+def unpack(data: Tensor) -> Any:
+    """What :func:`pack` packed."""
+    return torch.load(io.BytesIO(data.numpy().tobytes()), weights_only=True)
+
+
+def send_blob(data: Tensor, dst: int, tags: tuple[int, int]) -> None:
+    """Send ``data`` (uint8) as its length, then itself."""
+    dist.send(_header(len(data)), dst=dst, tag=tags[0])
+    if len(data):
+        dist.send(data, dst=dst, tag=tags[1])
+
+
+def recv_blob(src: int, tags: tuple[int, int]) -> Tensor:
+    """Receive what :func:`send_blob` sent."""
+    header = torch.zeros(3, dtype=torch.int64)
+    dist.recv(header, src=src, tag=tags[0])
+    data = torch.zeros(int(header[0]), dtype=torch.uint8)
+    if len(data):
+        dist.recv(data, src=src, tag=tags[1])
+    return data
 
 
 def split(size: int, servers: int) -> tuple[list[int], list[int]]:
@@ -53,20 +104,27 @@ def split(size: int, servers: int) -> tuple[list[int], list[int]]:
 
 
 class ParameterServer:
-    """Shard ``w`` with ``rule``, serving ``replicas``; server 0 (``coordinator``) also
-    holds the replicas at epoch ends until all of them got there."""
+    """Shard ``w`` with ``rule``, serving ``replicas`` (the first one, rank 0, writes
+    the run's checkpoints); ``coordinator`` (server 0) also keeps the other replicas'
+    states for the writer's checkpoints."""
 
     def __init__(self, w: Tensor, rule: Any, replicas: list[int], coordinator: bool) -> None:
         self.w = w
         self.rule = rule
         self.replicas = replicas
+        self.writer = replicas[0]
         self.coordinator = coordinator
         self.version = 0
-        self.pending: list[int] = []  # staleness since the last report
+        self.pending: list[int] = []  # staleness since the last barrier
+        self.closed: list[int] = []  # staleness up to the last barrier, not yet reported
         self.fetched: dict[int, list[int]] = {r: [] for r in replicas}  # versions in use
-        self.reached = dict.fromkeys(replicas, 0)  # epochs each replica finished
-        self.waiting: set[int] = set()
+        self.waiting: set[int] = set()  # at the epoch barrier
         self.done: set[int] = set()
+        self.started: int | None = None  # the writer's epoch once it has started
+        self.starting: set[int] = set()
+        self.states: dict[int, tuple[int, Tensor]] = {}  # replica -> (epoch, its state)
+        self.gathering: int | None = None  # the epoch the writer gathers, while it waits
+        self.saved = self._snapshot()
 
     def serve(self) -> None:
         """Answer requests until every replica is done."""
@@ -88,19 +146,74 @@ class ParameterServer:
                 self.version += 1
                 self._forget(src)
             elif kind == EPOCH:
-                self.reached[src] = a
                 self.waiting.add(src)
                 self._release()
             elif kind == REPORT:
-                values = torch.tensor(self.pending, dtype=torch.int64)
-                self.pending = []
+                values = torch.tensor(self.closed, dtype=torch.int64)
+                self.closed = []
                 dist.send(_header(len(values)), dst=src, tag=REPLY)
                 if len(values):
                     dist.send(values, dst=src, tag=REPLY_DATA)
             elif kind == DONE:
                 self.done.add(src)
                 self.fetched[src] = []
+                if src == self.writer and self.started is None:
+                    self._checkpointing(START, -1, src)  # it returned a finished run
                 self._release()
+                self._answer_gather()
+            else:
+                self._checkpointing(kind, a, src)
+
+    def _checkpointing(self, kind: int, a: int, src: int) -> None:
+        if kind == START:
+            if src not in self.done:
+                self.starting.add(src)
+            if src == self.writer:
+                self.started = a
+            if self.started is not None:
+                for r in sorted(self.starting):
+                    dist.send(_header(self.started), dst=r, tag=REPLY)
+                self.starting = set()
+        elif kind == SAVE:
+            send_blob(self.saved, src, (REPLY, REPLY_DATA))
+        elif kind == RESTORE:
+            self._restore(recv_blob(src, (HEADER, DATA)))
+        elif kind == STATE:
+            self.states[src] = (a, recv_blob(src, (HEADER, DATA)))
+            self._answer_gather()
+        elif kind == GATHER:
+            self.gathering = a
+            self._answer_gather()
+
+    def _answer_gather(self) -> None:
+        """Send the writer the other replicas' states of epoch end ``gathering`` once
+        each of them sent it (or is out, with the last one it sent)."""
+        if self.gathering is None:
+            return
+        others = self.replicas[1:]
+        if any(r not in self.done and self.states.get(r, (-1,))[0] < self.gathering
+               for r in others):  # fmt: skip
+            return
+        self.gathering = None
+        empty = torch.zeros(0, dtype=torch.uint8)
+        for r in others:
+            send_blob(self.states[r][1] if r in self.states else empty, self.writer,
+                      (REPLY, REPLY_DATA))  # fmt: skip
+
+    def _snapshot(self) -> Tensor:
+        """This server's state, packed: what a checkpoint saves of it."""
+        return pack({"version": self.version, "w": self.w.clone(),
+                     "rule": copy.deepcopy(self.rule.state_dict()),
+                     "fetched": {int(r): list(v) for r, v in self.fetched.items()}})  # fmt: skip
+
+    def _restore(self, data: Tensor) -> None:
+        state = unpack(data)
+        self.version = int(state["version"])
+        self.w.copy_(state["w"])
+        self.rule.load_state_dict(state["rule"])
+        self.fetched = {r: list(state["fetched"].get(r, [])) for r in self.replicas}
+        self.pending, self.closed = [], []
+        self.saved = data
 
     def _forget(self, replica: int) -> None:
         """After a push, a replica's next update is computed on its latest fetch or a
@@ -111,22 +224,27 @@ class ParameterServer:
         self.rule.release({v for versions in self.fetched.values() for v in versions})
 
     def _release(self) -> None:
-        if not self.coordinator:
+        """Once every replica still running waits at the barrier, nothing changes the
+        state until they go on: record it there, and let them go."""
+        active = {r for r in self.replicas if r not in self.done}
+        if not self.waiting or not active <= self.waiting:
             return
-        active = [self.reached[r] for r in self.replicas if r not in self.done]
-        floor = min(active) if active else None
+        self.closed += self.pending
+        self.pending = []
+        self.saved = self._snapshot()
         for r in sorted(self.waiting):
-            if floor is None or self.reached[r] <= floor:
-                self.waiting.discard(r)
-                dist.send(_header(self.reached[r]), dst=r, tag=REPLY)
+            dist.send(_header(0), dst=r, tag=REPLY)
+        self.waiting = set()
 
 
 class ServerLink:
     """A replica's link to the server ranks ``servers`` (see
-    :mod:`optimlab.parallel.replica` for what a link does)."""
+    :mod:`optimlab.parallel.replica` for what a link does); the writer's link (rank 0)
+    also saves and restores the servers' state."""
 
-    def __init__(self, servers: list[int]) -> None:
+    def __init__(self, servers: list[int], writer: bool = False) -> None:
         self.servers = servers
+        self.writer = writer
         self.bounds: list[tuple[int, int]] = []
         self._sending: list[tuple[Any, Tensor]] = []  # pushes in flight, with their buffers
 
@@ -164,10 +282,64 @@ class ServerLink:
             self._sending.append((dist.isend(header, dst=server, tag=HEADER), header))
             self._sending.append((dist.isend(part, dst=server, tag=DATA), part))
 
-    def wait_epoch(self, k: int) -> None:
+    def _all(self, kind: int, a: int = 0) -> list[int]:
+        """Send ``kind`` to every server; their one-value replies."""
         self._wait_sent()
-        dist.send(_header(EPOCH, k), dst=self.servers[0], tag=HEADER)
-        dist.recv(torch.zeros(3, dtype=torch.int64), src=self.servers[0], tag=REPLY)
+        for server in self.servers:
+            dist.send(_header(kind, a), dst=server, tag=HEADER)
+        reply = torch.zeros(3, dtype=torch.int64)
+        values = []
+        for server in self.servers:
+            dist.recv(reply, src=server, tag=REPLY)
+            values.append(int(reply[0]))
+        return values
+
+    def wait_epoch(self, k: int) -> None:
+        self._all(EPOCH, k)
+
+    def begin(self, epoch: int) -> int:
+        """Wait until the writer has started (and restored the servers when it
+        resumed); returns the epoch it starts at."""
+        return self._all(START, epoch)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The writer's: each server's state at the last epoch end."""
+        if not self.writer:
+            return {}
+        self._wait_sent()
+        saved = []
+        for server in self.servers:
+            dist.send(_header(SAVE), dst=server, tag=HEADER)
+            saved.append(unpack(recv_blob(server, (REPLY, REPLY_DATA))))
+        return {"servers": saved}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The writer's: give each server its state back (other replicas ignore it)."""
+        if not self.writer or "servers" not in state:
+            return
+        if len(state["servers"]) != len(self.servers):
+            raise OptimlabError(
+                f"the checkpoint holds {len(state['servers'])} server shards and this run "
+                f"has {len(self.servers)} servers; resume with the same servers"
+            )
+        for server, shard in zip(self.servers, state["servers"], strict=True):
+            dist.send(_header(RESTORE), dst=server, tag=HEADER)
+            send_blob(pack(shard), server, (HEADER, DATA))
+
+    def leave_state(self, epoch: int, state: Any) -> None:
+        """A replica other than the writer: leave its state at epoch end ``epoch`` with
+        server 0, for the writer's checkpoint."""
+        self._wait_sent()
+        dist.send(_header(STATE, epoch), dst=self.servers[0], tag=HEADER)
+        send_blob(pack(state), self.servers[0], (HEADER, DATA))
+
+    def gather_states(self, epoch: int, others: int) -> list[Any]:
+        """The writer: the ``others`` other replicas' states of epoch end ``epoch``
+        (None for a replica that left none)."""
+        self._wait_sent()
+        dist.send(_header(GATHER, epoch), dst=self.servers[0], tag=HEADER)
+        blobs = [recv_blob(self.servers[0], (REPLY, REPLY_DATA)) for _ in range(others)]
+        return [unpack(b) if len(b) else None for b in blobs]
 
     def report(self) -> list[list[int]]:
         self._wait_sent()
@@ -234,4 +406,5 @@ def join_async(config: Any, rank: int, size: int) -> Any:
     replicas, servers = split(size, config.servers or 1)
     if rank in servers:
         return ServerWorld(servers.index(rank), servers, replicas)
-    return AsyncWorld(rank, len(replicas), ServerLink(servers), replica_factory(config))
+    link = ServerLink(servers, writer=rank == 0)
+    return AsyncWorld(rank, len(replicas), link, replica_factory(config))

@@ -81,6 +81,9 @@ class SimulatedServer:
     def wait_epoch(self, k: int) -> None:
         pass
 
+    def begin(self, epoch: int) -> int:
+        return epoch
+
     def report(self) -> list[list[int]]:
         out, self.pending = self.pending, []
         return [out]

@@ -58,9 +58,6 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
         if getattr(world, "serves", False):
             world.serve(config)
             return None
-        if served and not world.is_writer:  # one replica writes; the others keep no files
-            config = config.replace(out=None, checkpoint_every=None, keep_epochs=False)
-            resume = False
         try:
             run = build_run(config, world=world, resume=resume,
                             progress=progress and world.is_writer)  # fmt: skip

@@ -428,6 +428,9 @@ class RunConfig:
             and self.parallel in ("downpour", "delay_tolerant"),
             "batch_repeats": self.batch_repeats > 1,
             "compile": self.compile,
+            "checkpoint_every": self.checkpoint_every is not None
+            and record.servers
+            and not simulated,
         }
         for name, given in refused.items():
             if given:
@@ -739,6 +742,8 @@ _PARALLEL_LIMITS = {
     "batch_repeats": "1 (each process takes its own share of every batch once)",
     "schedule": "a constant lr (the server applies every update with it)",
     "compile": "a run with parallel none",
+    "checkpoint_every": "checkpoints at epoch ends (the only points where the servers and "
+    "every replica agree)",
 }
 
 # Settings that belong to some parallel methods only (see optimlab.parallel.methods).

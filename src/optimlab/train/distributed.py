@@ -48,7 +48,9 @@ class World:
         evaluates: whether this process evaluates the validation and test sets.
         rank_state: what of the model and optimizer differs between processes and so
             goes into the checkpoint once per process (``("model", "optimizer")`` for
-            local SGD, nothing where the processes hold one model).
+            local SGD, nothing where the processes hold one model); ``"counters"``:
+            the step and example counts and the scheduler, where each process steps at
+            its own pace.
         pipelined: the processes hold stages of the model and run each batch through
             them together; the trainer calls :meth:`forward_backward` instead of its own
             forward and backward passes.

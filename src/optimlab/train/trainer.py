@@ -576,6 +576,10 @@ class Trainer:
             state["model"] = self.model.state_dict()
         if "optimizer" in self.world.rank_state:
             state["optimizer"] = optimizer_state(self.optimizer)
+        if "counters" in self.world.rank_state:  # processes that step at their own pace
+            scheduler = self.scheduler.state_dict() if self.scheduler is not None else None
+            state["counters"] = {"step": self.step, "examples": self.examples,
+                                 "scheduler": scheduler}  # fmt: skip
         return state
 
     def _load_rank_state(self, ranks: list[dict[str, Any]]) -> None:
@@ -589,6 +593,10 @@ class Trainer:
             self.model.load_state_dict(own["model"])
         if "optimizer" in own:
             load_optimizer_state(self.optimizer, own["optimizer"])
+        if "counters" in own:
+            self.step, self.examples = own["counters"]["step"], own["counters"]["examples"]
+            if self.scheduler is not None and own["counters"]["scheduler"] is not None:
+                self.scheduler.load_state_dict(own["counters"]["scheduler"])
         self._totals.load_state_dict(own["totals"], self.device)
         set_rng_state(own["rng"])
 
