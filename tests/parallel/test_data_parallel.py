@@ -62,3 +62,16 @@ def test_torchrun_starts_the_same_run(serial, tmp_path):
     assert max_relative_error(final_weights(out), final_weights(serial)) < TOLERANCE
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert state["config"]["nproc"] == 2 and state["config"]["nnodes"] == 1  # from torchrun
+
+
+def test_a_worker_runs_one_intra_op_and_one_inter_op_thread():
+    # a fresh process, as a launched worker is: the pools are sized before they start
+    import subprocess
+    import sys
+
+    code = ("import torch; from optimlab.parallel.worker import use_threads; use_threads(1); "
+            "torch.ones(1 << 20).sum(); "
+            "print(torch.get_num_threads(), torch.get_num_interop_threads())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    assert out.stdout.split() == ["1", "1"]

@@ -27,8 +27,10 @@ def test_bench_parallel_prints_both_ratios_side_by_side(capsys):
     ratios = {line.split(": ", 1)[1].split("  ")[0]: line.split() for line in summary[1:3]}
     assert set(ratios) == {"sync 2x1 / threads 1x2", "delay model fixed:2 / serial"}
     for fields in ratios.values():
-        median, fastest, goal = float(fields[-4]), float(fields[-3]), fields[-1]
+        median, fastest, goal = float(fields[-7]), float(fields[-6]), fields[-1]
+        low, mid, high = (float(x) for x in fields[-5:-2])
         assert median > 0 and fastest > 0 and goal in ("1.15", "1.10")
+        assert low == mid == high == median  # one round: its ratio is the ratio
     assert summary[3].startswith("load average")
 
 
@@ -39,3 +41,13 @@ def test_bench_parallel_checks_its_arguments(capsys):
     assert "invalid rounds: 0" in capsys.readouterr().err
     assert main(["bench", "parallel", "--delay", "sometimes"]) == 2
     assert "sometimes" in capsys.readouterr().err
+
+
+def test_the_summary_gives_each_rounds_ratio_and_their_spread():
+    from optimlab.bench.parallel import _summary
+
+    per_round = {"ref": [[1.0, 3.0], [2.0], [4.0]], "other": [[3.0, 3.0], [3.0], [2.0]]}
+    summary = _summary(per_round, "ref", "other")
+    assert summary["round_ratios"] == [1.5, 1.5, 0.5]
+    assert summary["round_ratios_spread"] == (0.5, 1.5, 1.5)
+    assert summary["ratio"] == 3.0 / 2.5 and summary["fastest_ratio"] == 2.0

@@ -22,11 +22,12 @@ and its first epoch is left out (warm-up). Process start-up and data loading are
 timed.
 
 Reported: per pair, the median and the fastest seconds per epoch of each contender and
-their ratios, then one summary line per ratio with its goal, and the machine's load
-average before and after. On a machine that others use, the two measures disagree: a
-thread that waits for a busy core holds up its whole process, so the threads lose more
-to other load than the processes do, and the fastest epochs are the ones least
-disturbed.
+their ratios, then one summary line per ratio: over all rounds by the median and by the
+fastest epoch, the spread (min, median, max) of the rounds' own ratios (each round's
+median epochs), and the goal; and the machine's load average before and after. On a
+machine that others use, the median and the fastest disagree: a thread that waits for
+a busy core holds up its whole process, so the threads lose more to other load than
+the processes do, and the fastest epochs are the ones least disturbed.
 """
 
 from __future__ import annotations
@@ -114,19 +115,21 @@ def _time_pair(
     rounds: int,
     tmp: str,
     print_fn: Callable[[str], Any],
-) -> dict[str, list[float]]:
-    """Seconds per epoch of each contender, after each run's first epoch, in alternating
-    rounds; the table of the pair printed with the first contender as the reference."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+) -> dict[str, list[list[float]]]:
+    """Seconds per epoch of each contender in each round, after each run's first epoch,
+    in alternating rounds; the table of the pair printed with the first contender as the
+    reference."""
+    per_round: dict[str, list[list[float]]] = {name: [] for name in contenders}
     for r in range(rounds):
         order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
         for name in order:
             out = Path(tempfile.mkdtemp(prefix=f"{r}-", dir=tmp))
             contenders[name](out)
             epoch_times = _epoch_times(out)[1:]
-            times[name].extend(epoch_times)
+            per_round[name].append(epoch_times)
             shown = ", ".join(f"{t:.2f}" for t in epoch_times)
             print_fn(f"  round {r + 1}  {name:<30} s/epoch {shown}")
+    times = {name: [t for ts in rounds_ for t in ts] for name, rounds_ in per_round.items()}
     first = next(iter(contenders))
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     fastest = {name: min(ts) for name, ts in times.items()}
@@ -136,7 +139,7 @@ def _time_pair(
             f"{name:<32}{medians[name]:>16.2f}{medians[name] / medians[first]:>8.2f}"
             f"{fastest[name]:>10.2f}{fastest[name] / fastest[first]:>8.2f}"
         )
-    return times
+    return per_round
 
 
 def run_parallel_bench(
@@ -193,23 +196,36 @@ def run_parallel_bench(
                 results["delay"],
                 DELAY_GOAL,
             )
-    print_fn(f"{'ratio':<48}{'median':>8}{'fastest':>9}{'goal':>8}")
+    print_fn(f"{'ratio':<48}{'median':>8}{'fastest':>9}{'rounds: min':>13}{'median':>8}"
+             f"{'max':>7}{'goal':>9}")  # fmt: skip
     for name, (summary, goal) in results["ratios"].items():
+        low, mid, high = summary["round_ratios_spread"]
+        goal_text = f"<= {goal:.2f}"
         print_fn(f"{name:<48}{summary['ratio']:>8.2f}{summary['fastest_ratio']:>9.2f}"
-                 f"{'<= ' + format(goal, '.2f'):>8}")  # fmt: skip
+                 f"{low:>13.2f}{mid:>8.2f}{high:>7.2f}{goal_text:>9}")  # fmt: skip
     print_fn(f"load average (1 min) before {load[0]:.2f}, after {_load():.2f}")
     results["ratios"] = {k: v[0]["ratio"] for k, v in results["ratios"].items()}
     return results
 
 
-def _summary(times: dict[str, list[float]], reference: str, other: str) -> dict[str, Any]:
+def _summary(per_round: dict[str, list[list[float]]], reference: str, other: str) -> dict[str, Any]:
+    """Medians and fastest epochs over all rounds and their ratios; and the ratio of
+    each round's medians, whose spread (min, median, max) shows how far one round's
+    ratio can be trusted."""
+    times = {name: [t for ts in rounds for t in ts] for name, rounds in per_round.items()}
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     fastest = {name: min(ts) for name, ts in times.items()}
+    rounds = [
+        statistics.median(mine) / statistics.median(ref)
+        for mine, ref in zip(per_round[other], per_round[reference], strict=True)
+    ]
     return {
         "medians": medians,
         "fastest": fastest,
         "ratio": medians[other] / medians[reference],
         "fastest_ratio": fastest[other] / fastest[reference],
+        "round_ratios": rounds,
+        "round_ratios_spread": (min(rounds), statistics.median(rounds), max(rounds)),
         "times": times,
     }
 

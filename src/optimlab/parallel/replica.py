@@ -67,12 +67,14 @@ class FlatParams:
             p.add_(chunk.view_as(p), alpha=alpha)
 
     @torch.no_grad()
-    def grad(self) -> Tensor:
-        """The gradients as one vector (zeros where a parameter has none)."""
-        return torch.cat([
+    def grad(self, out: Tensor | None = None) -> Tensor:
+        """The gradients as one vector (zeros where a parameter has none), written into
+        ``out`` when given (a vector of ``numel`` elements, reused between steps)."""
+        parts = [
             p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
             for p in self.params
-        ])  # fmt: skip
+        ]
+        return torch.cat(parts) if out is None else torch.cat(parts, out=out)
 
 
 class _Forward(nn.Module):

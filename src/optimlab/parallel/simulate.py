@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from optimlab.parallel.delay import DelayModel, parse_delay
@@ -32,6 +33,8 @@ from optimlab.parallel.rules import make_rule
 class SimulatedServer:
     """A one-shard server for one replica, whose fetches are ``delay``-stale."""
 
+    applies_at_once = True  # a push is applied before it returns; the update is not kept
+
     def __init__(self, config: Any, delay: DelayModel) -> None:
         self.config = config
         self.delay = delay
@@ -40,6 +43,9 @@ class SimulatedServer:
         self.w: Tensor | None = None
         self.rule: Any = None
         self.history: dict[int, Tensor] = {}  # version -> w, for the last `keep` versions
+        # the vectors of versions that left the window, refilled by later pushes: copying
+        # into one costs no allocation (and none of a fresh tensor's page faults)
+        self._spare: list[Tensor] = []
         self.fetched: list[int] = []  # versions the replica may still push against
         self.pending: list[int] = []  # staleness since the last report
 
@@ -50,11 +56,17 @@ class SimulatedServer:
         self.rule.snapshot(0)
 
     def fetch(self, into: Tensor) -> list[int]:
+        weights, versions = self.fetch_source()
+        into.copy_(weights)
+        return versions
+
+    def fetch_source(self) -> tuple[Tensor, list[int]]:
+        """A fetch without its copy: the server's vector of the fetched version itself,
+        which the caller reads (copies into the replica) before its next push."""
         assert self.w is not None
         base = self.version - min(self.delay.draw(), self.version)
-        into.copy_(self.w if base == self.version else self.history[base])
         self.fetched.append(base)
-        return [base]
+        return (self.w if base == self.version else self.history[base]), [base]
 
     def peek(self, into: Tensor) -> None:
         assert self.w is not None
@@ -64,13 +76,14 @@ class SimulatedServer:
         assert self.w is not None
         (base,) = bases
         if self.keep:
-            self.history[self.version] = self.w.clone()
+            kept = self._spare.pop() if self._spare else torch.empty_like(self.w)
+            self.history[self.version] = kept.copy_(self.w)
         self.rule.apply(self.w, update, base, self.version)
         self.pending.append(self.version - base)
         self.version += 1
         oldest = self.version - self.keep
         for old in [v for v in self.history if v < oldest]:
-            del self.history[old]
+            self._spare.append(self.history.pop(old))
         # as a real server: after a push the replica's next update is computed on its
         # latest fetch or a later one (a base older than the delay's window when
         # n_fetch > 1)
@@ -92,7 +105,9 @@ class SimulatedServer:
         pass
 
     def state_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "w": self.w, "history": dict(self.history),
+        # copies of the kept versions: their vectors are refilled by later pushes
+        history = {v: w.clone() for v, w in self.history.items()}
+        return {"version": self.version, "w": self.w, "history": history,
                 "rule": self.rule.state_dict(), "delay": self.delay.state_dict(),
                 "fetched": list(self.fetched), "pending": list(self.pending)}  # fmt: skip
 
@@ -101,6 +116,7 @@ class SimulatedServer:
         self.version = int(state["version"])
         self.w.copy_(state["w"])
         self.history = {int(v): w.clone() for v, w in state["history"].items()}
+        self._spare = []
         self.rule.load_state_dict(state["rule"])
         self.delay.load_state_dict(state["delay"])
         self.fetched = list(state["fetched"])

@@ -48,7 +48,10 @@ class SyncWorld(ProcessGroupWorld):
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        # Gradients as views of DDP's buckets: the all-reduce works on them in place,
+        # without a copy into the buckets and back each step. (DDP broadcasts buffers
+        # before a forward only where the model has some, so that needs no option.)
+        return DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
 
     def loss_weights(
         self, step: int, local_sizes: Sequence[int], global_sizes: Sequence[int]

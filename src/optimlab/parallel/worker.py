@@ -48,6 +48,7 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
 
     place = place_from_environment()
     config = resolve(RunConfig.from_json(settings), place)
+    use_threads(config.threads)
     if resume is False and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
         resume = "auto"  # restarted after a failure: continue, do not start over again
     served = method(config.parallel).servers
@@ -68,6 +69,20 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
     finally:
         world.close()
     return result.summary if world.is_writer else None
+
+
+def use_threads(threads: int) -> None:
+    """Give this process ``threads`` intra-op threads and as many inter-op threads.
+
+    Called first, before any tensor work: torch's thread pools start at the first
+    parallel operation and keep their size after, and the inter-op pool can be sized
+    only before it starts (a process of one thread then really runs one)."""
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # the pool has started: it keeps its size
+            pass
 
 
 def server_device(name: str) -> torch.device:

@@ -866,7 +866,8 @@ class Trainer:
                     # An empty share (a last batch smaller than the world) still runs
                     # backward, with a zero loss, so that every process reduces gradients.
                     loss = loss_fn(out, yb) if n else out.sum() * 0.0
-                    (loss * w).backward()
+                    # equal shares weigh 1: the product would be exact, so skip its op
+                    (loss if w == 1.0 else loss * w).backward()
                     add(loss, out, yb, n)
                     self.evaluations += 1
                     self.examples += seen
