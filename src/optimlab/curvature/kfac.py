@@ -124,9 +124,8 @@ def precondition(matrix: Tensor, a_inv: Tensor, g_inv: Tensor) -> Tensor:
 
 
 class Workspace:
-    """Buffers that the per-step products write into, kept from step to step: a fresh
-    allocation of a weight-sized matrix costs about as much as a pass over it (the
-    allocator hands large blocks back to the system, which then zeroes new pages)."""
+    """Buffers that the per-step products write into, kept from step to step, so that
+    a step allocates no weight-sized matrices of its own."""
 
     def __init__(self) -> None:
         self._buffers: dict[object, Tensor] = {}
