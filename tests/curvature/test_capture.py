@@ -194,3 +194,47 @@ def test_param_grads_are_left_empty_for_a_graph_of_another_form():
     with rec.recording(layers=True):
         layer(x[0]).sum().backward()
     assert rec.layers[0].param_grads == {}
+
+
+@pytest.mark.parametrize("param_grads", [False, True])
+def test_clear_frees_the_recorded_passes(param_grads):
+    """The hooks on a recorded output and its node refer back to the record: clear()
+    must break that cycle, or every recorded pass's graph and tensors stay alive."""
+    import gc
+    import weakref
+
+    model = net()
+    x, _ = batch()
+    rec = Recorder(model.parameters(), (nn.Linear,))
+    with rec.recording(layers=True, param_grads=param_grads):
+        model(x).pow(2).sum().backward()
+    refs = [weakref.ref(rec.model.output)] + [weakref.ref(c.output) for c in rec.layers]
+    refs += [weakref.ref(g) for c in rec.layers for g in c.param_grads.values()]
+    assert len(refs) == 3 + (4 if param_grads else 0)
+    model.zero_grad(set_to_none=True)
+    rec.clear()
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
+
+
+def test_uncopied_param_grads_are_intact_until_changed_in_place():
+    """Without copies, param_grads are autograd's own tensors (possibly .grad itself):
+    intact_param_grads keeps them while no in-place operation has touched them."""
+    layer = seeded(nn.Linear(3, 4).double(), 7)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    rec = Recorder(layer.parameters(), (nn.Linear,))
+    with rec.recording(layers=True, param_grads=True, copy=False):
+        out = layer(x)
+        (out**2).sum().backward(retain_graph=True)
+    call = rec.layers[0]
+    expected = torch.autograd.grad((layer(x) ** 2).sum(), [layer.weight, layer.bias])
+    intact = call.intact_param_grads()
+    assert sorted(intact) == ["bias", "weight"]
+    torch.testing.assert_close(intact["weight"], expected[0], **TOL)
+    torch.testing.assert_close(intact["bias"], expected[1], **TOL)
+    # a second pass accumulates into .grad; where that is the caught tensor, it drops out
+    shares = layer.weight.grad.data_ptr() == call.param_grads["weight"].data_ptr()
+    out.sum().backward()
+    assert ("weight" in call.intact_param_grads()) is not shares
+    call.param_grads["bias"].add_(1.0)
+    assert "bias" not in call.intact_param_grads()

@@ -183,6 +183,32 @@ def test_kl_clip_scales_the_step_to_the_bound_and_penalties_step_plainly():
     torch.testing.assert_close(after, w0.reshape(-1) - lr * nu * (d + penalty), **TOL)
 
 
+def test_a_penalty_from_a_second_backward_pass_steps_plainly():
+    """A penalty's gradient accumulated into .grad by a second backward call (which may
+    change the tensor the first pass handed on) still takes a plain step, the rest the
+    preconditioned one."""
+    x, y = softmax_data(n=6, dim=4, classes=3, seed=14)
+    layer = seeded(nn.Linear(4, 3).double(), 15)
+    c = 0.2
+    grad = bar_gradient(layer, nn.functional.cross_entropy(layer(x), y))
+    w0 = torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1)
+    penalty = torch.cat([c * w0[:, :-1], torch.zeros(3, 1, dtype=torch.float64)], 1).reshape(-1)
+    opt = oo.KFAC(layer.parameters(), lr=0.5, damping=0.01, fisher="empirical", kl_clip=None)
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(layer(x), y)
+        loss.backward()
+        (0.5 * c * (layer.weight**2).sum()).backward()
+        return loss
+
+    opt.step(closure)
+    a, g = factors(opt, layer)
+    d = damped_kron_step(a, g, grad, 0.01)
+    after = torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1).reshape(-1)
+    torch.testing.assert_close(after, w0.reshape(-1) - 0.5 * (d + penalty), **TOL)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("n", [2, 10])  # both product orders
 def test_steps_agree_whether_v_is_caught_from_the_pass_or_formed_from_the_rows(bias, n):

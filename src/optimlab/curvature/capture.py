@@ -46,7 +46,10 @@ class Call:
         output_grads: the gradients backward passes sent into ``output``, in order.
         param_grads: when asked for, the gradients of the module's ``weight`` and ``bias``
             (by name, shaped like them) that the first backward pass computed through this
-            call, copies; empty where the pass's graph is not of a recognized form.
+            call; empty where the pass's graph is not of a recognized form. Copies, or
+            when asked for, the tensors autograd computed (no copy; autograd may hand one
+            on as ``.grad`` and accumulate into it later: ``intact_param_grads`` tells).
+        param_versions: the version counters of ``param_grads`` when they were caught.
         version: the output's version counter at the call.
     """
 
@@ -55,7 +58,9 @@ class Call:
     output: Any
     output_grads: list[Tensor] = field(default_factory=list)
     param_grads: dict[str, Tensor] = field(default_factory=dict)
+    param_versions: dict[str, int] = field(default_factory=dict)
     version: int = field(init=False, default=-1)
+    hooks: list[Any] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.output, Tensor):
@@ -71,6 +76,26 @@ class Call:
         """Whether no in-place operation has changed the output since the call (then a
         gradient asked for it is the gradient of what the module returned)."""
         return isinstance(self.output, Tensor) and self.output._version == self.version
+
+    def release(self) -> None:
+        """Remove the call's gradient hooks and drop its tensors. The hooks refer to the
+        call and the call to the output, whose autograd node holds the hooks: a cycle
+        through C++ that Python's garbage collector cannot see, which would keep each
+        recorded pass's graph and tensors alive for good."""
+        for handle in self.hooks:
+            handle.remove()
+        self.hooks.clear()
+        self.args, self.output = (), None
+        self.output_grads, self.param_grads, self.param_versions = [], {}, {}
+
+    def intact_param_grads(self) -> dict[str, Tensor]:
+        """The ``param_grads`` that no in-place operation has changed since they were
+        caught (all of them where they are copies)."""
+        return {
+            name: grad
+            for name, grad in self.param_grads.items()
+            if grad._version == self.param_versions.get(name)
+        }
 
 
 class Recorder:
@@ -91,6 +116,8 @@ class Recorder:
 
     def clear(self) -> None:
         """Drop the records (and with them the graph they hold)."""
+        for call in [*self.layers, *([self.model] if self.model is not None else [])]:
+            call.release()
         self.model, self.other_model_calls, self.layers = None, 0, []
 
     def owns(self, module: nn.Module) -> bool:
@@ -102,10 +129,13 @@ class Recorder:
         return isinstance(module, self.layer_types) and id(weight) in self._ids
 
     @contextmanager
-    def recording(self, *, layers: bool = False, param_grads: bool = False) -> Iterator[Recorder]:
+    def recording(
+        self, *, layers: bool = False, param_grads: bool = False, copy: bool = True
+    ) -> Iterator[Recorder]:
         """Record the model call (always) and the layer calls (when ``layers``) of the
         code run inside, with the layers' own parameter gradients (when ``param_grads``,
-        see ``Call``); earlier records are dropped on entry."""
+        copies unless ``copy`` is false; see ``Call``); earlier records are dropped on
+        entry."""
         self.clear()
         depth = 0
 
@@ -119,7 +149,7 @@ class Recorder:
             if layers and self._is_layer(module):
                 call = self._watch(Call(module, args, output))
                 if param_grads:
-                    _watch_params(call)
+                    _watch_params(call, copy)
                 self.layers.append(call)
             if depth == 0 and self.owns(module):
                 if self.model is None:
@@ -141,7 +171,9 @@ class Recorder:
     def _watch(call: Call) -> Call:
         out = call.output
         if isinstance(out, Tensor) and out.requires_grad:
-            out.register_hook(lambda grad: call.output_grads.append(grad.detach()))
+            call.hooks.append(
+                out.register_hook(lambda grad: call.output_grads.append(grad.detach()))
+            )
         return call
 
 
@@ -163,11 +195,13 @@ def _param_slots(node: Any, module: nn.Module) -> dict[str, tuple[int, bool]]:
     return slots
 
 
-def _watch_params(call: Call) -> None:
-    """Copy, on the first backward pass through ``call``, the gradients its node sends to
+def _watch_params(call: Call, copy: bool = True) -> None:
+    """Keep, on the first backward pass through ``call``, the gradients its node sends to
     the module's weight and bias: the part of their ``.grad`` that came through this
-    call's output, which a later pass or penalty does not change (a copy: autograd may
-    accumulate into the tensor it hands on)."""
+    call's output. A copy is what a later pass or penalty does not change (autograd may
+    hand the tensor on as ``.grad`` and accumulate into it); without one, the version
+    counters recorded tell whether it still holds (a copy of a dense layer's weight
+    gradient costs as much as a pass over the weights, in a fresh allocation)."""
     node = getattr(call.output, "grad_fn", None)
     if node is None:
         return
@@ -184,9 +218,12 @@ def _watch_params(call: Call) -> None:
             grad = grad_inputs[i]
             if grad is not None:
                 grad = grad.T if transposed else grad
-                call.param_grads[name] = grad.clone(memory_format=torch.contiguous_format)
+                if copy:
+                    grad = grad.clone(memory_format=torch.contiguous_format)
+                call.param_grads[name] = grad
+                call.param_versions[name] = grad._version
 
-    node.register_hook(hook)
+    call.hooks.append(node.register_hook(hook))
 
 
 def example_mixing_modules(model: nn.Module) -> list[str]:

@@ -123,6 +123,31 @@ def precondition(matrix: Tensor, a_inv: Tensor, g_inv: Tensor) -> Tensor:
     return g_inv @ matrix @ a_inv
 
 
+class Workspace:
+    """Buffers that the per-step products write into, kept from step to step, so that
+    a step allocates no weight-sized matrices of its own."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[object, Tensor] = {}
+
+    def get(self, key: object, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """An uninitialized ``shape`` tensor of ``like``'s dtype and device, the same one
+        for the same key while those stay."""
+        buf = self._buffers.get(key)
+        if (
+            buf is None
+            or buf.shape != shape
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            buf = self._buffers[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buf
+
+    def clear(self) -> None:
+        """Drop the buffers."""
+        self._buffers.clear()
+
+
 def precondition_gradient(
     out_rows: Tensor,
     in_rows: Tensor,
@@ -130,26 +155,37 @@ def precondition_gradient(
     g_inv: Tensor,
     v_weight: Tensor,
     v_bias: Tensor | None,
+    workspace: Workspace | None = None,
+    key: object = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``G^-1 V A^-1`` for ``V = [v_weight | v_bias] = out_rows^T [in_rows | 1]`` (the
-    gradient a layer's outputs send back to ``[W | b]``), as the new tensors ``(o x d,
-    o or None)``, with the products in the cheaper order: ``(out_rows G^-1)^T ([in_rows
-    | 1] A^-1)`` costs ``R (o^2 + d^2 + o d)`` for ``R`` rows, ``o`` outputs and ``d``
-    inputs, ``G^-1 V A^-1`` costs ``o d (o + d)``. The column of 1s is never formed:
-    it contributes the last row of ``A^-1``."""
+    gradient a layer's outputs send back to ``[W | b]``), as ``(o x d, o or None)``, with
+    the products in the cheaper order: ``(out_rows G^-1)^T ([in_rows | 1] A^-1)`` costs
+    ``R (o^2 + d^2 + o d)`` for ``R`` rows, ``o`` outputs and ``d`` inputs, ``G^-1 V A^-1``
+    costs ``o d (o + d)``. The column of 1s is never formed: it contributes the last row
+    of ``A^-1``. The products go into ``workspace``'s buffers under ``key`` (so the
+    result is overwritten by the next call with the same key), or new tensors."""
     rows, o = out_rows.shape
     d = a_inv.shape[0]
-    if v_bias is None:
-        if rows * (o * o + d * d + o * d) < o * d * (o + d):
-            return (out_rows @ g_inv).T @ (in_rows @ a_inv), None
-        return g_inv @ (v_weight @ a_inv), None
+    space = workspace if workspace is not None else Workspace()
+    d_w = space.get((key, "D"), (o, v_weight.shape[1]), v_weight)
     if rows * (o * o + d * d + o * d) < o * d * (o + d):
-        left = (out_rows @ g_inv).T
+        # E G^-1 (R x o), used transposed
+        left = torch.mm(out_rows, g_inv, out=space.get((key, "EG"), (rows, o), out_rows)).T
+        if v_bias is None:
+            right = torch.mm(in_rows, a_inv, out=space.get((key, "AA"), (rows, d), in_rows))
+            return torch.mm(left, right, out=d_w), None
         # [in_rows | 1] A^-1, its weight columns and its bias column
-        right_w = torch.addmm(a_inv[-1, :-1], in_rows, a_inv[:-1, :-1])
+        right_w = torch.addmm(a_inv[-1, :-1], in_rows, a_inv[:-1, :-1],
+                              out=space.get((key, "AA"), (rows, d - 1), in_rows))  # fmt: skip
         right_b = torch.addmv(a_inv[-1, -1], in_rows, a_inv[:-1, -1])
-        return left @ right_w, left @ right_b
+        return torch.mm(left, right_w, out=d_w), left @ right_b
+    if v_bias is None:
+        va = torch.mm(v_weight, a_inv, out=space.get((key, "VA"), tuple(v_weight.shape), v_weight))
+        return torch.mm(g_inv, va, out=d_w), None
     # [v_weight | v_bias] A^-1, its weight columns and its bias column
-    va_w = (v_weight @ a_inv[:-1, :-1]).addr_(v_bias, a_inv[-1, :-1])
+    va_w = torch.mm(v_weight, a_inv[:-1, :-1],
+                    out=space.get((key, "VA"), tuple(v_weight.shape), v_weight))  # fmt: skip
+    va_w.addr_(v_bias, a_inv[-1, :-1])
     va_b = torch.addmv(v_bias * a_inv[-1, -1], v_weight, a_inv[:-1, -1])
-    return g_inv @ va_w, g_inv @ va_b
+    return torch.mm(g_inv, va_w, out=d_w), g_inv @ va_b

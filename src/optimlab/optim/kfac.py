@@ -74,11 +74,14 @@ class KFAC(ClosureOptimizer):
     Fisher describes and is preconditioned; whatever else ``.grad`` holds (the
     gradient of a penalty on the weights added to the loss, such as ``--l2``) steps
     plainly, which decouples weight decay from the preconditioner (Zhang, Wang, Xu &
-    Grosse 2019). Without a penalty ``R_l`` is rounding. ``G^-1 V_l A^-1`` is computed
-    as ``(E G^-1)^T (Abar A^-1)`` from the rows ``E`` and ``Abar`` when that is cheaper
-    (``optimlab.curvature.kfac.precondition_gradient``), and ``V_l`` is the copy of the
-    gradient the closure's backward pass sent through the layer's call
-    (``optimlab.curvature.capture``), or ``E^T Abar`` where its graph has another form.
+    Grosse 2019). Without a penalty ``R_l`` is 0, and where ``.grad`` is the very
+    tensor ``V_l`` it is not formed. ``G^-1 V_l A^-1`` is computed as ``(E G^-1)^T
+    (Abar A^-1)`` from the rows ``E`` and ``Abar`` when that is cheaper
+    (``optimlab.curvature.kfac.precondition_gradient``, into buffers kept from step to
+    step), and ``V_l`` is the gradient the closure's backward pass sent through the
+    layer's call, as autograd computed it (``optimlab.curvature.capture``; no copy), or
+    ``E^T Abar`` where its graph has another form or a later backward call in the
+    closure has accumulated into it.
 
     How it sees the layers: like the other closure optimizers it takes
     ``step(closure)``, built from parameters alone (the registry, the Trainer and the
@@ -94,10 +97,11 @@ class KFAC(ClosureOptimizer):
     Cost per step: the closure; with the true Fisher on factor-update steps one more
     backward pass. Per layer with ``d`` inputs (channels x kernel size for a
     convolution), ``o`` outputs and ``R = N T`` rows: ``R (d^2 + o^2)`` for the factors
-    (every ``T1`` steps); a copy of ``o d`` floats for ``V_l`` (``R o d`` where it is
-    formed from the rows) and ``min(o d (o + d), R (o^2 + d^2 + o d))`` for the
-    preconditioning (every step); ``d^3 + o^3`` for the inverses (every ``T3`` steps).
-    Memory: ``A``, ``G`` and their inverses, ``2 (d^2 + o^2)`` floats per layer.
+    (every ``T1`` steps); ``R o d`` where ``V_l`` is formed from the rows, and
+    ``min(o d (o + d), R (o^2 + d^2 + o d))`` for the preconditioning (every step);
+    ``d^3 + o^3`` for the inverses (every ``T3`` steps). Memory: ``A``, ``G`` and their
+    inverses, ``2 (d^2 + o^2)`` floats per layer, and the preconditioning's buffers,
+    ``o d + R (o + d)`` floats (``2 o d`` in the other order).
 
     Args:
         params: the model's parameters, one group.
@@ -157,6 +161,7 @@ class KFAC(ClosureOptimizer):
         self._recorder = Recorder(self._params, factors.LAYER_TYPES)
         self._warned: set[str] = set()
         self._generator: torch.Generator | None = None
+        self._space = factors.Workspace()
 
     # -- the layers -------------------------------------------------------------------
 
@@ -281,7 +286,8 @@ class KFAC(ClosureOptimizer):
         if closure is None:
             self._call(None)  # raises, naming what the closure must do
         try:
-            with self._recorder.recording(layers=True, param_grads=True):
+            # V without a copy: the version counters tell where it was changed since
+            with self._recorder.recording(layers=True, param_grads=True, copy=False):
                 # the sampled pass runs backward through the closure's graph once more
                 with backward_retains_graph() if sampled else nullcontext():
                     loss = self._call(closure)
@@ -317,25 +323,33 @@ class KFAC(ClosureOptimizer):
             if "A_inv" not in s or weight.grad is None or lp.out_rows is None:
                 continue
             # the gradient through the layer's outputs V: as the closure's backward pass
-            # computed it where the recorder caught it, else from the rows
-            v_w = call.param_grads.get("weight")
-            v_b = call.param_grads.get("bias") if bias is not None else None
+            # computed it where the recorder caught it (and nothing has changed it since),
+            # else from the rows
+            caught = call.intact_param_grads()
+            v_w = caught.get("weight")
+            v_b = caught.get("bias") if bias is not None else None
             if v_w is None or (bias is not None and v_b is None):
                 v_w = lp.out_rows.T @ lp.in_rows
                 v_b = lp.out_rows.sum(0) if bias is not None else None
             v_w = v_w.reshape(v_w.shape[0], -1)
             d_w, d_b = factors.precondition_gradient(
-                lp.out_rows, lp.in_rows, s["A_inv"], s["G_inv"], v_w, v_b
+                lp.out_rows, lp.in_rows, s["A_inv"], s["G_inv"], v_w, v_b, self._space, key
             )
             kl += float(torch.dot(d_w.view(-1), v_w.reshape(-1)))
-            # D = G^-1 V A^-1 + ([dW | db] - V): what else .grad holds steps plainly
-            d_w.add_(weight.grad.reshape(d_w.shape)).sub_(v_w)
+            # D = G^-1 V A^-1 + ([dW | db] - V): what else .grad holds steps plainly; where
+            # .grad is V itself (autograd handed the caught tensor on and nothing else
+            # reached it), that rest is exactly 0
+            grad = weight.grad.reshape(d_w.shape)
+            if not _same(grad, v_w):
+                d_w.add_(grad).sub_(v_w)
             steps.append((weight, d_w.view(weight.shape)))
             if bias is not None and d_b is not None and v_b is not None:
                 kl += float(torch.dot(d_b, v_b))
-                if bias.grad is not None:
-                    d_b.add_(bias.grad)
-                steps.append((bias, d_b.sub_(v_b)))
+                if bias.grad is None:
+                    d_b.sub_(v_b)
+                elif not _same(bias.grad, v_b):
+                    d_b.add_(bias.grad).sub_(v_b)
+                steps.append((bias, d_b))
         handled = {id(p) for p, _ in steps}
         for p in self._params:
             if id(p) not in handled and p.grad is not None:
@@ -349,6 +363,16 @@ class KFAC(ClosureOptimizer):
             nu = min(1.0, math.sqrt(kappa / (lr * lr * kl)))
         for p, d in steps:
             p.add_(d, alpha=-lr * nu)
+
+
+def _same(grad: Tensor, v: Tensor) -> bool:
+    """Whether ``grad`` is the very memory of ``v``, element for element."""
+    return (
+        grad.data_ptr() == v.data_ptr()
+        and grad.shape == v.shape
+        and grad.stride() == v.stride()
+        and grad.dtype == v.dtype
+    )
 
 
 class _LayerPass:
