@@ -4,8 +4,9 @@ Each block is conv3x3 (no bias; the normalization that follows has its own shift
 norm -> ReLU -> 2x2 max pool, so the spatial size halves per block and the cost of a
 block stays near that of the next one. With ``pool_first`` the pool comes straight after
 the convolution (conv -> pool -> norm -> ReLU, as in the CIFAR-10 speedruns' airbench),
-so normalization and ReLU, forward and backward, touch a quarter of the positions. The head is a linear layer on the flattened
-last feature map (``head="flatten"``) or on its global max (``head="max"``).
+so normalization and ReLU, forward and backward, touch a quarter of the positions.
+The head is a linear layer on the flattened last feature map (``head="flatten"``) or on
+its global max (``head="max"``).
 """
 
 from __future__ import annotations
