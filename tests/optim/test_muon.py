@@ -107,3 +107,34 @@ def test_a_parameter_muon_cannot_orthogonalise_is_named():
 def test_invalid_muon_input_raises_naming_the_argument(build, match):
     with pytest.raises(OptimlabError, match=match):
         build()
+
+
+def test_flatten_orthogonalises_conv_filters_as_out_by_in_k_k():
+    """With flatten, a (4, 2, 3, 3) filter bank steps by NS of its (4, 18) matrix."""
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(4, 2, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(4, 2, 3, 3, generator=gen, dtype=torch.float64)
+    start = w.detach().clone()
+    opt = oo.Muon([w], lr=0.1, weight_decay=0.0, flatten=True, ns_dtype=None)
+    w.grad = g.clone()
+    opt.step()
+    d = g.reshape(4, -1)  # momentum 0.95, Nesterov, first step: (1 - mu) g + mu (1 - mu) g
+    expected = oo.newton_schulz(d, dtype=None).reshape(g.shape)  # ratio 1: 4 rows < 18
+    torch.testing.assert_close(w.detach(), start - 0.1 * expected)
+    with pytest.raises(OptimlabError, match=r"shape \(4, 2, 3, 3\).*flatten=True"):
+        oo.Muon([torch.zeros(4, 2, 3, 3, requires_grad=True)], muon=True)
+    oo.Muon([torch.zeros(4, 2, 3, 3, requires_grad=True)], muon=True, flatten=True)
+
+
+def test_other_nesterov_steps_the_rest_by_sgd_with_nesterov_momentum():
+    bias = torch.zeros(3, requires_grad=True)
+    opt = oo.Muon([bias], lr=0.5, weight_decay=0.0, other="nesterov", other_momentum=0.9)
+    for g, expected in (([1.0, 2.0, 0.0], 1.9), ([1.0, 2.0, 0.0], 1 + 0.9 * 1.9)):
+        bias.grad = torch.tensor(g)
+        before = bias.detach().clone()
+        opt.step()
+        # c <- 0.9 c + g; step g + 0.9 c: 1.9 g, then (1 + 0.9 * 1.9) g
+        torch.testing.assert_close(before - bias.detach(), 0.5 * expected * torch.tensor(g))
+    assert set(opt.state[bias]) == {"step", "momentum_buffer"}
+    with pytest.raises(OptimlabError, match="invalid other: 'sgd'; valid: adamw, nesterov"):
+        oo.Muon([bias], other="sgd")

@@ -173,3 +173,19 @@ def test_a_killed_speedrun_keeps_the_seeds_it_finished(tmp_path):
     done = json.loads(out.read_text())
     assert done["finished"] is True and [r["seed"] for r in done["runs"]] == [0, 1]
     assert done["runs"][0] == first  # kept as written, not run again
+
+
+def test_speednet_pool_first_pools_before_norm_and_relu():
+    torch.manual_seed(0)
+    net = build_model("speednet", widths=[4, 8], input_size=8, num_classes=3, pool_first=True)
+    kinds = [type(m).__name__ for m in net]
+    assert kinds[:4] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 3)
+    # the norm sees the pooled map: its running statistics come from 4x4 positions
+    net[2].reset_running_stats()
+    x = torch.randn(5, 1, 8, 8)
+    pooled = net[1](net[0](x))
+    net[:3](x)
+    torch.testing.assert_close(net[2].running_mean, 0.1 * pooled.mean(dim=(0, 2, 3)))
+    with pytest.raises(ValueError, match="invalid pool_first"):
+        build_model("speednet", pool_first="yes")

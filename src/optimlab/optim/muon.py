@@ -31,6 +31,7 @@ QUINTIC = (3.4445, -4.7750, 2.0315)
 ROUTES = ("auto", True, False)
 ADJUSTMENTS = ("original", "match_rms_adamw")
 NS_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, None: None}
+OTHERS = ("adamw", "nesterov")
 
 
 def newton_schulz(
@@ -86,9 +87,25 @@ def lr_ratio(shape: torch.Size, adjust_lr_fn: str | None) -> float:
     return math.sqrt(max(1, rows / cols))
 
 
-def uses_muon(route: Any, p: Tensor) -> bool:
-    """Whether a parameter of a group with ``muon=route`` is orthogonalised."""
-    return route is True or (route == "auto" and p.dim() == 2)
+def uses_muon(route: Any, p: Tensor, flatten: bool = False) -> bool:
+    """Whether a parameter of a group with ``muon=route`` is orthogonalised: with "auto",
+    2-D parameters, and with ``flatten`` those of more dimensions too."""
+    return route is True or (route == "auto" and (p.dim() == 2 or (flatten and p.dim() > 2)))
+
+
+def as_matrix(p: Tensor, flatten: bool) -> Tensor:
+    """``p`` as the matrix Muon orthogonalises: itself if 2-D, with ``flatten`` a
+    convolution filter bank ``(out, in, k, k)`` as ``(out, in k k)`` (Jordan's reference
+    code does this for CIFAR-10), else an error naming the shape."""
+    if p.dim() == 2:
+        return p
+    if flatten and p.dim() > 2:
+        return p.reshape(p.shape[0], -1)
+    raise OptimlabError(
+        f"Muon cannot orthogonalise a parameter of shape {tuple(p.shape)}: it needs a "
+        "2-D matrix; valid: put it in a group with muon=False or muon='auto', or pass "
+        "flatten=True to treat a convolution filter bank as (out, in*k*k)"
+    )
 
 
 class ScaleByMuon(Transform):
@@ -101,7 +118,8 @@ class ScaleByMuon(Transform):
             b <- mu * b + (1 - mu) * u                    (b starts at 0)
             u <- NS((1 - mu) * u + mu * b if nesterov else b) * ratio(A x B)
         the others (muon=False, or "auto" and not 2-D):
-            u <- Adam's direction of u, with adam_betas and adam_eps
+            u <- Adam's direction of u, with adam_betas and adam_eps (other="adamw")
+            u <- u + m * c, c <- m * c + u (other="nesterov", m = other_momentum)
 
     Hyperparameters:
         muon: "auto" (default: 2-D parameters to Muon, the rest to AdamW), True (every
@@ -117,9 +135,16 @@ class ScaleByMuon(Transform):
             or "match_rms_adamw" (``0.2 sqrt(max(A, B))``).
         adam_betas: AdamW's ``(b1, b2)`` (default (0.9, 0.999), torch.optim.AdamW's).
         adam_eps: AdamW's ``eps`` (default 1e-8).
+        flatten: orthogonalise a parameter of more than two dimensions (a convolution's
+            ``(out, in, k, k)`` filters) as the ``(out, in k k)`` matrix, and let "auto"
+            route such parameters to Muon (default False: torch's rule, 2-D only).
+        other: the rule for the parameters Muon does not take: "adamw" (default,
+            torch's) or "nesterov" (SGD with Nesterov momentum, which Jordan's CIFAR-10
+            speedrun uses for the norm layers' parameters and the head).
+        other_momentum: the momentum of ``other="nesterov"``, in [0, 1) (default 0.9).
 
     State:
-        momentum_buffer: ``b`` (Muon parameters).
+        momentum_buffer: ``b`` (Muon parameters), ``c`` (other="nesterov").
         exp_avg: Adam's first moment (AdamW parameters).
         exp_avg_sq: Adam's second moment (AdamW parameters).
 
@@ -142,6 +167,9 @@ class ScaleByMuon(Transform):
         "adjust_lr_fn": None,
         "adam_betas": (0.9, 0.999),
         "adam_eps": 1e-8,
+        "flatten": False,
+        "other": "adamw",
+        "other_momentum": 0.9,
     }
     state_keys = ("momentum_buffer", "exp_avg", "exp_avg_sq")
 
@@ -171,9 +199,20 @@ class ScaleByMuon(Transform):
             )
         check_betas({"betas": hp["adam_betas"]})
         check_range("adam_eps", float(hp["adam_eps"]), 0.0)
+        if not isinstance(hp["flatten"], bool):
+            raise OptimlabError(f"invalid flatten: {hp['flatten']!r}; valid: True, False")
+        if hp["other"] not in OTHERS:
+            raise OptimlabError(f"invalid other: {hp['other']!r}; valid: {', '.join(OTHERS)}")
+        check_range("other_momentum", float(hp["other_momentum"]), 0.0, 1.0, high_open=True)
 
     def update_one(self, g: Tensor, p: Tensor, state: dict, hp: Hyper) -> Tensor:
-        if not uses_muon(hp["muon"], p):
+        flatten = hp["flatten"]
+        if not uses_muon(hp["muon"], p, flatten):
+            if hp["other"] == "nesterov":
+                m = hp["other_momentum"]
+                c = buffer(state, "momentum_buffer", p)
+                c.mul_(m).add_(g)
+                return g.add(c, alpha=m)
             adam = {
                 "betas": hp["adam_betas"],
                 "eps": hp["adam_eps"],
@@ -182,19 +221,15 @@ class ScaleByMuon(Transform):
                 "bias_correction": True,
             }
             return self._adam.update_one(g, p, state, adam)
-        if p.dim() != 2:
-            raise OptimlabError(
-                f"Muon cannot orthogonalise a parameter of shape {tuple(p.shape)}: it needs a "
-                "2-D matrix; valid: put it in a group with muon=False or muon='auto'"
-            )
+        as_matrix(p, flatten)  # refuses, naming the shape, what it cannot take
         mu = hp["momentum"]
         b = buffer(state, "momentum_buffer", p)
         b.lerp_(g, 1 - mu)
-        d = g.lerp(b, mu) if hp["nesterov"] else b
+        d = as_matrix(g.lerp(b, mu) if hp["nesterov"] else b, flatten)
         o = newton_schulz(
             d, hp["ns_steps"], tuple(hp["ns_coefficients"]), hp["eps"], NS_DTYPES[hp["ns_dtype"]]
         )
-        return o.to(p.dtype) * lr_ratio(p.shape, hp["adjust_lr_fn"])
+        return o.to(p.dtype).reshape(p.shape) * lr_ratio(d.shape, hp["adjust_lr_fn"])
 
 
 def _label(group: dict[str, Any], index: int, position: int, p: Tensor) -> str:
@@ -225,7 +260,9 @@ class Muon(ChainOptimizer):
     2-D parameters to Muon and the rest to AdamW with the same lr; True refuses, naming
     it, a parameter that is not 2-D. ``muon_param_groups(model)`` applies the usual rule
     (hidden 2-D weights to Muon; embeddings, the output layer and all other parameters to
-    AdamW, at their own lr).
+    AdamW, at their own lr). ``flatten=True`` lets Muon take convolution filters as
+    ``(out, in k k)`` matrices (with "auto" or True); ``other="nesterov"`` gives the
+    parameters Muon does not take SGD with Nesterov momentum instead of AdamW.
     """
 
     def __init__(
@@ -244,6 +281,9 @@ class Muon(ChainOptimizer):
         ns_dtype: str | None = "bfloat16",
         adam_betas: tuple[float, float] = (0.9, 0.999),
         adam_eps: float = 1e-8,
+        flatten: bool = False,
+        other: str = "adamw",
+        other_momentum: float = 0.9,
         **options: Any,
     ) -> None:
         hp = dict(
@@ -259,6 +299,9 @@ class Muon(ChainOptimizer):
             ns_dtype=ns_dtype,
             adam_betas=adam_betas,
             adam_eps=adam_eps,
+            flatten=flatten,
+            other=other,
+            other_momentum=other_momentum,
         )
         chain = [ScaleByMuon(), ScaleByLearningRate(), DecoupledWeightDecay()]
         super().__init__(params, chain, hp, **options)
@@ -269,11 +312,12 @@ class Muon(ChainOptimizer):
         group = self.param_groups[index]
         if group["muon"] is True:
             for position, p in enumerate(group["params"]):
-                if p.dim() != 2:
+                if p.dim() != 2 and not (group["flatten"] is True and p.dim() > 2):
                     raise OptimlabError(
                         f"Muon cannot orthogonalise {_label(group, index, position, p)}: it "
                         "needs a 2-D matrix; valid: put it in a group with muon=False "
-                        "(AdamW), or build the groups with muon_param_groups(model)"
+                        "(AdamW), build the groups with muon_param_groups(model), or pass "
+                        "flatten=True for a convolution's (out, in, k, k) filters"
                     )
 
 
