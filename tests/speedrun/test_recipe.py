@@ -101,3 +101,10 @@ def test_missing_name_and_bad_toml_and_missing_file(tmp_path):
         loads_recipe("target = ", "r.toml")
     with pytest.raises(OptimlabError, match="recipe file not found"):
         load_recipe(tmp_path / "nope.toml")
+
+
+def test_the_first_recipe_kept_for_comparison_loads_and_differs_from_the_shipped_one():
+    first = load_recipe(EXAMPLE.with_name("speedrun_fmnist_3epoch.toml"))
+    shipped = load_recipe()
+    assert (first.dataset, first.target, first.threads) == ("fashion_mnist", 0.91, 2)
+    assert first.epochs == 3 and shipped.epochs == 2
