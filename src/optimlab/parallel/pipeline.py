@@ -45,6 +45,7 @@ are refused.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -157,6 +158,14 @@ class PipelineWorld(ProcessGroupWorld):
             for owner, stage in enumerate(self.stages):
                 for tensor in (*stage.parameters(), *stage.buffers()):
                     dist.broadcast(tensor.data, src=owner)
+
+    def close(self) -> None:
+        """Drop the schedules (their stages keep gloo's buffers and pending work) while
+        the process group and the interpreter are alive, then leave the group: gloo work
+        objects destroyed later, at interpreter exit, can abort the process."""
+        self._schedules.clear()
+        gc.collect()
+        super().close()
 
     def _schedule(self, batch: int) -> Any:
         """The GPipe schedule of batches of ``batch`` examples (built at first use: a
