@@ -12,7 +12,11 @@ import subprocess
 import time
 
 import pytest
-from gallery_helpers import ONLY, child_env, files_of, gallery_command, stamp
+
+# Before the import, so the helpers' asserts report their operands as the tests' do.
+pytest.register_assert_rewrite("gallery_helpers")
+
+from gallery_helpers import ONLY, child_env, files_of, gallery_command, stamp  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -40,3 +40,13 @@ def changed(numbers: dict, path: str, value) -> dict:
         node = node[key]
     node[last] = value
     return out
+
+
+def assert_verdict(rule, numbers: dict, status: str, *words: str):
+    """Judge ``numbers`` with an entry's ``rule``; check the verdict's status and that
+    each of ``words`` stands in its reason (the reason is shown when either fails)."""
+    verdict = rule(numbers)
+    assert verdict.status == status, verdict.reason
+    for text in words:
+        assert text in verdict.reason, verdict.reason
+    return verdict
