@@ -3,7 +3,7 @@ snapshots and ensembles."""
 
 from __future__ import annotations
 
-from gallery_helpers import changed
+from gallery_helpers import assert_verdict, changed
 
 from optimlab.gallery.entries import snapshot_ensemble as se
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context
@@ -20,19 +20,22 @@ def numbers() -> dict:
 
 
 def test_reproduced_when_the_ensemble_wins_on_average_and_never_loses():
-    verdict = se.rule(numbers())
-    assert verdict.status == REPRODUCED
-    assert "by 0.25 points" in verdict.reason and "ensemble of 3 snapshots 0.9725" in verdict.reason
+    assert_verdict(se.rule, numbers(), REPRODUCED, "by 0.25 points",
+                   "ensemble of 3 snapshots 0.9725 ± 0.0035, best single snapshot 0.9700 ± 0.0000",
+                   "test NLL: ensemble 0.09 ± 0, best snapshot 0.1 ± 0")  # fmt: skip
 
 
 def test_not_reproduced_when_the_ensemble_loses_in_a_seed():
-    verdict = se.rule(changed(numbers(), "ensemble_accuracy", [0.99, 0.96]))
-    assert verdict.status == NOT_REPRODUCED and "in seed(s) 1" in verdict.reason
+    verdict = assert_verdict(
+        se.rule, changed(numbers(), "ensemble_accuracy", [0.99, 0.96]), NOT_REPRODUCED,
+        "seed 1: the ensemble (0.9600) is less accurate than its best snapshot (0.9700)",
+    )  # fmt: skip
+    assert "seed 0" not in verdict.reason
 
 
 def test_not_reproduced_when_the_ensemble_only_ties():
-    verdict = se.rule(changed(numbers(), "ensemble_accuracy", [0.97, 0.97]))
-    assert verdict.status == NOT_REPRODUCED and "only ties" in verdict.reason
+    data = changed(numbers(), "ensemble_accuracy", [0.97, 0.97])
+    assert_verdict(se.rule, data, NOT_REPRODUCED, "only ties")
 
 
 def test_table_has_a_column_per_snapshot():
