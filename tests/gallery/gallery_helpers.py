@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from optimlab.gallery.entry import NOT_REPRODUCED
+
 ROOT = Path(__file__).resolve().parents[2]
 ONLY = ("cyclical", "whitening")
 
@@ -50,3 +52,9 @@ def assert_verdict(rule, numbers: dict, status: str, *words: str):
     for text in words:
         assert text in verdict.reason, verdict.reason
     return verdict
+
+
+def assert_contradicted(rule, numbers: dict, path: str, value, *words: str):
+    """Check that ``rule`` says "not reproduced", naming each of ``words``, once the value
+    at dotted ``path`` of ``numbers`` is replaced by ``value``."""
+    return assert_verdict(rule, changed(numbers, path, value), NOT_REPRODUCED, *words)

@@ -3,7 +3,7 @@ numbers, and the measurements it reads on a small budget."""
 
 from __future__ import annotations
 
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import accelerated
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
@@ -23,19 +23,19 @@ NUMBERS = {
 
 
 def test_reproduced_when_nag_c_holds_its_bound_and_heavy_ball_cycles():
-    verdict = accelerated.rule(NUMBERS)
-    assert verdict.status == REPRODUCED
-    assert "from step 40" in verdict.reason
+    assert_verdict(accelerated.rule, NUMBERS, REPRODUCED, "from step 40")
 
 
 def test_not_reproduced_when_nag_c_breaks_its_bound():
-    verdict = accelerated.rule(changed(NUMBERS, "nag_c.max_gap_over_bound", 1.2))
-    assert verdict.status == NOT_REPRODUCED and "exceeds the O(1/k^2) bound" in verdict.reason
+    assert_contradicted(
+        accelerated.rule, NUMBERS, "nag_c.max_gap_over_bound", 1.2, "exceeds the O(1/k^2) bound"
+    )
 
 
 def test_not_reproduced_when_gradient_descent_also_meets_the_bound():
-    verdict = accelerated.rule(changed(NUMBERS, "gd.first_step_above_bound", None))
-    assert verdict.status == NOT_REPRODUCED and "shows no gap" in verdict.reason
+    assert_contradicted(
+        accelerated.rule, NUMBERS, "gd.first_step_above_bound", None, "shows no gap"
+    )
 
 
 def test_not_reproduced_when_heavy_ball_converges_or_nesterov_does_not():

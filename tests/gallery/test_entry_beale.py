@@ -4,10 +4,10 @@ path measures it reads."""
 from __future__ import annotations
 
 import numpy as np
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict
 
 from optimlab.gallery.entries import beale
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import REPRODUCED
 
 
 def numbers() -> dict:
@@ -21,26 +21,23 @@ def numbers() -> dict:
 
 
 def test_reproduced_when_the_adaptive_paths_are_shortest_and_nag_corrects():
-    verdict = beale.rule(numbers())
-    assert verdict.status == REPRODUCED
-    assert "at most 1.99 times the straight line, momentum 3.34" in verdict.reason
+    assert_verdict(
+        beale.rule, numbers(), REPRODUCED, "at most 1.99 times the straight line, momentum 3.34"
+    )
 
 
 def test_not_reproduced_when_an_adaptive_method_detours_more_than_nag():
-    verdict = beale.rule(changed(numbers(), "methods.adadelta.detour", 2.6))
-    assert verdict.status == NOT_REPRODUCED
-    assert "adadelta's path is not shorter than nesterov's" in verdict.reason
+    assert_contradicted(beale.rule, numbers(), "methods.adadelta.detour", 2.6,
+                        "adadelta's path is not shorter than nesterov's")  # fmt: skip
 
 
 def test_not_reproduced_when_an_adaptive_method_diverged():
-    verdict = beale.rule(changed(numbers(), "methods.adagrad.detour", None))
-    assert verdict.status == NOT_REPRODUCED and "adagrad's path" in verdict.reason
+    assert_contradicted(beale.rule, numbers(), "methods.adagrad.detour", None, "adagrad's path")
 
 
 def test_not_reproduced_when_nag_overshoots_as_far_as_momentum():
-    verdict = beale.rule(changed(numbers(), "methods.nesterov.detour", 3.5))
-    assert verdict.status == NOT_REPRODUCED
-    assert "NAG's path is not shorter than momentum's" in verdict.reason
+    assert_contradicted(beale.rule, numbers(), "methods.nesterov.detour", 3.5,
+                        "NAG's path is not shorter than momentum's")  # fmt: skip
 
 
 def test_path_measures():

@@ -4,7 +4,7 @@ callback's kept epoch is the model returned, and the runs resume from their chec
 from __future__ import annotations
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import early_stopping as es
 from optimlab.gallery.entry import AT_BUDGET, NOT_REPRODUCED, REPRODUCED, Context
@@ -33,30 +33,28 @@ def with_stopped_accuracy(acc: list[float]) -> dict:
 
 
 def test_reproduced_when_the_stopped_model_is_as_good_in_fewer_epochs():
-    verdict = es.rule(numbers())
-    assert verdict.status == REPRODUCED
-    assert "after [14, 17] epochs of 30" in verdict.reason
-    assert "86.90% (range 0.20)" in verdict.reason and "86.20% (range 0.40)" in verdict.reason
+    assert_verdict(es.rule, numbers(), REPRODUCED, "after [14, 17] epochs of 30",
+                   "86.90% (range 0.20)", "86.20% (range 0.40)")  # fmt: skip
 
 
 def test_at_this_budget_only_when_a_little_worse():
-    verdict = es.rule(with_stopped_accuracy([0.858, 0.862]))
-    assert verdict.status == AT_BUDGET and "0.20 points lower" in verdict.reason
+    assert_verdict(es.rule, with_stopped_accuracy([0.858, 0.862]), AT_BUDGET, "0.20 points lower")
 
 
 def test_not_reproduced_when_stopping_costs_accuracy():
-    verdict = es.rule(with_stopped_accuracy([0.850, 0.852]))
-    assert verdict.status == NOT_REPRODUCED and "1.10 points lower" in verdict.reason
+    assert_verdict(
+        es.rule, with_stopped_accuracy([0.850, 0.852]), NOT_REPRODUCED, "1.10 points lower"
+    )
 
 
 def test_not_reproduced_when_nothing_overfits():
-    verdict = es.rule(changed(numbers(), "to_the_end.rise", [0.02, 0.05]))
-    assert verdict.status == NOT_REPRODUCED and "did not overfit" in verdict.reason
+    assert_contradicted(es.rule, numbers(), "to_the_end.rise", [0.02, 0.05], "did not overfit")
 
 
 def test_not_reproduced_when_a_seed_never_stops():
-    verdict = es.rule(changed(numbers(), "variants.stop on val_error.epochs_trained", [14, 30]))
-    assert verdict.status == NOT_REPRODUCED and "did not stop before epoch 30" in verdict.reason
+    assert_contradicted(es.rule, numbers(),
+                        "variants.stop on val_error.epochs_trained", [14, 30],
+                        "did not stop before epoch 30")  # fmt: skip
 
 
 def test_table_lists_every_run():

@@ -5,10 +5,10 @@ reproduced"."""
 from __future__ import annotations
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import lbfgs_batches
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import REPRODUCED
 
 
 def lbfgs_numbers() -> dict:
@@ -27,9 +27,8 @@ def lbfgs_numbers() -> dict:
 
 
 def test_reproduced_whatever_the_trainings_losses():
-    verdict = lbfgs_batches.rule(lbfgs_numbers())
-    assert verdict.status == REPRODUCED
-    assert "median 4.4 times" in verdict.reason and "slope -0.72 against -0.10" in verdict.reason
+    assert_verdict(lbfgs_batches.rule, lbfgs_numbers(), REPRODUCED,
+                   "median 4.4 times", "slope -0.72 against -0.10")  # fmt: skip
     swapped = changed(lbfgs_numbers(), "kept_run.train_loss", [1e-4, 1e-4, 1e-4])
     assert lbfgs_batches.rule(swapped).status == REPRODUCED  # reported, not judged
 
@@ -43,9 +42,7 @@ def test_reproduced_whatever_the_trainings_losses():
     ],
 )
 def test_not_reproduced_when_numbers_contradict(path, value, words):
-    verdict = lbfgs_batches.rule(changed(lbfgs_numbers(), path, value))
-    assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert_contradicted(lbfgs_batches.rule, lbfgs_numbers(), path, value, words)
 
 
 def test_the_table():

@@ -5,10 +5,10 @@ reproduced"."""
 from __future__ import annotations
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import momentum_regimes
-from optimlab.gallery.entry import AT_BUDGET, NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import AT_BUDGET, REPRODUCED
 
 
 def regime_numbers() -> dict:
@@ -58,15 +58,13 @@ def test_momentum_reproduced_on_numbers_that_match_goh():
     ],
 )
 def test_momentum_not_reproduced_when_a_number_contradicts(path, value, words):
-    verdict = momentum_regimes.rule(changed(regime_numbers(), path, value))
-    assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert_contradicted(momentum_regimes.rule, regime_numbers(), path, value, words)
 
 
 def test_momentum_at_this_budget_only_when_the_grid_is_coarse():
-    verdict = momentum_regimes.rule(changed(regime_numbers(), "optimum.grid_best_rate", 0.84))
-    assert verdict.status == AT_BUDGET
-    assert "too coarse" in verdict.reason
+    assert_verdict(momentum_regimes.rule,
+                   changed(regime_numbers(), "optimum.grid_best_rate", 0.84),
+                   AT_BUDGET, "too coarse")  # fmt: skip
 
 
 def test_regime_classifier_on_hand_made_paths():

@@ -4,7 +4,7 @@ numbers, and the experiment itself on a short budget."""
 from __future__ import annotations
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import newton_units
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
@@ -25,10 +25,8 @@ def units_numbers() -> dict:
 
 
 def test_reproduced():
-    verdict = newton_units.rule(units_numbers())
-    assert verdict.status == REPRODUCED
-    assert "to 3e-15 at every one of its 10 steps" in verdict.reason
-    assert "0.53 at the retuned one" in verdict.reason
+    assert_verdict(newton_units.rule, units_numbers(), REPRODUCED,
+                   "to 3e-15 at every one of its 10 steps", "0.53 at the retuned one")  # fmt: skip
 
 
 def test_a_diverged_scaled_gd_run_still_misses():
@@ -49,9 +47,7 @@ def test_a_diverged_scaled_gd_run_still_misses():
     ],
 )
 def test_not_reproduced_when_numbers_contradict(path, value, words):
-    verdict = newton_units.rule(changed(units_numbers(), path, value))
-    assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert_contradicted(newton_units.rule, units_numbers(), path, value, words)
 
 
 def test_the_table():

@@ -3,10 +3,10 @@ numbers, and the regularization options it builds each run with."""
 
 from __future__ import annotations
 
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict
 
 from optimlab.gallery.entries import overfitting as of
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import REPRODUCED
 
 
 def numbers() -> dict:
@@ -23,21 +23,20 @@ def numbers() -> dict:
 
 
 def test_reproduced_when_the_net_overfits_and_table_9s_order_holds():
-    verdict = of.rule(numbers())
-    assert verdict.status == REPRODUCED
-    assert "l2 1.80% > max_norm 1.50% > dropout+l2 1.30% > dropout+max_norm 1.10%" in verdict.reason
-    assert "early stopping on validation error at epoch 10 keeps 1.90%" in verdict.reason
+    assert_verdict(of.rule, numbers(), REPRODUCED,
+                   "l2 1.80% > max_norm 1.50% > dropout+l2 1.30% > dropout+max_norm 1.10%",
+                   "early stopping on validation error at epoch 10 keeps 1.90%")  # fmt: skip
 
 
 def test_not_reproduced_when_the_order_breaks():
-    verdict = of.rule(changed(numbers(), "settings.max_norm.test_error", 1.9))
-    assert verdict.status == NOT_REPRODUCED
-    assert "l2 (1.80%) is not above max_norm (1.90%)" in verdict.reason
+    assert_contradicted(of.rule, numbers(), "settings.max_norm.test_error", 1.9,
+                        "l2 (1.80%) is not above max_norm (1.90%)")  # fmt: skip
 
 
 def test_not_reproduced_when_nothing_overfits():
-    verdict = of.rule(changed(numbers(), "unregularized.rise", 0.02))
-    assert verdict.status == NOT_REPRODUCED and "did not overfit in 40 epochs" in verdict.reason
+    assert_contradicted(
+        of.rule, numbers(), "unregularized.rise", 0.02, "did not overfit in 40 epochs"
+    )
 
 
 def test_settings_map_to_the_train_commands_regularize_options():

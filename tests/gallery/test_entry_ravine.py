@@ -4,7 +4,7 @@ reproduced"."""
 
 from __future__ import annotations
 
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import ravine
 from optimlab.gallery.entry import AT_BUDGET, NOT_REPRODUCED, REPRODUCED
@@ -19,23 +19,21 @@ RAVINE = {
 
 
 def test_ravine_reproduced_when_momentum_is_faster_and_smoother():
-    verdict = ravine.rule(RAVINE)
-    assert verdict.status == REPRODUCED
-    assert "0.43" in verdict.reason
+    assert_verdict(ravine.rule, RAVINE, REPRODUCED, "0.43")
 
 
 def test_ravine_not_reproduced_when_momentum_zigzags_more():
     # What tuned rates measure: SGD's rate 0.1 = 1/lambda_max kills the steep direction in
     # one step, so plain SGD does not zig-zag at all, while momentum ripples.
-    verdict = ravine.rule(changed(RAVINE, "sgd.turn_backs", 0.0))
-    assert verdict.status == NOT_REPRODUCED
-    assert "turned back at least as often as SGD" in verdict.reason
+    assert_contradicted(
+        ravine.rule, RAVINE, "sgd.turn_backs", 0.0, "turned back at least as often as SGD"
+    )
 
 
 def test_ravine_not_reproduced_when_momentum_ends_higher():
-    verdict = ravine.rule(changed(RAVINE, "momentum.final_f", 0.5))
-    assert verdict.status == NOT_REPRODUCED
-    assert "momentum did not end below SGD" in verdict.reason
+    assert_contradicted(
+        ravine.rule, RAVINE, "momentum.final_f", 0.5, "momentum did not end below SGD"
+    )
 
 
 def test_ravine_a_diverged_path_counts_as_not_below():
@@ -43,9 +41,9 @@ def test_ravine_a_diverged_path_counts_as_not_below():
 
 
 def test_ravine_at_this_budget_only_when_not_yet_ahead_at_half_the_steps():
-    verdict = ravine.rule(changed(RAVINE, "nesterov.half_f", 2.0))
-    assert verdict.status == AT_BUDGET
-    assert "half the budget nesterov" in verdict.reason
+    assert_verdict(
+        ravine.rule, changed(RAVINE, "nesterov.half_f", 2.0), AT_BUDGET, "half the budget nesterov"
+    )
 
 
 def test_a_short_run_measures_each_method_at_its_tuned_rate():

@@ -7,10 +7,10 @@ import dataclasses
 import json
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_contradicted, assert_verdict, changed
 
 from optimlab.gallery.entries import second_order
-from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
+from optimlab.gallery.entry import REPRODUCED
 from optimlab.gallery.runner import WORK, run_gallery
 from optimlab.lab.store import Store
 
@@ -38,8 +38,7 @@ def so_numbers() -> dict:
 
 
 def test_reproduced():
-    verdict = second_order.rule(so_numbers())
-    assert verdict.status == REPRODUCED
+    verdict = assert_verdict(second_order.rule, so_numbers(), REPRODUCED)
     assert "after 1 step and 2.91e+04 gradient-equivalents" in verdict.reason
     assert "(378 times as many, 9750 Hessian-vector products" in verdict.reason
     assert verdict.reason.endswith("cg and hessian_free tie on mean val_accuracy.")
@@ -59,9 +58,7 @@ def test_reproduced():
     ],
 )
 def test_not_reproduced_when_numbers_contradict(path, value, words):
-    verdict = second_order.rule(changed(so_numbers(), path, value))
-    assert verdict.status == NOT_REPRODUCED
-    assert words in verdict.reason
+    assert_contradicted(second_order.rule, so_numbers(), path, value, words)
 
 
 def test_the_table():

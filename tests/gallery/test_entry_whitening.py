@@ -4,7 +4,7 @@ that show the claim are "reproduced", numbers that contradict it "not reproduced
 from __future__ import annotations
 
 import pytest
-from gallery_helpers import changed
+from gallery_helpers import assert_verdict, changed
 
 from optimlab.gallery.entries import whitening
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED
@@ -25,9 +25,7 @@ def whitening_numbers() -> dict:
 
 
 def test_whitening_reproduced_with_a_count_over_the_budget():
-    verdict = whitening.rule(whitening_numbers())
-    assert verdict.status == REPRODUCED
-    assert "in each of 3 seeds" in verdict.reason
+    verdict = assert_verdict(whitening.rule, whitening_numbers(), REPRODUCED, "in each of 3 seeds")
     assert "GD needs more than 2000, 15 ± 2 and 1 ± 0 steps" in verdict.reason
 
 
@@ -46,8 +44,7 @@ def test_whitening_not_reproduced_when_one_seed_contradicts(key, value, words):
     data = whitening_numbers()
     rep, name = key.split(".")
     data[rep][name][1] = value
-    verdict = whitening.rule(data)
-    assert verdict.status == NOT_REPRODUCED
+    verdict = assert_verdict(whitening.rule, data, NOT_REPRODUCED)
     assert "seed 1: " in verdict.reason and words in verdict.reason
     assert "seed 0" not in verdict.reason and "seed 2" not in verdict.reason
 
