@@ -99,8 +99,8 @@ def draw(measured: Measured) -> dict[str, Any]:
     for i, a in enumerate(names):
         ax_acc.plot([i] * len(n[a]["val_accuracy"]), [100 * v for v in n[a]["val_accuracy"]],
                     "o", color="black", markersize=4)  # fmt: skip
-    ax_acc.set_ylabel("validation accuracy after the last epoch (%; bars: mean, dots: seeds)")
-    ax_acc.set_title("the lecture's ranking, best first")
+    ax_acc.set_ylabel("validation accuracy after the last epoch (%)")
+    ax_acc.set_title("the lecture's ranking, best first (bars: mean; dots: seeds)")
     for i, a in enumerate(names):
         ratios = [r for r in n[a]["ratio_init"] if r is not None and r > 0]
         ax_ratio.plot([i] * len(ratios), ratios, "o", color=colours[i])
