@@ -178,14 +178,27 @@ def worker_failure(err: Any) -> OptimlabError:
     return WorkerFailed(f"process {rank} failed (exit code {failure.exitcode}): {message}", trace)
 
 
-def rendezvous_failure(err: BaseException, host: str, port: int) -> OptimlabError:
-    """The error to report for a failed rendezvous."""
+# what torch's store client says when the other end of its connection has gone
+_CONNECTION_LOST = ("Broken pipe", "Connection was likely closed", "Connection reset")
+
+
+def rendezvous_failure(
+    err: BaseException, host: str, port: int, is_host: bool = True
+) -> OptimlabError:
+    """The error to report for a failed rendezvous (``is_host``: this launcher is node
+    0's, which hosts it)."""
     cause = err.__cause__ or err
     text = str(cause)
     if "EADDRINUSE" in text or "already in use" in text:
         return OptimlabError(
             f"port {port} on {host} is already in use; valid: a free port in "
             "--rdzv-endpoint, or no --rdzv-endpoint on one machine (a free port is picked)"
+        )
+    if not is_host and any(words in text for words in _CONNECTION_LOST):
+        # node 0's launcher ends without waiting for the others once its processes fail
+        return OptimlabError(
+            f"lost the rendezvous at {host}:{port}: node 0's launcher has ended; its own "
+            "error says why"
         )
     first = text.strip().splitlines()[0] if text.strip() else type(cause).__name__
     return OptimlabError(f"rendezvous at {host}:{port} failed: {first}")
@@ -240,7 +253,7 @@ def launch(
             except ChildFailedError as err:
                 raise worker_failure(err) from None
             except RendezvousError as err:
-                raise rendezvous_failure(err, host, port) from None
+                raise rendezvous_failure(err, host, port, is_host) from None
             except SignalException as err:
                 # the launcher has ended the processes; report the signal, not a trace
                 raise stopped_by(err.sigval) from None
