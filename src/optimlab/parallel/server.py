@@ -295,8 +295,8 @@ class ServerLink:
             self._sending.append((dist.isend(header, dst=server, tag=HEADER), header))
             self._sending.append((dist.isend(part, dst=server, tag=DATA), part))
 
-    def _all(self, kind: int, a: int = 0) -> list[int]:
-        """Send ``kind`` to every server; their one-value replies."""
+    def _all(self, kind: int, a: int = 0) -> list[list[int]]:
+        """Send ``kind`` to every server; their replies (three values each)."""
         self._wait_sent()
         for server in self.servers:
             dist.send(_header(kind, a), dst=server, tag=HEADER)
@@ -304,7 +304,7 @@ class ServerLink:
         values = []
         for server in self.servers:
             dist.recv(reply, src=server, tag=REPLY)
-            values.append(int(reply[0]))
+            values.append(reply.tolist())
         return values
 
     def wait_epoch(self, k: int) -> None:
@@ -314,15 +314,7 @@ class ServerLink:
         """Wait until every replica has started (the writer has restored the servers
         when it resumed); refuse to go on when one starts at another epoch than the
         writer (every replica gets the same error)."""
-        self._wait_sent()
-        for server in self.servers:
-            dist.send(_header(START, epoch), dst=server, tag=HEADER)
-        reply = torch.zeros(3, dtype=torch.int64)
-        answers = []
-        for server in self.servers:
-            dist.recv(reply, src=server, tag=REPLY)
-            answers.append(tuple(int(v) for v in reply.tolist()))
-        writer, odd, odd_epoch = answers[0]  # every server saw the same starts
+        writer, odd, odd_epoch = self._all(START, epoch)[0]  # every server saw the same
         if odd >= 0:
             raise OptimlabError(start_mismatch(writer, odd, odd_epoch))
 
