@@ -154,6 +154,56 @@ def _environment(changes: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _loopback_store(host_name: str, port: int, *args: Any, **kwargs: Any) -> Any:
+    """torch's ``TCPStore``, a server listening on the loopback address only."""
+    import torch.distributed as dist
+
+    is_master = kwargs.pop("is_master", args[1] if len(args) > 1 else False)
+    args = args[:1]  # world_size; is_master is a keyword from here on
+    if not is_master:
+        return dist.TCPStore(host_name, port, *args, is_master=False, **kwargs)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOOPBACK, port))
+        listener.listen(socket.SOMAXCONN)
+    except OSError as err:
+        listener.close()
+        # as torch's own store reports it (a RuntimeError), so that the rendezvous fails
+        # as it would without this (see rendezvous_failure)
+        raise RuntimeError(f"cannot listen on {LOOPBACK}:{port}: {err.strerror}") from err
+    port = listener.getsockname()[1]
+    # the store owns the listening socket from here on
+    return dist.TCPStore(LOOPBACK, port, *args, is_master=True,
+                         master_listen_fd=listener.detach(), **kwargs)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _stores_on_loopback() -> Iterator[None]:
+    """Make the TCP stores this launcher hosts listen on 127.0.0.1 only.
+
+    torch's elastic launcher hosts two stores (the rendezvous's, and the one its
+    processes share) and binds them to every interface of the machine, whatever the
+    rendezvous address; a run on one machine needs none but loopback. Both are made
+    in torch's rendezvous code, which takes no listening address: the two places that
+    make them are pointed at :func:`_loopback_store` while the launcher runs."""
+    from torch.distributed.elastic.rendezvous import c10d_rendezvous_backend as backend
+    from torch.distributed.elastic.rendezvous.dynamic_rendezvous import (
+        DynamicRendezvousHandler as Handler,
+    )
+
+    def server(handler: Any, master_addr: str, master_port: int) -> Any:
+        return _loopback_store(master_addr, master_port, is_master=True, multi_tenant=True)
+
+    before = backend.TCPStore, Handler._create_tcp_store_server
+    backend.TCPStore = _loopback_store
+    Handler._create_tcp_store_server = server  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        backend.TCPStore, Handler._create_tcp_store_server = before  # type: ignore[method-assign]
+
+
 def _loopback_interface() -> str | None:
     """The name of the loopback interface (``lo`` on Linux), if the system lists one."""
     names = [name for _, name in socket.if_nameindex()]
@@ -247,7 +297,9 @@ def launch(
             logs_specs=DefaultLogsSpecs(log_dir=logs),
             local_addr=LOOPBACK if loopback else None,
         )
-        with _environment(env), _quiet_failures():
+        on_loopback = loopback and host == LOOPBACK
+        local = _stores_on_loopback() if on_loopback else contextlib.nullcontext()
+        with _environment(env), _quiet_failures(), local:
             try:
                 results = elastic_launch(launch_config, run_worker)(settings, resume, progress)
             except ChildFailedError as err:
