@@ -66,16 +66,23 @@ def torchrun(*args: str, nproc: int = 2, timeout: float = 240) -> subprocess.Com
     return optimlab(*launcher, *args, timeout=timeout, module="torch.distributed.run")
 
 
+def start_until_checkpoint(args: list[str], out: Path) -> tuple[subprocess.Popen, list[int]]:
+    """Start ``optimlab ARGS --out OUT`` (two processes); once its first checkpoint is
+    written, return the launcher and its two workers, oldest first."""
+    launcher = start([*args, "--out", str(out)])
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 180
+    while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = workers_of(launcher.pid)
+    assert last.exists() and len(workers) == 2, finish(launcher, 10).stderr
+    return launcher, workers
+
+
 def kill_after_first_checkpoint(args: list[str], out: Path) -> subprocess.CompletedProcess:
     """Run ``optimlab ARGS --out OUT --max-restarts 1``, SIGKILL its last worker once the
     first checkpoint is written, and wait for the restarted group to end."""
-    victim = start([*args, "--out", str(out), "--max-restarts", "1"])
-    last = out / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 180
-    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    workers = workers_of(victim.pid)
-    assert last.exists() and len(workers) == 2, finish(victim, 10).stderr
+    victim, workers = start_until_checkpoint([*args, "--max-restarts", "1"], out)
     os.kill(workers[-1], signal.SIGKILL)
     return finish(victim, 240)
 
@@ -121,3 +128,39 @@ def max_relative_error(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
     """Largest ``|a - b| / |b|`` over the tensors (norms of each tensor)."""
     assert a.keys() == b.keys()
     return max(float((a[k] - b[k]).norm() / b[k].norm()) for k in a)
+
+
+def listening_addresses(pgid: int) -> list[str]:
+    """The addresses (``HOST:PORT``, IPv6 hosts in brackets) on which the processes of
+    process group ``pgid`` listen for TCP connections, read from ``/proc``."""
+    import ipaddress
+
+    inodes = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            fds = list((entry / "fd").iterdir())
+        except OSError:  # ended meanwhile
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    found = []
+    for table, width in (("tcp", 4), ("tcp6", 16)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            host_hex, port_hex = fields[1].split(":")
+            # the kernel prints each 32-bit word of the address in host (little-endian) order
+            raw = b"".join(bytes.fromhex(host_hex[i : i + 8])[::-1] for i in range(0, 2 * width, 8))
+            host, port = ipaddress.ip_address(raw), int(port_hex, 16)
+            found.append(f"{host}:{port}" if width == 4 else f"[{host}]:{port}")
+    return found

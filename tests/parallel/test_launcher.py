@@ -5,19 +5,23 @@ Each starts several groups of processes: marked slow."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 import pytest
+import torch
 from launching import (
     assert_ends_as_uninterrupted,
     final_weights,
     finish,
     kill_after_first_checkpoint,
     kill_group,
+    listening_addresses,
     max_relative_error,
     optimlab,
     start,
+    start_until_checkpoint,
     workers_of,
 )
 
@@ -40,6 +44,55 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes_exactly(tmp_path):
     assert "completed 6 epochs (246 steps)" in done.stdout
 
     assert_ends_as_uninterrupted(ARGS, victim_out, ref_out)
+
+
+def test_a_killed_worker_without_restarts_is_named_and_nothing_finished_is_lost(tmp_path):
+    """Without --max-restarts, a process killed with SIGKILL after the first checkpoint
+    ends the run: the launcher stops the other process and says in one line which
+    process was killed by what; the checkpoint stays, and the same command resumes
+    from it and ends as the uninterrupted run, bit for bit."""
+    args = [*ARGS[: ARGS.index("--epochs")], "--epochs", "2", *ARGS[ARGS.index("--epochs") + 2 :]]
+    out, reference = tmp_path / "victim", tmp_path / "reference"
+    launcher, workers = start_until_checkpoint(args, out)
+    os.kill(workers[-1], signal.SIGKILL)
+    done = finish(launcher, 120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    # the launcher sets a process's RANK after it starts, out of sight of /proc: it is
+    # one of the two
+    assert re.fullmatch(r"optimlab: error: process [01] was killed by signal SIGKILL",
+                        lines[-1]), done.stderr  # fmt: skip
+    assert workers_of(launcher.pid) == []
+    saved = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["status"] is None and saved["step"] >= 5
+
+    again = optimlab(*args, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "completed 2 epochs (82 steps)" in again.stdout
+    assert_ends_as_uninterrupted(args, out, reference)
+
+
+def test_a_run_on_one_machine_listens_on_loopback_only(tmp_path):
+    """With the default rendezvous, every listening socket of the launcher and its
+    processes (the rendezvous's store, the store the processes share, gloo's
+    connections) is bound to 127.0.0.1: nothing is reachable from another machine."""
+    out = tmp_path / "run"
+    launcher = start(["train", "--problem", "logreg_digits", "--optimizer", "sgd",
+                      "--epochs", "200", "--quiet", "--parallel", "sync", "--nproc", "2",
+                      "--out", str(out)])  # fmt: skip
+    last = out / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 180
+    try:
+        while not last.exists() and launcher.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert last.exists(), "no epoch ended"
+        addresses = listening_addresses(launcher.pid)
+    finally:
+        kill_group(launcher)
+        launcher.communicate()
+    assert len(addresses) >= 4, addresses  # two stores and a gloo listener per process
+    assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
 
 
 def test_two_machines_meet_at_a_rendezvous(tmp_path):

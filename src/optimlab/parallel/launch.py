@@ -154,6 +154,56 @@ def _environment(changes: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _loopback_store(host_name: str, port: int, *args: Any, **kwargs: Any) -> Any:
+    """torch's ``TCPStore``, a server listening on the loopback address only."""
+    import torch.distributed as dist
+
+    is_master = kwargs.pop("is_master", args[1] if len(args) > 1 else False)
+    args = args[:1]  # world_size; is_master is a keyword from here on
+    if not is_master:
+        return dist.TCPStore(host_name, port, *args, is_master=False, **kwargs)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOOPBACK, port))
+        listener.listen(socket.SOMAXCONN)
+    except OSError as err:
+        listener.close()
+        # as torch's own store reports it (a RuntimeError), so that the rendezvous fails
+        # as it would without this (see rendezvous_failure)
+        raise RuntimeError(f"cannot listen on {LOOPBACK}:{port}: {err.strerror}") from err
+    port = listener.getsockname()[1]
+    # the store owns the listening socket from here on
+    return dist.TCPStore(LOOPBACK, port, *args, is_master=True,
+                         master_listen_fd=listener.detach(), **kwargs)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _stores_on_loopback() -> Iterator[None]:
+    """Make the TCP stores this launcher hosts listen on 127.0.0.1 only.
+
+    torch's elastic launcher hosts two stores (the rendezvous's, and the one its
+    processes share) and binds them to every interface of the machine, whatever the
+    rendezvous address; a run on one machine needs none but loopback. Both are made
+    in torch's rendezvous code, which takes no listening address: the two places that
+    make them are pointed at :func:`_loopback_store` while the launcher runs."""
+    from torch.distributed.elastic.rendezvous import c10d_rendezvous_backend as backend
+    from torch.distributed.elastic.rendezvous.dynamic_rendezvous import (
+        DynamicRendezvousHandler as Handler,
+    )
+
+    def server(handler: Any, master_addr: str, master_port: int) -> Any:
+        return _loopback_store(master_addr, master_port, is_master=True, multi_tenant=True)
+
+    before = backend.TCPStore, Handler._create_tcp_store_server
+    backend.TCPStore = _loopback_store
+    Handler._create_tcp_store_server = server  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        backend.TCPStore, Handler._create_tcp_store_server = before  # type: ignore[method-assign]
+
+
 def _loopback_interface() -> str | None:
     """The name of the loopback interface (``lo`` on Linux), if the system lists one."""
     names = [name for _, name in socket.if_nameindex()]
@@ -178,14 +228,27 @@ def worker_failure(err: Any) -> OptimlabError:
     return WorkerFailed(f"process {rank} failed (exit code {failure.exitcode}): {message}", trace)
 
 
-def rendezvous_failure(err: BaseException, host: str, port: int) -> OptimlabError:
-    """The error to report for a failed rendezvous."""
+# what torch's store client says when the other end of its connection has gone
+_CONNECTION_LOST = ("Broken pipe", "Connection was likely closed", "Connection reset")
+
+
+def rendezvous_failure(
+    err: BaseException, host: str, port: int, is_host: bool = True
+) -> OptimlabError:
+    """The error to report for a failed rendezvous (``is_host``: this launcher is node
+    0's, which hosts it)."""
     cause = err.__cause__ or err
     text = str(cause)
     if "EADDRINUSE" in text or "already in use" in text:
         return OptimlabError(
             f"port {port} on {host} is already in use; valid: a free port in "
             "--rdzv-endpoint, or no --rdzv-endpoint on one machine (a free port is picked)"
+        )
+    if not is_host and any(words in text for words in _CONNECTION_LOST):
+        # node 0's launcher ends without waiting for the others once its processes fail
+        return OptimlabError(
+            f"lost the rendezvous at {host}:{port}: node 0's launcher has ended; its own "
+            "error says why"
         )
     first = text.strip().splitlines()[0] if text.strip() else type(cause).__name__
     return OptimlabError(f"rendezvous at {host}:{port} failed: {first}")
@@ -234,13 +297,15 @@ def launch(
             logs_specs=DefaultLogsSpecs(log_dir=logs),
             local_addr=LOOPBACK if loopback else None,
         )
-        with _environment(env), _quiet_failures():
+        on_loopback = loopback and host == LOOPBACK
+        local = _stores_on_loopback() if on_loopback else contextlib.nullcontext()
+        with _environment(env), _quiet_failures(), local:
             try:
                 results = elastic_launch(launch_config, run_worker)(settings, resume, progress)
             except ChildFailedError as err:
                 raise worker_failure(err) from None
             except RendezvousError as err:
-                raise rendezvous_failure(err, host, port) from None
+                raise rendezvous_failure(err, host, port, is_host) from None
             except SignalException as err:
                 # the launcher has ended the processes; report the signal, not a trace
                 raise stopped_by(err.sigval) from None

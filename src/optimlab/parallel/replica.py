@@ -14,8 +14,9 @@ A link offers:
 - ``report() -> [[staleness, ...] per shard]``: the staleness of the updates applied
   up to the last ``wait_epoch``, not yet reported (server version at apply minus the
   version fetched);
-- ``begin(epoch) -> epoch``: wait until the writer (rank 0) has started, and return
-  the epoch it starts at;
+- ``begin(epoch)``: wait until every replica has started, and raise
+  :class:`~optimlab.errors.OptimlabError` when one starts at another epoch than the
+  writer (rank 0): all of them, not only the odd one, must stop;
 - ``close()``: this replica is done;
 - with more than one replica, ``leave_state(epoch, state)`` (a replica other than
   rank 0) and ``gather_states(epoch, n) -> [state, ...]`` (rank 0) carry the replicas'
@@ -221,16 +222,7 @@ class AsyncWorld(ReplicaWiring, World):
     def start(self, trainer: Any) -> None:
         assert self.optimizer is not None
         self._epochs = trainer.epoch
-        writer_epoch = self.link.begin(trainer.epoch)
-        if writer_epoch != trainer.epoch:
-            from optimlab.errors import OptimlabError
-
-            where = "returned a finished run" if writer_epoch < 0 else f"at epoch {writer_epoch}"
-            raise OptimlabError(
-                f"replica {self.rank} starts at epoch {trainer.epoch} and rank 0 {where}; "
-                "valid: a checkpoint every process reads (the same --out, on a directory "
-                "every machine shares), or --restart on every machine"
-            )
+        self.link.begin(trainer.epoch)
         self.optimizer.start()
 
     def gather(self, obj: Any) -> list[Any] | None:

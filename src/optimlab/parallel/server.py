@@ -26,8 +26,11 @@ kind         follows                the server
                                     the last barrier, not yet reported
 ``DONE``     nothing                counts the replica out; the server stops
                                     once every replica is out
-``START``    nothing                replies (the writer's epoch) once the writer
-                                    (rank 0) has sent its own ``START``
+``START``    nothing                replies once every replica has sent its
+                                    ``START`` (epoch ``a``) or is out: the
+                                    writer's epoch (-1: it returned a finished
+                                    run) and the first replica that disagrees
+                                    with it (-1: none) with its epoch (-1: out)
 ``SAVE``     nothing                replies the snapshot of the last barrier
 ``RESTORE``  a snapshot (``DATA``)  takes it as its state
 ``STATE``    a replica's state      (server 0) keeps it as the replica's state
@@ -120,8 +123,7 @@ class ParameterServer:
         self.fetched: dict[int, list[int]] = {r: [] for r in replicas}  # versions in use
         self.waiting: set[int] = set()  # at the epoch barrier
         self.done: set[int] = set()
-        self.started: int | None = None  # the writer's epoch once it has started
-        self.starting: set[int] = set()
+        self.starting: dict[int, int] | None = {}  # replica -> its epoch; None: answered
         self.states: dict[int, tuple[int, Tensor]] = {}  # replica -> (epoch, its state)
         self.gathering: int | None = None  # the epoch the writer gathers, while it waits
         self.saved = self._snapshot()
@@ -157,8 +159,7 @@ class ParameterServer:
             elif kind == DONE:
                 self.done.add(src)
                 self.fetched[src] = []
-                if src == self.writer and self.started is None:
-                    self._checkpointing(START, -1, src)  # it returned a finished run
+                self._answer_start()
                 self._release()
                 self._answer_gather()
             else:
@@ -166,14 +167,9 @@ class ParameterServer:
 
     def _checkpointing(self, kind: int, a: int, src: int) -> None:
         if kind == START:
-            if src not in self.done:
-                self.starting.add(src)
-            if src == self.writer:
-                self.started = a
-            if self.started is not None:
-                for r in sorted(self.starting):
-                    dist.send(_header(self.started), dst=r, tag=REPLY)
-                self.starting = set()
+            assert self.starting is not None, "START after the start"
+            self.starting[src] = a
+            self._answer_start()
         elif kind == SAVE:
             send_blob(self.saved, src, (REPLY, REPLY_DATA))
         elif kind == RESTORE:
@@ -184,6 +180,23 @@ class ParameterServer:
         elif kind == GATHER:
             self.gathering = a
             self._answer_gather()
+
+    def _answer_start(self) -> None:
+        """Once every replica has started (or is out before it started), tell those
+        that started the writer's epoch and the first replica that disagrees with it:
+        a replica that read another checkpoint than the writer (or none) would
+        otherwise train beside it, or leave its share of the data untrained."""
+        starting = self.starting
+        if starting is None or any(r not in starting and r not in self.done
+                                   for r in self.replicas):  # fmt: skip
+            return
+        self.starting = None
+        epochs = {r: starting.get(r, -1) for r in self.replicas}  # -1: out before starting
+        writer = epochs[self.writer]
+        odd = next((r for r in self.replicas if epochs[r] != writer), -1)
+        reply = _header(writer, odd, epochs[odd] if odd >= 0 else -1)
+        for r in sorted(starting):
+            dist.send(reply, dst=r, tag=REPLY)
 
     def _answer_gather(self) -> None:
         """Send the writer the other replicas' states of epoch end ``gathering`` once
@@ -282,8 +295,8 @@ class ServerLink:
             self._sending.append((dist.isend(header, dst=server, tag=HEADER), header))
             self._sending.append((dist.isend(part, dst=server, tag=DATA), part))
 
-    def _all(self, kind: int, a: int = 0) -> list[int]:
-        """Send ``kind`` to every server; their one-value replies."""
+    def _all(self, kind: int, a: int = 0) -> list[list[int]]:
+        """Send ``kind`` to every server; their replies (three values each)."""
         self._wait_sent()
         for server in self.servers:
             dist.send(_header(kind, a), dst=server, tag=HEADER)
@@ -291,16 +304,19 @@ class ServerLink:
         values = []
         for server in self.servers:
             dist.recv(reply, src=server, tag=REPLY)
-            values.append(int(reply[0]))
+            values.append(reply.tolist())
         return values
 
     def wait_epoch(self, k: int) -> None:
         self._all(EPOCH, k)
 
-    def begin(self, epoch: int) -> int:
-        """Wait until the writer has started (and restored the servers when it
-        resumed); returns the epoch it starts at."""
-        return self._all(START, epoch)[0]
+    def begin(self, epoch: int) -> None:
+        """Wait until every replica has started (the writer has restored the servers
+        when it resumed); refuse to go on when one starts at another epoch than the
+        writer (every replica gets the same error)."""
+        writer, odd, odd_epoch = self._all(START, epoch)[0]  # every server saw the same
+        if odd >= 0:
+            raise OptimlabError(start_mismatch(writer, odd, odd_epoch))
 
     def state_dict(self) -> dict[str, Any]:
         """The writer's: each server's state at the last epoch end."""
@@ -359,6 +375,22 @@ class ServerLink:
         self._wait_sent()
         for server in self.servers:
             dist.send(_header(DONE), dst=server, tag=HEADER)
+
+
+def start_mismatch(writer: int, replica: int, epoch: int) -> str:
+    """The error of a run whose replica ``replica`` starts at ``epoch`` (-1: it ended
+    before starting) and whose writer at ``writer`` (-1: it returned a finished run)."""
+    if epoch >= 0:
+        what = f"replica {replica} starts at epoch {epoch}"
+    else:
+        what = (
+            f"replica {replica} ended before starting (a finished run in its --out, or a failure)"
+        )
+    where = "returned a finished run" if writer < 0 else f"starts at epoch {writer}"
+    return (
+        f"{what} and rank 0 {where}; valid: a checkpoint every process reads (the same "
+        "--out, on a directory every machine shares), or --restart on every machine"
+    )
 
 
 def alone(config: Any) -> Any:

@@ -94,8 +94,8 @@ class SimulatedServer:
     def wait_epoch(self, k: int) -> None:
         pass
 
-    def begin(self, epoch: int) -> int:
-        return epoch
+    def begin(self, epoch: int) -> None:
+        pass  # one replica: nothing to agree on
 
     def report(self) -> list[list[int]]:
         out, self.pending = self.pending, []
