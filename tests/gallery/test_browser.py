@@ -64,3 +64,47 @@ def test_gallery_screenshot_is_not_blank(killed_and_resumed, tmp_path):
         assert colours is not None and len(colours) > 200
         dark = sum(grey.histogram()[:100])  # pixels darker than 100 of 255
         assert dark > 2000
+
+
+# After load: the cyclical entry's summary table, its first column, before and after two
+# clicks on the second column's header.
+CLICKS = """<script>
+window.addEventListener("load", function () {
+  var table = document.querySelector("#cyclical table.sortable");
+  var th = table.querySelectorAll("thead th")[1];
+  var names = function () {
+    return Array.from(table.tBodies[0].rows).map(function (r) { return r.cells[0].textContent; });
+  };
+  var seen = [names()];
+  th.click();
+  seen.push(names(), th.getAttribute("aria-sort"));
+  th.click();
+  seen.push(names(), th.getAttribute("aria-sort"));
+  var out = document.createElement("pre");
+  out.id = "sort-probe";
+  out.textContent = JSON.stringify(seen);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_a_click_on_a_header_sorts_the_table_by_that_column(killed_and_resumed, tmp_path):
+    from html import unescape
+
+    from optimlab.gallery.registry import entries
+
+    out = killed_and_resumed["out"]
+    record = json.loads((out / "cyclical" / "result.json").read_text())
+    _, rows = entries().get("cyclical").table(record["numbers"])
+    shown = [r[0] for r in rows]
+    up = [r[0] for r in sorted(rows, key=lambda r: float(r[1]))]
+    down = [r[0] for r in sorted(rows, key=lambda r: -float(r[1]))]
+    assert up != shown  # the click has something to do
+    page = tmp_path / "clicked.html"
+    html = (out / "gallery.html").read_text(encoding="utf-8")
+    page.write_text(html.replace("<head>", "<head>" + CLICKS, 1), encoding="utf-8")
+    result = chromium(["--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                      tmp_path / "profile")  # fmt: skip
+    found = re.search(r'<pre id="sort-probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found, result.stderr[-2000:]
+    assert json.loads(unescape(found.group(1))) == [shown, up, "ascending", down, "descending"]

@@ -27,6 +27,9 @@ def test_the_quick_tier_runs_end_to_end_with_two_workers(tmp_path):
         files = [f for figure in record["figures"] for f in figure["files"]]
         assert any(f.endswith(".png") for f in files) and any(f.endswith(".svg") for f in files)
         assert all((tmp_path / entry.name / f).stat().st_size > 1000 for f in files)
+        # No title cut off at the figure's edge, no legend over the data.
+        faults = {f["stem"]: f["layout"] for f in record["figures"] if f.get("layout")}
+        assert faults == {}, entry.name
     ravine = json.loads((tmp_path / "ravine" / "result.json").read_text())
     assert "ravine.gif" in ravine["figures"][0]["files"]
     assert (tmp_path / "ravine" / "ravine.gif").read_bytes()[:6] == b"GIF89a"

@@ -114,7 +114,9 @@ class Entry:
     ``budgets`` maps each tier from ``tier`` up to the keyword arguments of ``compute``;
     ``requires(budget)`` names the datasets the run reads (checked before it starts, so a
     missing one skips the entry with the way to get it). Bump ``version`` whenever the
-    entry's code changes what it measures: a stored result of another version is rerun.
+    entry's code changes what it measures or how it draws: a stored result of another
+    version is rerun, and a rerun is the only way to new figures (they are drawn from the
+    run's in-memory data, which the stored result does not keep).
     ``threads`` fixes the torch threads of the run: 1 for entries made of many tiny tensor
     operations, where more threads only add synchronization; None for the runner's share
     of the cores. ``table(numbers)``, if given, returns ``(headers, rows)`` of strings: the

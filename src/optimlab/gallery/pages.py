@@ -3,7 +3,9 @@
 Both are built from the stored results on disk, not from what this run computed, so a
 run of one entry (``--only``) still gives the whole page. The HTML embeds every figure as
 a data URI and its style sheet inline: it needs no other file and makes no request. The
-Markdown page links the figure files beside it.
+Markdown page links the figure files beside it. A click on an HTML table's header sorts
+its rows by that column (numbers as numbers; the entry's own row order until then), by
+a script inline in the page.
 """
 
 from __future__ import annotations
@@ -146,10 +148,52 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 0.2rem 0.7rem; text-align: l
   vertical-align: top; }
 td.num { font-variant-numeric: tabular-nums; }
 th { background: #f5f5f5; }
+table.sortable th { cursor: pointer; user-select: none; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
 code { background: #f3f3f3; padding: 0.05rem 0.3rem; border-radius: 0.2rem; font-size: 0.88rem; }
 pre.error { background: #fbeff2; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem; }
 details { margin: 0.4rem 0; }
 """
+
+
+# Click a header: sort the body's rows by that column, ascending, then descending.
+# Numbers (a cell that starts with one) sort as numbers and before words; ties keep
+# their order (Array.sort is stable).
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.querySelectorAll("thead th");
+  heads.forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var key = function (row) {
+        var text = row.cells[col] ? row.cells[col].textContent.trim() : "";
+        var n = parseFloat(text);
+        return isNaN(n) ? text : n;
+      };
+      var order = function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x === "number" && typeof y === "number") { return x - y; }
+        if (typeof x === "number") { return -1; }
+        if (typeof y === "number") { return 1; }
+        return x.localeCompare(y, undefined, {numeric: true});
+      };
+      var body = table.tBodies[0];
+      Array.from(body.rows)
+        .sort(function (a, b) { return up ? order(a, b) : order(b, a); })
+        .forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _table(headers: Sequence[str], rows: str) -> str:
+    """A sortable table: ``headers`` escaped here, ``rows`` already HTML."""
+    head = "".join(f'<th title="sort by this column">{escape(h)}</th>' for h in headers)
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _css_class(state: str) -> str:
@@ -201,19 +245,17 @@ def _html_item(item: Item, out: Path) -> str:
             parts.append(_img(out / e.name, stem, name, e.title))
         table = summary_table(item)
         if table is not None:
-            head = "".join(f"<th>{escape(h)}</th>" for h in table[0])
             body = "".join(
                 "<tr>" + "".join(f"<td class='num'>{escape(c)}</td>" for c in row) + "</tr>"
                 for row in table[1]
             )
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(_table(table[0], body))
         rows = "\n".join(
             f"<tr><td>{escape(k)}</td><td class='num'>{escape(v)}</td></tr>"
             for k, v in flatten(r.get("numbers", {}))
         )
         parts.append(
-            "<details><summary>Numbers</summary><table><thead><tr><th>measured</th>"
-            f"<th>value</th></tr></thead><tbody>{rows}</tbody></table></details>"
+            f"<details><summary>Numbers</summary>{_table(['measured', 'value'], rows)}</details>"
         )
     seconds = f", {r['seconds']:.1f} s" if "seconds" in r else ""
     parts.append(
@@ -253,7 +295,7 @@ def render_html(items: Sequence[Item], tier: str, out: Path, out_label: str) -> 
     for deck, group in decks.items():
         parts.append(f"<h2>{escape(deck)}</h2>")
         parts.extend(_html_item(i, out) for i in group)
-    parts.append("</body></html>")
+    parts.append(f"<script>{SORT_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 

@@ -108,7 +108,11 @@ def draw(measured: Measured) -> dict[str, Any]:
         ax_fit.plot(d["x"], d["examples"][k], color=style.PALETTE[i], label=f"degree {k}")
     ax_fit.set_ylim(float(first.y_train.min()) - 1, float(first.y_train.max()) + 1)
     ax_fit.set_title("least-squares fits to one training draw")
-    ax_fit.legend(fontsize=8)
+    ax_fit.set_xlabel("x")
+    ax_fit.set_ylabel("y")
+    # Under this panel: inside, degree 20's swings crossed it; a figure-wide legend would
+    # read as the key to the other panels' colours too.
+    ax_fit.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     rows = n["degrees"]
     parts = [("bias2", "bias^2"), ("variance", "variance"), ("test_mse", "test MSE")]
     width = 0.26
@@ -120,6 +124,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_bar.set_xticks(range(len(DEGREES)), [f"degree {k}" for k in DEGREES])
     ax_bar.set_yscale("log")
     ax_bar.set_ylim(bottom=1e-6)  # lower is rounding error: a bias of 0
+    ax_bar.set_ylabel("squared error")
     ax_bar.set_title(f"averaged over {n['draws']} training draws (bars below 1e-6 not shown)")
     ax_bar.legend(fontsize=8)
     r = n["ridge"]
@@ -130,6 +135,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_lam.set_xscale("log")
     ax_lam.set_yscale("log")
     ax_lam.set_xlabel("ridge lambda")
+    ax_lam.set_ylabel("squared error")
     ax_lam.set_title(f"ridge on degree {r['degree']}: variance traded for bias")
     ax_lam.legend(fontsize=8)
     for ax in (ax_fit, ax_bar, ax_lam):
@@ -220,7 +226,7 @@ ENTRY = Entry(
     "(degree 20 through 21 points) little bias but much variance; a penalty (ridge) trades "
     "variance for bias.",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
         "quick": {"draws": 200, "n_lambda": 21, **_BUDGET},
         "standard": {"draws": 1000, "n_lambda": 41, **_BUDGET},

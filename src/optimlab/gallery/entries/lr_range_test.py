@@ -130,6 +130,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_runs.set_ylabel("validation loss")
     ax_runs.set_title("training at the suggestion, 100x less and the diverging rate")
     ax_runs.legend(fontsize=8)
+    figures.whole_steps(ax_runs)
     for ax in (ax_test, ax_runs):
         ax.grid(True, alpha=0.3, linewidth=0.6)
     fig.suptitle(f"the learning-rate range test (Smith 2017), {len(n['seeds'])} seeds")
@@ -214,7 +215,7 @@ ENTRY = Entry(
     "progress, too big a one makes the loss blow up. A short run whose rate grows every step "
     "(Smith's range test, used to set cyclical bounds) shows where the rates that train lie.",
     tier="quick",
-    version=2,
+    version=3,
     budgets={
         "quick": {"problem": "digits_mlp", "steps": 200, "epochs": 3, "threads": 1, **_BUDGET},
         "standard": {"problem": "mnist_mlp", "steps": 300, "epochs": 1, **_BUDGET},

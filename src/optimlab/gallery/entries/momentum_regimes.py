@@ -149,6 +149,7 @@ def draw(measured: Measured) -> dict[str, Any]:
                      fontsize=9)  # fmt: skip
         if name == "divergence":
             ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_yticks(_decade_ticks(float(np.max(np.abs(path)))))
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3, linewidth=0.6)
     axes[0].set_ylabel("w (error along the eigenvector)")
@@ -161,6 +162,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     )
     ax.set_ylim(0.0, 1.05)
     ax.set_xlabel("lr * l")
+    ax.set_ylabel("rate per step")
     ax.set_title(f"ripples' rate at beta = {rip['beta']:g}: independent of lr * l", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, alpha=0.3, linewidth=0.6)
@@ -173,8 +175,20 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax.plot([opt["grid_best_lr"]], [opt["grid_best_beta"]], marker="X", color="white",
             markeredgecolor="black", markersize=11, linestyle="none",
             label=f"best measured cell, rate={opt['grid_best_rate']:.3f}")  # fmt: skip
-    ax.legend(loc="lower right", fontsize=8)
+    ax.get_legend().remove()
+    # Under the map: in a corner it hid the cells along the divergence line.
+    # Grey behind the keys: the divergence line and the best cell are drawn in white.
+    figures.legend_outside(rate_map, ax, ncols=2, facecolor="0.75")
     return {"regimes": fig, "rate_map": rate_map}
+
+
+def _decade_ticks(top: float) -> list[float]:
+    """Symmetric-log ticks from -``top`` to 0 to ``top``, at most four decades a side, so
+    the labels of a diverging path do not run into each other."""
+    decades = max(1, int(np.ceil(np.log10(max(top, 10.0)))))
+    step = int(np.ceil(decades / 4))
+    up = [10.0**k for k in range(step, decades + 1, step)]
+    return [-v for v in reversed(up)] + [0.0] + up
 
 
 def rule(numbers: Mapping[str, Any]) -> Verdict:
@@ -260,7 +274,7 @@ ENTRY = Entry(
     "beta = ((sqrt(ln)-sqrt(l1))/(sqrt(ln)+sqrt(l1)))^2 give the rate "
     "(sqrt(kappa)-1)/(sqrt(kappa)+1), against (kappa-1)/(kappa+1) for gradient descent.",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
         "quick": {"grid": 40, "steps": 200, "path_steps": 60, "direct_steps": 400},
         "standard": {"grid": 60, "steps": 300, "path_steps": 60, "direct_steps": 800},

@@ -59,7 +59,8 @@ def draw(measured: Measured) -> dict[str, Any]:
 
     paths = measured.data["paths"]
     rows = measured.numbers["methods"]
-    title = "saddle x^2 - y^2 from (1, 0.001); step leaving the ridge: " + ", ".join(
+    # Two lines: on one, the title ran past both edges of the figure.
+    title = "saddle x^2 - y^2 from (1, 0.001)\nstep leaving the ridge: " + ", ".join(
         f"{n} {'-' if r['left_ridge_at'] is None else r['left_ridge_at']}" for n, r in rows.items()
     )
     still = tr.plot(FUNCTION, paths, title)
@@ -112,7 +113,7 @@ ENTRY = Entry(
     "Adagrad, RMSprop and Adadelta quickly head down the negative slope (the animation's "
     "reading in Ruder 2016, which the lecture's list of methods follows).",
     tier="quick",
-    version=1,
+    version=2,
     budgets={
         "quick": {"steps": 60, "frames": 40},
         "standard": {"steps": 100, "frames": 80},

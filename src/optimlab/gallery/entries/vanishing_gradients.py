@@ -152,6 +152,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_change.set_ylabel("||W_end - W_0|| / ||W_0|| (floor 1e-12)")
     ax_change.set_title("how much training moved each layer (overflowed runs left out)")
     ax_change.legend(fontsize=7, ncol=2)
+    figures.whole_steps(ax_grad, ax_change)
     for ax in (ax_grad, ax_change):
         ax.grid(True, alpha=0.3, linewidth=0.6)
     fig.suptitle(f"vanishing gradients: a {n['depth']}-layer MLP on digits, SGD + momentum; "
@@ -285,7 +286,7 @@ ENTRY = Entry(
     'normalization overcome it; so do skip connections (lecture 000, slide "Fighting '
     'against Vanishing Gradient").',
     tier="quick",
-    version=2,
+    version=3,
     budgets={
         "quick": {"epochs": 2, "seeds": 3, **_BUDGET},
         "standard": {"epochs": 5, "seeds": 5, **_BUDGET},
