@@ -63,6 +63,7 @@ def test_vanishing_reproduced_on_the_measured_picture():
         ("sigmoid", "weight_change", [0.1, 0.1, 0.17], "moved the sigmoid net's first layer"),
         ("relu", "weight_change", [1e-4, 0.1, 0.5], "hardly moved the ReLU net's first layer"),
         ("relu", "weight_change", None, "hardly moved the ReLU net's first layer"),
+        ("elu", "status", "diverged", "the elu net diverged"),
         ("tanh, N(0, 0.01) init", "grad_norms_init", [0.4, 1.0],
          "tanh net's initialization does not lift the first layer's gradient"),
         ("relu, N(0, 0.01) init", "weight_change", [0.3, 0.1, 0.5],

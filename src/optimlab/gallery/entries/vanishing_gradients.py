@@ -170,7 +170,10 @@ def _first(r: Mapping[str, Any], key: str) -> float | None:
 
 def check(one: Mapping[str, Any]) -> list[str]:
     """What contradicts the claim in one seed's runs (``label -> numbers``)."""
-    problems = []
+    # a run that diverged has no end-of-training numbers: say so first, so that the
+    # comparisons below that lack them read as a consequence, not a mystery
+    problems = [f"the {label} net {r['status']}" for label, r in one.items()
+                if r["status"] != "completed"]  # fmt: skip
     sig = one["sigmoid"]
     s0 = sig["ratio_init"]
     others = {k: one[k]["ratio_init"] for k in NONSATURATING}
