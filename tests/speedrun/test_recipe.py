@@ -59,7 +59,8 @@ def with_change(table: str | None, key: str, value) -> dict:
         (None, "target", 1.5, ["target", "1.5", "valid range"]),
         ("train", "label_smoothing", 1.0, ["train.label_smoothing"]),
         ("train", "batch_size", 0, ["train.batch_size", ">= 1"]),
-        ("train", "epochs", 2.5, ["train.epochs", "integers"]),
+        ("train", "epochs", 0, ["train.epochs", "numbers > 0", "1.8"]),
+        ("train", "epochs", "2", ["train.epochs", "'2'", "numbers > 0"]),
         ("model", "channels_last", "yes", ["model.channels_last", "true and false"]),
         ("model", "name", "resnet1000", ["unknown model 'resnet1000'", "speednet"]),
         ("model", "init", "magic", ["unknown initializer 'magic'", "he_normal"]),
@@ -108,3 +109,12 @@ def test_the_first_recipe_kept_for_comparison_loads_and_differs_from_the_shipped
     shipped = load_recipe()
     assert (first.dataset, first.target, first.threads) == ("fashion_mnist", 0.91, 2)
     assert first.epochs == 3 and shipped.epochs == 2
+
+
+def test_fractional_epochs_bound_the_evaluation_epoch_by_the_partial_one():
+    data = with_change("train", "epochs", 1.5)
+    data["eval"]["from_epoch"] = 2  # the cut-short second epoch can be evaluated
+    assert parse_recipe(data).epochs == 1.5
+    data["eval"]["from_epoch"] = 3
+    with pytest.raises(OptimlabError, match=r"eval\.from_epoch: 3; valid: 1 to .*\(2\)"):
+        parse_recipe(data)
