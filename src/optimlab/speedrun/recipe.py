@@ -69,10 +69,11 @@ ns_steps = 3              # 3, not 5: cheaper, and every seed still reaches 91% 
 
 [schedule]
 name = "one_cycle"
-params = { max_lr = 0.05, pct_start = 0.25 }
+# 0.07, not 0.05: the schedule is 10% shorter than the 2-epoch recipe's (docs)
+params = { max_lr = 0.07, pct_start = 0.25 }
 
 [train]
-epochs = 2
+epochs = 1.8              # the second epoch stops after 80% of its batches (421 steps in all)
 batch_size = 256
 label_smoothing = 0.1
 augment = "flip"
@@ -80,7 +81,7 @@ bfloat16 = false
 
 [eval]
 tta = "flip"
-from_epoch = 2            # earlier epochs are below the target; evaluating costs time
+from_epoch = 2            # the first epoch is below the target; evaluating costs time
 batch_size = 500          # cheaper per image than 2500 on this CPU (cache)
 
 # The GPU variant (`--device cuda`): data held on the GPU, a wider net, bigger batches,
