@@ -9,6 +9,7 @@ import pytest
 
 from optimlab.errors import OptimlabError
 from optimlab.speedrun import DEFAULT_TOML, load_recipe, loads_recipe, parse_recipe
+from optimlab.speedrun.recipe import epoch_count
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "speedrun_fmnist.toml"
 
@@ -26,7 +27,7 @@ def test_example_file_is_the_builtin_default():
 def test_default_recipe_values():
     r = load_recipe()
     assert (r.dataset, r.target, r.device, r.threads) == ("fashion_mnist", 0.91, "cpu", 2)
-    assert r.eval_from_epoch <= r.epochs
+    assert r.eval_from_epoch <= epoch_count(r.epochs)
 
 
 def test_cuda_variant_overrides_only_what_it_names():
@@ -59,7 +60,8 @@ def with_change(table: str | None, key: str, value) -> dict:
         (None, "target", 1.5, ["target", "1.5", "valid range"]),
         ("train", "label_smoothing", 1.0, ["train.label_smoothing"]),
         ("train", "batch_size", 0, ["train.batch_size", ">= 1"]),
-        ("train", "epochs", 2.5, ["train.epochs", "integers"]),
+        ("train", "epochs", 0, ["train.epochs", "numbers > 0", "1.8"]),
+        ("train", "epochs", "2", ["train.epochs", "'2'", "numbers > 0"]),
         ("model", "channels_last", "yes", ["model.channels_last", "true and false"]),
         ("model", "name", "resnet1000", ["unknown model 'resnet1000'", "speednet"]),
         ("model", "init", "magic", ["unknown initializer 'magic'", "he_normal"]),
@@ -107,4 +109,28 @@ def test_the_first_recipe_kept_for_comparison_loads_and_differs_from_the_shipped
     first = load_recipe(EXAMPLE.with_name("speedrun_fmnist_3epoch.toml"))
     shipped = load_recipe()
     assert (first.dataset, first.target, first.threads) == ("fashion_mnist", 0.91, 2)
-    assert first.epochs == 3 and shipped.epochs == 2
+    assert first.epochs == 3 and shipped.epochs == 1.8
+
+
+def test_the_2epoch_recipe_differs_from_the_shipped_one_in_length_and_lr_only():
+    kept = tomllib.loads(EXAMPLE.with_name("speedrun_fmnist_2epoch.toml").read_text())
+    shipped = raw()
+    assert (kept["train"]["epochs"], shipped["train"]["epochs"]) == (2, 1.8)
+    lrs = [r["schedule"]["params"]["max_lr"] for r in (kept, shipped)]
+    assert lrs == [0.05, 0.07]
+    for r in (kept, shipped):
+        del r["name"], r["train"]["epochs"], r["schedule"]["params"]["max_lr"]
+    assert kept == shipped
+    assert load_recipe(EXAMPLE.with_name("speedrun_fmnist_2epoch.toml")).epochs == 2
+    candidate = load_recipe(EXAMPLE.with_name("speedrun_fmnist_batch512.toml"))
+    assert (candidate.batch_size, candidate.epochs) == (512, 2)
+    assert candidate.schedule_params["max_lr"] == 0.1
+
+
+def test_fractional_epochs_bound_the_evaluation_epoch_by_the_partial_one():
+    data = with_change("train", "epochs", 1.5)
+    data["eval"]["from_epoch"] = 2  # the cut-short second epoch can be evaluated
+    assert parse_recipe(data).epochs == 1.5
+    data["eval"]["from_epoch"] = 3
+    with pytest.raises(OptimlabError, match=r"eval\.from_epoch: 3; valid: 1 to .*\(2\)"):
+        parse_recipe(data)

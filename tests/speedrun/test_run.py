@@ -10,6 +10,7 @@ import torch
 
 from killed import optimlab_process, sigkill
 from optimlab.cli import main
+from optimlab.data import load
 from optimlab.nn import MODELS, build_model
 from optimlab.speedrun import loads_recipe, run_speedrun, summarize
 
@@ -79,6 +80,16 @@ def test_unreached_target_and_late_evaluation():
     assert run["time_to_target"] is None and not run["reached"]
     assert result["summary"]["reached"] == 0
     assert result["summary"]["time_to_target_mean"] is None
+
+
+def test_a_fractional_last_epoch_trains_its_share_of_the_batches():
+    text = DIGITS.format(target=0.5).replace("epochs = 2", "epochs = 1.5")
+    recipe = loads_recipe(text)
+    (run,) = run_speedrun(recipe, seeds=[0])["runs"]
+    full = len(load("digits", val_size=0).train.x) // 64  # whole batches only
+    assert [e["epoch"] for e in run["epochs"]] == [1, 2]
+    assert [e["steps"] for e in run["epochs"]] == [full, round(1.5 * full)]
+    assert all(e["accuracy"] is not None for e in run["epochs"])
 
 
 def test_summary_statistics():

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
-from optimlab.speedrun.recipe import Recipe
+from optimlab.speedrun.recipe import Recipe, epoch_count
 
 EpochHook = Callable[[int, dict[str, Any]], None]
 
@@ -78,6 +78,12 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) 
     return int((probs.argmax(1) == y).sum()) / max(len(x), 1)
 
 
+def total_steps(recipe: Recipe, steps_per_epoch: int) -> int:
+    """Training steps of the whole run: ``train.epochs`` times the steps of one epoch,
+    rounded (at least one), so a fractional last epoch trains only its share of batches."""
+    return max(1, round(recipe.epochs * steps_per_epoch))
+
+
 def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train the recipe once with ``seed``; return times, accuracies and time-to-target."""
     from optimlab.data import load
@@ -110,7 +116,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
     opt, scheduler = make_optimizer(
         recipe.optimizer, model.parameters(), hp=recipe.optimizer_params, fast=recipe.fast,
         schedule=recipe.schedule, schedule_args=recipe.schedule_params,
-        total=recipe.epochs * steps_per_epoch,
+        total=total_steps(recipe, steps_per_epoch),
     )  # fmt: skip
     augment = from_spec(recipe.augment, seed=seed) if recipe.augment != "none" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -118,10 +124,10 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
 
     epochs: list[dict[str, Any]] = []
     time_to_target: float | None = None
-    step = 0
-    for epoch in range(1, recipe.epochs + 1):
+    step, total, last = 0, total_steps(recipe, steps_per_epoch), epoch_count(recipe.epochs)
+    for epoch in range(1, last + 1):
         perm = torch.randperm(len(x), generator=order).to(device)
-        for i in range(steps_per_epoch):
+        for i in range(min(steps_per_epoch, total - step)):
             idx = perm[i * recipe.batch_size : (i + 1) * recipe.batch_size]
             xb, yb = x[idx], y[idx]
             if augment is not None:
@@ -134,7 +140,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
             scheduler.step()
             step += 1
         acc, eval_start = None, time.perf_counter()
-        if epoch >= recipe.eval_from_epoch or epoch == recipe.epochs:
+        if epoch >= recipe.eval_from_epoch or epoch == last:
             with torch.autocast(device.type, torch.bfloat16, enabled=recipe.bfloat16):
                 acc = evaluate(net, x_test, y_test, recipe.eval_batch_size, recipe.tta)
         _sync(device)
@@ -142,7 +148,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
         if acc is not None and acc >= recipe.target and time_to_target is None:
             time_to_target = now
         eval_s = time.perf_counter() - eval_start if acc is not None else None
-        row = {"epoch": epoch, "time": now, "accuracy": acc, "eval_time": eval_s}
+        row = {"epoch": epoch, "steps": step, "time": now, "accuracy": acc, "eval_time": eval_s}
         epochs.append(row)
         if on_epoch is not None:
             on_epoch(seed, row)
