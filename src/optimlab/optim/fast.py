@@ -21,8 +21,8 @@ tensors becoming views into them, and the unchanged chain runs compiled on those
 single tensors. Gradients are copied into a flat buffer each step (one
 foreach copy), unless they already live there. That copy adds 8 B per parameter to
 the 12 to 28 B a step moves, so tensors of ``LARGE_NUMEL`` elements or more skip
-it: each is stepped in place, as a 1-D view whose length is symbolic (graphs do
-not depend on the sizes), in the same compiled call as the flat buffers, up to
+it: each is stepped in place, as a 1-D view of its memory (the graph is compiled
+for the model's sizes), in the same compiled call as the flat buffers, up to
 ``MAX_BUNDLE`` large tensors per call. Measured on the 14.7M-parameter benchmark
 model (2-core CPU): the gather made the compiled SGD step 2.3x slower than with
 gradients in place; stepping the large tensors in place removes the difference,
