@@ -519,3 +519,47 @@ def test_a_step_taken_eagerly_is_not_lost_by_the_flat_group():
     fast_counts, fast = go(True)
     assert counts == fast_counts == [8.0, 7.0, 1.0]
     assert_same(fast, eager)
+
+
+def test_a_warm_step_views_no_tensor_outside_the_compiled_graph():
+    """A step of large tensors makes no view of a tensor outside the compiled call,
+    also when every gradient is a new tensor (as after ``zero_grad()``): each used to
+    cost one to two tensor ops per large tensor per step, outside the kernel. The
+    call's wrapper neither asserts sizes nor looks them up (static sizes, checked
+    by dynamo's guards). The numbers stay the eager ones."""
+    from torch._inductor.utils import run_and_get_code
+    from torch.profiler import ProfilerActivity, profile
+
+    views = {"aten::view", "aten::as_strided", "aten::detach", "aten::alias", "aten::reshape"}
+
+    def outside(event) -> bool:
+        while event is not None:
+            if event.name.startswith("Torch-Compiled Region"):
+                return False
+            event = event.cpu_parent
+        return True
+
+    def go(fast: bool) -> list[torch.Tensor]:
+        torch._dynamo.reset()
+        params, opt = split_setup("adam", fast)
+        steps(opt, params, 0, 3)
+        if fast:
+            _, code = run_and_get_code(steps, opt, params, 3, 1)
+            call = "\n".join(code).split("def call(")[1]
+            assert "assert_size_stride" not in call and ".size()" not in call
+        else:
+            steps(opt, params, 3, 1)
+        gen = torch.Generator().manual_seed(7)
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for p, g in zip(params, grads):
+                p.grad = g
+            opt.step()
+        if fast:
+            assert len(opt.fast._large[0][1]) == 2
+            made = [e.name for e in prof.events() if e.name in views and outside(e)]
+            assert made == []
+        steps(opt, params, 5, 5)
+        return [p.detach() for p in params]
+
+    assert_same(go(True), go(False))

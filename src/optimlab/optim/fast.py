@@ -21,8 +21,8 @@ tensors becoming views into them, and the unchanged chain runs compiled on those
 single tensors. Gradients are copied into a flat buffer each step (one
 foreach copy), unless they already live there. That copy adds 8 B per parameter to
 the 12 to 28 B a step moves, so tensors of ``LARGE_NUMEL`` elements or more skip
-it: each is stepped in place, as a 1-D view whose length is symbolic (graphs do
-not depend on the sizes), in the same compiled call as the flat buffers, up to
+it: each is stepped in place, as a 1-D view of its memory (the graph is compiled
+for the model's sizes), in the same compiled call as the flat buffers, up to
 ``MAX_BUNDLE`` large tensors per call. Measured on the 14.7M-parameter benchmark
 model (2-core CPU): the gather made the compiled SGD step 2.3x slower than with
 gradients in place; stepping the large tensors in place removes the difference,
@@ -102,6 +102,10 @@ def group_step(
     and, last, a flattened group (or, for a group that cannot be flattened, its
     tensors as they are). The flat group's scalar state (step, ...) is then copied to
     every parameter's entry (``spread``; empty when there is no flat group)."""
+    # a large tensor's gradient may arrive in its own shape (see ``_grad_view``) to
+    # be stepped with the 1-D view of its parameter: viewed as 1-D here, inside the
+    # graph, where the view costs nothing at run time
+    grads = [g.view(-1) if g.dim() != p.dim() else g for p, g in zip(params, grads)]
     apply_chain(transforms, params, grads, states, hp)
     for key, buf in spread.items():
         buf.copy_(states[-1][key].expand_as(buf))
@@ -149,12 +153,22 @@ class FastPath:
     def _graph(self, *key: Any) -> Callable[..., None]:
         graph = self._graphs.get(key)
         if graph is None:
-            # Sizes are marked dynamic on the large tensors' views (one graph for every
-            # length) while hyperparameters stay constants of the graph: with
-            # ``dynamic=True`` every float in the group became a graph input, converted
-            # to a tensor on each call and loaded inside the loop (measured in
-            # docs/benchmarks.md, "Only the sizes symbolic").
-            graph = torch.compile(_own_copy(group_step), dynamic=None, backend=self.backend)
+            # Sizes and hyperparameters are constants of the graph: with ``dynamic=True``
+            # every float in the group became a graph input, converted to a tensor on
+            # each call and loaded inside the loop, and symbolic sizes (a first fix)
+            # still cost a size lookup per large tensor on every call (measured in
+            # docs/benchmarks.md, "Static sizes"). ``dynamic=None``: a size that does
+            # change compiles once more, with that size symbolic.
+            options = None
+            if self.backend == "inductor":
+                # Inductor's wrapper asserts every input's sizes and strides on every
+                # call (77 checks on the 14.7M-parameter mixed model); dynamo's guards
+                # have checked the same sizes and strides of every tensor input before
+                # the call, so the asserts can never fire (they catch inductor bugs).
+                options = {"size_asserts": False}
+            graph = torch.compile(
+                _own_copy(group_step), dynamic=None, backend=self.backend, options=options
+            )
             self._graphs[key] = graph
         return graph
 
@@ -337,18 +351,19 @@ class FastPath:
             self._views = {k: v for k, v in self._views.items() if k in kept}
         found = []
         device = params[0].device
+        views = self._views
         for i in cached[1]:
             p, g, state = params[i], grads[i], states[i]
-            # one compiled call takes every large tensor: keep it on one device (a
-            # group that spans devices steps the others on the per-tensor path)
-            if p.device != device or not _viewable(p, g, state):
-                continue
-            one = self._views.get(id(p))
+            one = views.get(id(p))
             if one is None or not one.matches(p, state):
-                one = self._views[id(p)] = _OneTensor.of(p, state)
-            grad = memory_view(g)
-            torch._dynamo.maybe_mark_dynamic(grad, 0)
-            found.append((i, one, grad))
+                # one compiled call takes every large tensor: keep it on one device (a
+                # group that spans devices steps the others on the per-tensor path)
+                if p.device != device or not _viewable(p, g, state):
+                    continue
+                one = views[id(p)] = _OneTensor.of(p, state)
+            elif not one.takes(g):
+                continue
+            found.append((i, one, _grad_view(g)))
         return found
 
 
@@ -369,9 +384,6 @@ class _OneTensor:
     def of(cls, p: Tensor, state: dict) -> _OneTensor:
         param_view = memory_view(p)
         state_view = {k: memory_view(v) if v.dim() else v for k, v in state.items()}
-        for view in [param_view, *state_view.values()]:
-            if view.dim():
-                torch._dynamo.maybe_mark_dynamic(view, 0)
         return cls(p, p.data_ptr(), state, list(state.values()), param_view, state_view)
 
     def adopt_new_keys(self) -> None:
@@ -388,6 +400,18 @@ class _OneTensor:
         fresh = _OneTensor.of(self.param, self.state)
         self.ptr, self.values, self.state_view = fresh.ptr, fresh.values, fresh.state_view
         self.param_view = fresh.param_view
+
+    def takes(self, g: Tensor) -> bool:
+        """Whether ``g`` can be stepped with these views: the part of ``_viewable``
+        that a new gradient can change (parameter and state were checked when the
+        views were made, and ``matches`` holds them unchanged since)."""
+        p = self.param
+        return (
+            g.shape == p.shape
+            and g.stride() == p.stride()
+            and g.dtype == p.dtype
+            and g.device == p.device
+        )
 
     def matches(self, p: Tensor, state: dict) -> bool:
         return (
@@ -415,6 +439,21 @@ def _viewable(p: Tensor, g: Tensor, state: dict) -> bool:
             for v in state.values()
         )
     )
+
+
+def _grad_view(g: Tensor) -> Tensor:
+    """A large tensor's gradient as the compiled step takes it: the gradient itself
+    when it is contiguous (``group_step`` views it as 1-D inside the graph), else its
+    memory as a 1-D view.
+
+    Nothing is kept across steps: ``backward`` hands over a new gradient whenever the
+    loop drops the old one, and a kept view would hold the dropped gradient's memory
+    until the next step. A view made here costs a tensor op per large tensor on every
+    step (two with the ``detach``), about 5 us each.
+    """
+    if g.is_contiguous() and not g.requires_grad:
+        return g
+    return memory_view(g)
 
 
 def _own_copy(fn: Callable[..., None]) -> Callable[..., None]:
