@@ -82,17 +82,17 @@ def test_a_short_range_test_and_three_trainings():
     assert all(len(r["val_loss_per_epoch"]) == 1 for r in n["runs"].values())
 
 
-def test_the_standard_tier_needs_mnist_and_says_how_to_get_it(tmp_path, monkeypatch):
+def test_the_full_tier_needs_mnist_and_says_how_to_get_it(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("OPTIMLAB_DATA", str(empty))
     monkeypatch.setenv("XDG_CACHE_HOME", str(empty))
     out = tmp_path / "out"
-    outcome = run_gallery(out, tier="standard", only=["lr_range_test"], report=lambda s: None)
+    outcome = run_gallery(out, tier="full", only=["lr_range_test"], report=lambda s: None)
     record = json.loads((out / "lr_range_test" / "result.json").read_text())
     assert outcome.failed == [] and record["status"] == "skipped"
     assert "dataset 'mnist' not found" in record["skip_reason"]
-    assert record["get_data"].endswith("--tier standard --out " + str(out) + " --download")
+    assert record["get_data"].endswith("--tier full --out " + str(out) + " --download")
     html = (out / "gallery.html").read_text()
     assert "Skipped: dataset" in html and record["get_data"] in html
 

@@ -61,7 +61,7 @@ def test_every_entry_has_its_figures_numbers_and_a_verdict(killed_and_resumed):
         assert f'<section id="{name}">' in html and f'<a href="#{name}">' in html
         assert f"({name}/" in md
     # Each entry's own summary table, here the whitening experiment's units table.
-    assert "<th>momentum steps</th>" in html and "| inputs | cond(A^T A) |" in md
+    assert ">momentum steps</th>" in html and "| inputs | cond(A^T A) |" in md
     # The contents list is grouped by lecture: the decks appear as headings in order.
     decks = re.findall(r"<h4>(lecture \d{3}[^<]*)</h4>", html)
     assert decks == sorted(decks) and decks
