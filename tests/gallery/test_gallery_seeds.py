@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimlab.gallery.seeds import failing_seeds, log_range, mean_sd
+from optimlab.gallery.seeds import cell, failing_seeds, log_range, mean_sd
 
 
 def test_mean_and_sample_sd_over_seeds():
@@ -27,3 +27,9 @@ def test_failing_seeds_names_each_seed_that_contradicts():
         "seed 1: -2.0 is not positive",
         "seed 2: 0.0 is not positive",
     ]
+
+
+def test_a_cell_counts_the_seeds_without_a_value_or_gives_the_spread():
+    assert cell([1e-12, 4e-12], log_range) == "2e-12 (1e-12 to 4e-12)"
+    assert cell([None, 1.0, None], log_range) == "undefined in 2 of 3 seeds"
+    assert cell([1.0, None], mean_sd, "overflowed") == "overflowed in 1 of 2 seeds"

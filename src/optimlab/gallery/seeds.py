@@ -39,6 +39,18 @@ def log_range(values: Sequence[float | None], spec: str = ".2g") -> str:
     return format(mean, spec) if len(values) == 1 else f"{format(mean, spec)} ({low} to {high})"
 
 
+def cell(
+    values: Sequence[float | None],
+    spread: Callable[[Sequence[float | None]], str],
+    missing: str = "undefined",
+) -> str:
+    """A table cell over seeds: ``spread`` of the values, or, when some seeds have none
+    (None: the quantity overflowed, or a ratio's denominator underflowed to 0), how many:
+    ``"undefined in 1 of 3 seeds"`` (``missing`` names why)."""
+    lost = sum(v is None for v in values)
+    return f"{missing} in {lost} of {len(values)} seeds" if lost else spread(values)
+
+
 def failing_seeds(
     seeds: Sequence[int], per_seed: Sequence[Any], check: Callable[[Any], list[str]]
 ) -> list[str]:

@@ -175,6 +175,13 @@ def epoch_count(epochs: int | float) -> int:
     return max(1, math.ceil(epochs))
 
 
+def total_steps(epochs: int | float, steps_per_epoch: int) -> int:
+    """Training steps of a run of ``train.epochs``: the steps of one epoch times
+    ``epochs``, rounded (at least one), so a fractional last epoch trains only its share
+    of the batches."""
+    return max(1, round(epochs * steps_per_epoch))
+
+
 def _str(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise OptimlabError(f"invalid {name}: {value!r}; expected a non-empty string")
@@ -242,9 +249,8 @@ def _check_registries(r: Recipe) -> None:
     if r.augment != "none":
         parse_spec(r.augment)
     probe = [torch.zeros(1, requires_grad=True)]
-    total = max(1, round(r.epochs * 100))
     make_optimizer(r.optimizer, probe, hp=r.optimizer_params, schedule=r.schedule,
-                   schedule_args=r.schedule_params, total=total)  # fmt: skip
+                   schedule_args=r.schedule_params, total=total_steps(r.epochs, 100))  # fmt: skip
 
 
 def parse_recipe(raw: dict[str, Any], device: str | None = None) -> Recipe:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.errors import OptimlabError
-from optimlab.speedrun.recipe import Recipe, epoch_count
+from optimlab.speedrun.recipe import Recipe, epoch_count, total_steps
 
 EpochHook = Callable[[int, dict[str, Any]], None]
 
@@ -78,12 +78,6 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, tta: str) 
     return int((probs.argmax(1) == y).sum()) / max(len(x), 1)
 
 
-def total_steps(recipe: Recipe, steps_per_epoch: int) -> int:
-    """Training steps of the whole run: ``train.epochs`` times the steps of one epoch,
-    rounded (at least one), so a fractional last epoch trains only its share of batches."""
-    return max(1, round(recipe.epochs * steps_per_epoch))
-
-
 def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train the recipe once with ``seed``; return times, accuracies and time-to-target."""
     from optimlab.data import load
@@ -113,10 +107,11 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
             f"invalid train.batch_size: {recipe.batch_size}; valid: at most the "
             f"{len(x)} training examples"
         )
+    total = total_steps(recipe.epochs, steps_per_epoch)
     opt, scheduler = make_optimizer(
         recipe.optimizer, model.parameters(), hp=recipe.optimizer_params, fast=recipe.fast,
         schedule=recipe.schedule, schedule_args=recipe.schedule_params,
-        total=total_steps(recipe, steps_per_epoch),
+        total=total,
     )  # fmt: skip
     augment = from_spec(recipe.augment, seed=seed) if recipe.augment != "none" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -124,7 +119,7 @@ def run_seed(recipe: Recipe, seed: int, on_epoch: EpochHook | None = None) -> di
 
     epochs: list[dict[str, Any]] = []
     time_to_target: float | None = None
-    step, total, last = 0, total_steps(recipe, steps_per_epoch), epoch_count(recipe.epochs)
+    step, last = 0, epoch_count(recipe.epochs)
     for epoch in range(1, last + 1):
         perm = torch.randperm(len(x), generator=order).to(device)
         for i in range(min(steps_per_epoch, total - step)):

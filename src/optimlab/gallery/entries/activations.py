@@ -28,7 +28,7 @@ from optimlab.gallery.entry import (
     Measured,
     Verdict,
 )
-from optimlab.gallery.seeds import failing_seeds, log_range, mean_sd
+from optimlab.gallery.seeds import cell, failing_seeds, log_range, mean_sd
 
 #: The ranking to test, best first, and each activation's initialization.
 RANKING = {
@@ -147,16 +147,10 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     return Verdict(REPRODUCED, f"the ranking holds in each of {len(seeds)} seeds: {tail}.")
 
 
-def _ratio_cell(values: list[float | None]) -> str:
-    """The gradient ratios over seeds, or how many seeds overflowed."""
-    lost = sum(v is None for v in values)
-    return f"overflowed in {lost} of {len(values)} seeds" if lost else log_range(values)
-
-
 def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = [
         [name, a["init"], mean_sd([100 * v for v in a["val_accuracy"]], ".1f"),
-         _ratio_cell(a["ratio_init"])]
+         cell(a["ratio_init"], log_range, "overflowed")]
         for name, a in numbers["activations"].items()
     ]  # fmt: skip
     return ["units", "init", "val accuracy % (mean ± sd)",

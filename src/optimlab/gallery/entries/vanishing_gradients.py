@@ -24,7 +24,7 @@ import numpy as np
 from optimlab.gallery import figures
 from optimlab.gallery.decks import deck
 from optimlab.gallery.entry import NOT_REPRODUCED, REPRODUCED, Context, Entry, Measured, Verdict
-from optimlab.gallery.seeds import failing_seeds, log_range, mean_sd
+from optimlab.gallery.seeds import cell, failing_seeds, log_range, mean_sd
 
 # label -> (activation, norm, init, residual)
 CONFIGS = {
@@ -257,20 +257,13 @@ def rule(numbers: Mapping[str, Any]) -> Verdict:
     )
 
 
-def _cell(values: list[float | None], spread: Any) -> str:
-    """A table cell over seeds; the seeds where the quantity is undefined (it overflowed, or
-    a ratio's denominator underflowed to 0) are counted."""
-    lost = sum(v is None for v in values)
-    return f"undefined in {lost} of {len(values)} seeds" if lost else spread(values)
-
-
 def table(numbers: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for label, runs in numbers["runs"].items():
-        rows.append([label, _cell([r["ratio_init"] for r in runs], log_range),
-                     _cell([_first(r, "grad_norms_init") for r in runs], log_range),
-                     _cell([_first(r, "weight_change") for r in runs], log_range),
-                     _cell([r["val_accuracy"] for r in runs], mean_sd)])  # fmt: skip
+        rows.append([label, cell([r["ratio_init"] for r in runs], log_range),
+                     cell([_first(r, "grad_norms_init") for r in runs], log_range),
+                     cell([_first(r, "weight_change") for r in runs], log_range),
+                     cell([r["val_accuracy"] for r in runs], mean_sd)])  # fmt: skip
     headers = ["units", "gradient ratio first / last, init", "||dL/dW_1||, init",
                "first layer's weight change", "val accuracy"]  # fmt: skip
     return headers, rows
