@@ -75,3 +75,38 @@ def test_a_worker_runs_one_intra_op_and_one_inter_op_thread():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)  # fmt: skip
     assert out.stdout.split() == ["1", "1"]
+
+
+# One process of a sync run (the launcher's environment set by hand), then the threads
+# left in it. A fresh interpreter: torch._dynamo not yet imported, as in a worker.
+_LEAVE = """
+import json, os, socket, sys, tempfile
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
+                  GROUP_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+from optimlab.parallel.worker import run_worker
+from optimlab.run import RunConfig
+config = RunConfig(problem="digits_mlp", optimizer="momentum", steps=3, parallel="sync",
+                   threads=1, out=tempfile.mkdtemp())
+summary = run_worker(config.to_json(), False, False)
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(json.dumps({"steps": summary["steps"], "threads": names}))
+"""
+
+
+def test_a_finished_worker_has_left_gloo_with_its_threads():
+    # DDP's constructor imports torch._dynamo, which (imported after the group starts)
+    # kept the group alive past destroy_process_group: its gloo threads outlived the run,
+    # and one freeing the last gather's tensors during interpreter shutdown aborted the
+    # process now and then ("terminate called without an active exception").
+    import subprocess
+    import sys
+
+    from launching import env
+
+    out = subprocess.run([sys.executable, "-c", _LEAVE], capture_output=True, text=True,
+                         env=env(), timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert report["steps"] == 3
+    assert not [n for n in report["threads"] if "gloo" in n], report["threads"]

@@ -45,7 +45,6 @@ are refused.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -160,11 +159,9 @@ class PipelineWorld(ProcessGroupWorld):
                     dist.broadcast(tensor.data, src=owner)
 
     def close(self) -> None:
-        """Drop the schedules (their stages keep gloo's buffers and pending work) while
-        the process group and the interpreter are alive, then leave the group: gloo work
-        objects destroyed later, at interpreter exit, can abort the process."""
+        """Drop the schedules (their stages keep gloo's buffers and pending work), then
+        leave the group, which frees them while the interpreter is alive."""
         self._schedules.clear()
-        gc.collect()
         super().close()
 
     def _schedule(self, batch: int) -> Any:

@@ -261,8 +261,10 @@ class AsyncWorld(ReplicaWiring, World):
         """Leave the process group, if this replica is part of one."""
         import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        if dist.is_available():
+            from optimlab.parallel.world import leave_process_group
+
+            leave_process_group()
 
     def leave(self) -> None:
         """This replica is done: the servers stop once every replica is."""

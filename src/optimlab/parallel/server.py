@@ -62,6 +62,7 @@ from torch import Tensor
 
 from optimlab.errors import OptimlabError
 from optimlab.parallel.replica import FlatParams
+from optimlab.parallel.world import leave_process_group
 from optimlab.train.distributed import share_bounds
 
 FETCH, PEEK, PUSH, EPOCH, REPORT, DONE, START, SAVE, RESTORE, STATE, GATHER = range(11)
@@ -426,8 +427,7 @@ class ServerWorld:
         ParameterServer(w, rule, self.replicas, coordinator=self.index == 0).serve()
 
     def close(self) -> None:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        leave_process_group()
 
 
 def join_async(config: Any, rank: int, size: int) -> Any:

@@ -44,7 +44,7 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
     returns the run's summary on rank 0 and None elsewhere."""
     from optimlab.parallel.methods import method
     from optimlab.parallel.world import device_for, join, place_from_environment
-    from optimlab.run import RunConfig, build_run
+    from optimlab.run import RunConfig
 
     place = place_from_environment()
     config = resolve(RunConfig.from_json(settings), place)
@@ -60,15 +60,20 @@ def run_worker(settings: dict[str, Any], resume: bool | str, progress: bool) -> 
             world.serve(config)
             return None
         try:
-            run = build_run(config, world=world, resume=resume,
-                            progress=progress and world.is_writer)  # fmt: skip
-            result = run.fit()
+            summary = _train(config, world, resume, progress and world.is_writer)
         finally:
             if served:
                 world.leave()  # the servers stop once every replica has left
     finally:
-        world.close()
-    return result.summary if world.is_writer else None
+        world.close()  # the run is out of scope: leaving frees the process group
+    return summary if world.is_writer else None
+
+
+def _train(config: Any, world: Any, resume: bool | str, progress: bool) -> Any:
+    """Build and fit this process's run; only its summary outlives the call."""
+    from optimlab.run import build_run
+
+    return build_run(config, world=world, resume=resume, progress=progress).fit().summary
 
 
 def use_threads(threads: int) -> None:

@@ -10,6 +10,8 @@ run's method. All communication is torch.distributed's: ``all_reduce`` for sums,
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -96,8 +98,19 @@ class ProcessGroupWorld(World):
 
     def close(self) -> None:
         """Leave the process group (every process, at the end of the run)."""
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Leave the default process group, freeing it while Python runs.
+
+    The run's objects that hold the group (DDP's reducer and its last work) sit in
+    reference cycles; collected first, the group is freed by ``destroy_process_group``
+    and its gloo threads are joined here. Left to interpreter exit, a gloo thread that
+    frees a collective's tensors while Python shuts down aborts the process."""
+    gc.collect()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def device_for(name: str, place: Place) -> torch.device:
@@ -145,6 +158,14 @@ def init_process_group(place: Place, device: torch.device, timeout_s: float = 18
             raise OptimlabError("invalid device: NCCL is not available in this torch build; "
                                 "use --device cpu")  # fmt: skip
         torch.cuda.set_device(device)
+    # torch._dynamo, imported after the group starts (DDP's constructor imports it),
+    # keeps the default group alive past destroy_process_group (torch 2.13): its gloo
+    # threads then outlive Python's shutdown, and one that frees the last collective's
+    # tensors as the interpreter finalizes aborts the process ("terminate called without
+    # an active exception"). Imported first, the group is freed and its threads joined
+    # when the run leaves it.
+    importlib.import_module("torch._dynamo")
+
     timeout = timedelta(seconds=timeout_s)
     kwargs: dict[str, Any] = {"backend": backend, "rank": place.rank, "world_size": place.size,
                               "timeout": timeout}  # fmt: skip
