@@ -142,7 +142,7 @@ def test_command_line_option_and_toml_key(tmp_path, capsys):
             "256", "--batch-repeats", "4", "--hp", "max_iter=1", "--epochs", "1",
             "--quiet"]  # fmt: skip
     assert main(argv) == 0
-    assert f"completed 1 epochs ({4 * math.ceil(n / 256)} steps)" in capsys.readouterr().out
+    assert f"completed 1 epoch ({4 * math.ceil(n / 256)} steps)" in capsys.readouterr().out
     toml = tmp_path / "run.toml"
     toml.write_text('problem = "logreg_digits"\noptimizer = "sgd"\nbatch_repeats = 2\n')
     assert main(["train", "--config", str(toml), "--epochs", "1", "--quiet"]) == 0

@@ -134,7 +134,10 @@ class ModelCheckpoint(Callback):
             self.trainer.save_checkpoint(self.last_path)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if self.save_best:
+        # A process that does not evaluate (another replica of a parallel run) has no
+        # validation metrics to watch: the writer, which evaluates, keeps the best.
+        watches = self.monitor in logs or getattr(self.trainer, "evaluates", True)
+        if self.save_best and watches:
             current = self._read(logs)
             if current is not None and self.improved(current, self.best):
                 self.best, self.best_epoch = float(current), epoch

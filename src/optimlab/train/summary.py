@@ -31,14 +31,18 @@ def best_epoch(history: list[dict[str, Any]], monitor: str, mode: str = "auto") 
     return best
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _message(trainer: Any, status: str) -> str:
-    epochs, steps = trainer.epoch, trainer.step
+    done = f"{_count(trainer.epoch, 'epoch')} ({_count(trainer.step, 'step')})"
     if status == "completed":
-        return f"completed {epochs} epochs ({steps} steps)"
+        return f"completed {done}"
     if status == "early_stopped":
-        return f"stopped early after {epochs} epochs ({steps} steps)"
+        return f"stopped early after {done}"
     if status == "time_budget":
-        return f"time budget of {trainer.seconds:g} s used up after {epochs} epochs ({steps} steps)"
+        return f"time budget of {trainer.seconds:g} s used up after {done}"
     where = trainer.diverged_at or {}
     text = (
         f"the training loss became {where.get('loss')} in epoch {where.get('epoch')} "

@@ -429,6 +429,12 @@ class Trainer:
         """Whether this process writes the run's files (always, without a world)."""
         return self.world is None or self.world.is_writer
 
+    @property
+    def evaluates(self) -> bool:
+        """Whether this process evaluates the validation and test sets (always, without
+        a world)."""
+        return self.world is None or self.world.evaluates
+
     def _reduces(self) -> bool:
         return self.world is not None and self.world.reduces
 
@@ -742,7 +748,7 @@ class Trainer:
         if not math.isfinite(logs["loss"]):
             self._diverge(epoch, logs["loss"])
             return
-        evaluates = self.world is None or self.world.evaluates
+        evaluates = self.evaluates
         if self.world is not None:
             self.world.epoch_end(self.model)
         evaluated = self.val_xy is not None or (self.test_xy is not None and self.evaluate_test)
