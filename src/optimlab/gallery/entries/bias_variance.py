@@ -97,7 +97,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     from optimlab.viz import style
 
     n, d = measured.numbers, measured.data
-    fig = figures.figure(15.0, 4.6)
+    fig = figures.figure(13.0, 4.8)
     ax_fit, ax_bar, ax_lam = fig.subplots(1, 3)
     first = d["first"]
     ax_fit.scatter(
@@ -107,7 +107,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     for i, k in enumerate(DEGREES):
         ax_fit.plot(d["x"], d["examples"][k], color=style.PALETTE[i], label=f"degree {k}")
     ax_fit.set_ylim(float(first.y_train.min()) - 1, float(first.y_train.max()) + 1)
-    ax_fit.set_title("least-squares fits to one training draw")
+    ax_fit.set_title("least-squares fits\nto one training draw")
     ax_fit.set_xlabel("x")
     ax_fit.set_ylabel("y")
     # Under this panel: inside, degree 20's swings crossed it; a figure-wide legend would
@@ -125,7 +125,7 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_bar.set_yscale("log")
     ax_bar.set_ylim(bottom=1e-6)  # lower is rounding error: a bias of 0
     ax_bar.set_ylabel("squared error")
-    ax_bar.set_title(f"averaged over {n['draws']} training draws (bars below 1e-6 not shown)")
+    ax_bar.set_title(f"mean over {n['draws']} training draws\n(bars below 1e-6 not shown)")
     ax_bar.legend(fontsize=8)
     r = n["ridge"]
     for j, (key, label) in enumerate(parts):
@@ -136,8 +136,8 @@ def draw(measured: Measured) -> dict[str, Any]:
     ax_lam.set_yscale("log")
     ax_lam.set_xlabel("ridge lambda")
     ax_lam.set_ylabel("squared error")
-    ax_lam.set_title(f"ridge on degree {r['degree']}: variance traded for bias")
-    ax_lam.legend(fontsize=8)
+    ax_lam.set_title(f"ridge on degree {r['degree']}:\nvariance traded for bias")
+    ax_lam.legend(fontsize=8, loc="lower right")  # below the curves, clear of the optimum
     for ax in (ax_fit, ax_bar, ax_lam):
         ax.grid(True, alpha=0.3, linewidth=0.6)
     fig.suptitle("bias and variance: polynomial regression on 21 noisy points")
@@ -226,7 +226,7 @@ ENTRY = Entry(
     "(degree 20 through 21 points) little bias but much variance; a penalty (ridge) trades "
     "variance for bias.",
     tier="quick",
-    version=2,
+    version=3,
     budgets={
         "quick": {"draws": 200, "n_lambda": 21, **_BUDGET},
         "standard": {"draws": 1000, "n_lambda": 41, **_BUDGET},
