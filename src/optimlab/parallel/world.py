@@ -11,13 +11,20 @@ run's method. All communication is torch.distributed's: ``all_reduce`` for sums,
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
+
+# torch._dynamo, imported after a process group starts (DDP's constructor and torch's
+# pipelining import it), keeps that group alive past destroy_process_group (torch 2.13):
+# its gloo threads then outlive Python's shutdown, and one that frees a collective's
+# tensors as the interpreter finalizes aborts the process ("terminate called without an
+# active exception"). Imported before any group starts, the group is freed and its
+# threads joined when the run leaves it. (Building any run imports it anyway.)
+import torch._dynamo  # noqa: F401  isort: skip
 import torch.distributed as dist
 from torch import Tensor
 
@@ -158,14 +165,6 @@ def init_process_group(place: Place, device: torch.device, timeout_s: float = 18
             raise OptimlabError("invalid device: NCCL is not available in this torch build; "
                                 "use --device cpu")  # fmt: skip
         torch.cuda.set_device(device)
-    # torch._dynamo, imported after the group starts (DDP's constructor imports it),
-    # keeps the default group alive past destroy_process_group (torch 2.13): its gloo
-    # threads then outlive Python's shutdown, and one that frees the last collective's
-    # tensors as the interpreter finalizes aborts the process ("terminate called without
-    # an active exception"). Imported first, the group is freed and its threads joined
-    # when the run leaves it.
-    importlib.import_module("torch._dynamo")
-
     timeout = timedelta(seconds=timeout_s)
     kwargs: dict[str, Any] = {"backend": backend, "rank": place.rank, "world_size": place.size,
                               "timeout": timeout}  # fmt: skip
