@@ -24,7 +24,7 @@ import torch
 # tensors as the interpreter finalizes aborts the process ("terminate called without an
 # active exception"). Imported before any group starts, the group is freed and its
 # threads joined when the run leaves it. (Building any run imports it anyway.)
-import torch._dynamo  # noqa: F401  isort: skip
+import torch._dynamo  # noqa: F401
 import torch.distributed as dist
 from torch import Tensor
 
